@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod attribute;
+pub mod builtin;
 pub mod error;
 pub mod resource;
 pub mod urn;
