@@ -25,6 +25,8 @@ pub enum ScimType {
     InvalidVers,
     /// The request cannot be completed because of sensitive information in the request URI.
     Sensitive,
+    /// RFC 9865 §4: the cursor is not valid (malformed, or not issued for this query).
+    InvalidCursor,
 }
 
 impl ScimType {
@@ -42,6 +44,7 @@ impl ScimType {
             ScimType::InvalidValue => "invalidValue",
             ScimType::InvalidVers => "invalidVers",
             ScimType::Sensitive => "sensitive",
+            ScimType::InvalidCursor => "invalidCursor",
         }
     }
 

@@ -1,0 +1,191 @@
+//! The records the store keeps and hands back.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use scimd_schema::patch::MemberChange;
+
+/// A tenant: every row in the database is keyed by one (DESIGN.md "Data").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tenant {
+    /// Internal id.
+    pub id: Uuid,
+    /// The URL name (`/tenants/{slug}/scim/v2`).
+    pub slug: String,
+    /// When it was created.
+    pub created: OffsetDateTime,
+}
+
+/// The two SCIM resource types scimd serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    /// RFC 7643 §4.1.
+    User,
+    /// RFC 7643 §4.2.
+    Group,
+}
+
+impl ResourceKind {
+    /// The `meta.resourceType` value and the database's `kind` column.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::User => "User",
+            ResourceKind::Group => "Group",
+        }
+    }
+
+    /// The endpoint under the SCIM base URL.
+    #[must_use]
+    pub const fn endpoint(self) -> &'static str {
+        match self {
+            ResourceKind::User => "Users",
+            ResourceKind::Group => "Groups",
+        }
+    }
+
+    /// Parses the database's `kind` column.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "User" => Some(ResourceKind::User),
+            "Group" => Some(ResourceKind::Group),
+            _ => None,
+        }
+    }
+}
+
+/// A group member as stored: a row in the membership table, not part of the group's document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// The member's id.
+    pub id: String,
+    /// `User` or `Group`.
+    pub kind: ResourceKind,
+    /// The member's current display name (user displayName or userName; group displayName),
+    /// read through a join so it never goes stale.
+    pub display: Option<String>,
+}
+
+/// A stored resource as read back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredResource {
+    /// The resource id (UUIDv7, text).
+    pub id: String,
+    /// User or Group.
+    pub kind: ResourceKind,
+    /// Incremented by every change; the ETag is `W/"<version>"`.
+    pub version: i64,
+    /// `meta.created`.
+    pub created: OffsetDateTime,
+    /// `meta.lastModified`.
+    pub last_modified: OffsetDateTime,
+    /// The canonical document without `id`, `meta`, `members`, `groups`, or `password`.
+    pub doc: Value,
+    /// Group members, when asked for and the resource is a Group; `None` when not loaded.
+    pub members: Option<Vec<Member>>,
+    /// The groups a user belongs to (RFC 7643 §4.1.2 `groups`, computed from membership rows),
+    /// when asked for and the resource is a User.
+    pub groups: Option<Vec<Member>>,
+}
+
+/// Who is writing: recorded in the audit log with every change.
+#[derive(Clone, Debug)]
+pub struct WriteContext {
+    /// The tenant written to.
+    pub tenant: Uuid,
+    /// The credential's name or id, for the audit record.
+    pub actor: String,
+    /// The request id, for correlating the audit record with logs.
+    pub request_id: Option<String>,
+}
+
+/// A resource to create.
+#[derive(Clone, Debug)]
+pub struct NewResource {
+    /// User or Group.
+    pub kind: ResourceKind,
+    /// The validated, normalised document (no id, meta, members, groups or password).
+    pub doc: Value,
+    /// The folded copy of `doc` that filters read (see [`crate::search_document`]).
+    pub search: Value,
+    /// Ids of the initial members (Groups); ids that name no resource of the tenant are skipped.
+    pub members: Vec<String>,
+    /// Argon2id PHC string of the user's password, when one was given (never the password).
+    pub password_hash: Option<String>,
+}
+
+/// What an update (PUT or PATCH) decided, computed by the caller's closure from the current state
+/// inside the store's transaction, so read-modify-write is atomic.
+#[derive(Clone, Debug)]
+pub struct Update {
+    /// The new document and its search copy, or `None` when the document did not change.
+    pub doc: Option<(Value, Value)>,
+    /// Membership row changes, applied in order.
+    pub members: Vec<MemberChange>,
+    /// A new password hash, when the update set one.
+    pub password_hash: Option<String>,
+}
+
+/// What happened to the members an update named.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemberReport {
+    /// Ids that named no resource of the tenant, so were not added (recorded in the audit log).
+    pub skipped: Vec<String>,
+}
+
+/// RFC 7644 §3.4.2.3 sort order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SortOrder {
+    /// Ascending (the default).
+    #[default]
+    Ascending,
+    /// Descending.
+    Descending,
+}
+
+/// How to page a list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Paging {
+    /// RFC 7644 §3.4.2.4: 1-based `startIndex` and `count`.
+    Index {
+        /// 1-based index of the first result.
+        start_index: u64,
+        /// How many at most (0: totalResults only).
+        count: u64,
+    },
+    /// RFC 9865 cursor paging: an opaque cursor (empty for the first page) and a count.
+    Cursor {
+        /// The cursor from the previous page's `nextCursor`, or `None` for the first page.
+        cursor: Option<String>,
+        /// How many at most.
+        count: u64,
+    },
+}
+
+/// A list query, filter already parsed.
+#[derive(Clone, Debug)]
+pub struct ListQuery {
+    /// The filter, if any.
+    pub filter: Option<scimd_filter::Filter>,
+    /// RFC 7644 §3.4.2.3 `sortBy`.
+    pub sort_by: Option<scimd_filter::AttrPath>,
+    /// RFC 7644 §3.4.2.3 `sortOrder`.
+    pub sort_order: SortOrder,
+    /// Paging.
+    pub paging: Paging,
+    /// Whether to load group members / user groups for each resource.
+    pub with_members: bool,
+}
+
+/// One page of a list.
+#[derive(Clone, Debug)]
+pub struct ListPage {
+    /// All resources that match the filter.
+    pub total_results: u64,
+    /// This page.
+    pub resources: Vec<StoredResource>,
+    /// RFC 9865: the cursor of the next page, when there is one (cursor paging only).
+    pub next_cursor: Option<String>,
+}
