@@ -522,7 +522,8 @@ pub fn enterprise_user_schema() -> Schema {
 
 /// RFC 7643 §5 / §8.7.2: the schema of the `/ServiceProviderConfig` resource.
 ///
-/// The §8.7.2 listing omits `etag`, which §5 defines (and §8.5 shows); it is listed here.
+/// The §8.7.2 listing omits `etag`, which §5 defines (and §8.5 shows); it is listed here, as is
+/// the RFC 9865 §4 `pagination` attribute.
 #[must_use]
 pub fn service_provider_config_schema() -> Schema {
     let supported = || {
@@ -583,6 +584,27 @@ pub fn service_provider_config_schema() -> Schema {
             ),
             option("sort", "A complex type that specifies sort result options.", vec![]),
             option("etag", "A complex type that specifies ETag configuration options.", vec![]),
+            // RFC 9865 §4: the pagination methods the service provider offers. Optional, so a
+            // provider that predates RFC 9865 still conforms.
+            complex(
+                "pagination",
+                "A complex type that specifies pagination configuration options.",
+                vec![
+                    boolean("cursor", "Whether cursor-based pagination is supported.").required().read_only(),
+                    boolean("index", "Whether index-based pagination is supported.").required().read_only(),
+                    string(
+                        "defaultPaginationMethod",
+                        "The pagination method used when a request names none.",
+                    )
+                    .canonical(&["cursor", "index"])
+                    .read_only(),
+                    integer("defaultPageSize", "The page size used when a request gives no count.")
+                        .read_only(),
+                    integer("maxPageSize", "The largest page size the service provider returns.").read_only(),
+                    integer("cursorTimeout", "How many seconds a cursor stays valid.").read_only(),
+                ],
+            )
+            .read_only(),
             complex(
                 "authenticationSchemes",
                 "A complex type that specifies supported authentication scheme properties.",

@@ -8,6 +8,7 @@
 
 pub mod attribute;
 pub mod builtin;
+pub mod discovery;
 pub mod error;
 pub mod resource;
 pub mod urn;
