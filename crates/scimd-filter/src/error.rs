@@ -127,7 +127,7 @@ pub(crate) fn quote(text: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
             c => out.push(c),
         }
     }
@@ -159,7 +159,7 @@ mod tests {
     #[test]
     fn quote_escapes_and_truncates() {
         assert_eq!(quote("a\"b\\c"), r#""a\"b\\c""#);
-        assert_eq!(quote("\n"), r#""\u{a}""#);
+        assert_eq!(quote("\n\u{85}"), r#""\u000A\u0085""#);
         let long = "x".repeat(40);
         assert_eq!(quote(&long), format!("\"{}…\"", "x".repeat(32)));
     }

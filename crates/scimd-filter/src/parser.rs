@@ -190,6 +190,21 @@ fn is_json_number(s: &str) -> bool {
     i == b.len()
 }
 
+/// The value of a word that [`is_json_number`]: an integer when it is one and fits 64 bits (so ids
+/// and counts stay exact), otherwise the nearest `f64` (correctly rounded by the standard library,
+/// so that displaying and parsing again gives the same number). `None` beyond the range of `f64`.
+fn json_number(w: &str) -> Option<serde_json::Number> {
+    if !w.contains(['.', 'e', 'E']) {
+        if let Ok(u) = w.parse::<u64>() {
+            return Some(u.into());
+        }
+        if let Ok(i) = w.parse::<i64>() {
+            return Some(i.into());
+        }
+    }
+    w.parse::<f64>().ok().and_then(serde_json::Number::from_f64)
+}
+
 /// RFC 7644 §3.4.2.2 Table 3, matched without regard to case.
 fn compare_op(word: &str) -> Option<CompareOp> {
     CompareOp::ALL.into_iter().find(|op| op.as_str().eq_ignore_ascii_case(word))
@@ -351,7 +366,8 @@ impl<'a, 'l> Parser<'a, 'l> {
         {
             let t = self.bump()?;
             let sub = self.sub_attr_name(w, t.span.start)?;
-            let sub_path = AttrPath { urn: None, name: sub, sub_attr: None, span: t.span };
+            let span = Span::new(t.span.start + 1, t.span.end);
+            let sub_path = AttrPath { urn: None, name: sub, sub_attr: None, span };
             let cmp = self.comparison(sub_path)?;
             end = cmp.span().end;
             let span = filter.span().to(cmp.span());
@@ -420,9 +436,9 @@ impl<'a, 'l> Parser<'a, 'l> {
         } else if w.eq_ignore_ascii_case("null") {
             Ok(CompValue::Null)
         } else if is_json_number(w) {
-            serde_json::from_str::<serde_json::Number>(w)
-                .map(CompValue::Number)
-                .map_err(|_| self.syntax(span.start, "a number within the range of a 64-bit float", quote(w)))
+            json_number(w).map(CompValue::Number).ok_or_else(|| {
+                self.syntax(span.start, "a number within the range of a 64-bit float", quote(w))
+            })
         } else {
             Ok(CompValue::String(w.to_owned()))
         }

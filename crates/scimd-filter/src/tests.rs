@@ -215,6 +215,21 @@ fn numbers_stay_integers_when_they_are() {
     // Beyond 2^53 an f64 would round this to ...992.
     assert_eq!(n.as_u64(), Some(9_007_199_254_740_993));
     assert_eq!(n.to_string(), "9007199254740993");
+    // Floats are correctly rounded, so their shortest text reads back to the same float (found by
+    // the round-trip property test: serde_json's fast float parser is off by one unit here).
+    let Filter::Compare { value: CompValue::Number(n), .. } = parse("a gt 8.007047825534055e279") else {
+        panic!()
+    };
+    assert_eq!(n.as_f64(), Some(8.007047825534055e279));
+    assert_eq!(n.to_string(), "8.007047825534055e+279");
+    let Filter::Compare { value: CompValue::Number(n), .. } = parse("a gt -9223372036854775808") else {
+        panic!()
+    };
+    assert_eq!(n.as_i64(), Some(i64::MIN));
+    let Filter::Compare { value: CompValue::Number(n), .. } = parse("a gt 18446744073709551616") else {
+        panic!()
+    };
+    assert_eq!(n.as_f64(), Some(18446744073709551616.0));
 }
 
 #[test]
@@ -458,4 +473,68 @@ fn limit_terms() {
     assert!(parse_filter_with("a[b pr and c pr]", &limits).is_ok());
     let e = parse_filter_with(r#"a[b pr and c pr].d eq "x""#, &limits).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TooManyTerms);
+}
+
+/// The text of the errors a client sees, one per line: `input` → message. Each one was read and
+/// checked against its input when the snapshot was accepted.
+#[test]
+fn error_messages_snapshot() {
+    let filters = [
+        "userName equals \"bjensen\"",
+        "userName eq",
+        "userName eq \"bjensen\" nand title pr",
+        "userName eq \"bjensen",
+        "userName eq \"a\\qb\"",
+        "userName eq \"\\uD83D\"",
+        "userName eq \"tab\there\"",
+        "(title pr",
+        "title pr)",
+        "emails[type eq \"work\"",
+        "emails[type[value eq \"x\"]]",
+        "name.givenName[value pr]",
+        "name.given.name pr",
+        "9lives pr",
+        "urn:ietf:params:scim:schemas:core:2.0:User: pr",
+        "title pr and",
+        "not (title pr",
+        "userName eq 1e400",
+        "emails[type eq \"work\"].value",
+    ];
+    let paths = ["members[value eq \"x\"", "emails[type eq \"work\"]value", "members value", ""];
+    let mut out = String::new();
+    for f in filters {
+        let e = parse_filter(f).unwrap_err();
+        out.push_str(&format!("{f}\n  {e}\n"));
+    }
+    for p in paths {
+        let e = parse_path(p).unwrap_err();
+        out.push_str(&format!("{p}\n  {e}\n"));
+    }
+    let deep = "(".repeat(40);
+    out.push_str(&format!("(×40\n  {}\n", parse_filter(&deep).unwrap_err()));
+    let many = vec!["a pr"; 201].join(" and ");
+    out.push_str(&format!("a pr and …×201\n  {}\n", parse_filter(&many).unwrap_err()));
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn ast_snapshot_value_path_with_urn() {
+    insta::assert_debug_snapshot!(parse(
+        r#"urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq "work" and not (value ew ".org")]"#
+    ));
+}
+
+#[test]
+fn ast_snapshot_precedence() {
+    insta::assert_debug_snapshot!(parse(r#"a eq 1 or b pr and c ne null"#));
+}
+
+#[test]
+fn ast_snapshot_entra_value_path() {
+    insta::assert_debug_snapshot!(parse(r#"emails[type eq "work"].value eq "bjensen@example.com""#));
+}
+
+#[test]
+fn ast_snapshot_patch_path() {
+    insta::assert_debug_snapshot!(parse_path(r#"addresses[type eq "work"].streetAddress"#).unwrap());
 }
