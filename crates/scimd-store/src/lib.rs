@@ -6,13 +6,26 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod credentials;
 pub mod error;
 pub mod model;
 pub mod resources;
 pub mod search;
+pub mod tenants;
+pub mod token;
 
 pub use clock::{Clock, MockClock, SystemClock};
+pub use credentials::{CredentialStore, NewToken, TokenRecord};
 pub use error::{Result, StoreError};
 pub use model::*;
 pub use resources::{ResourceStore, UpdateFn};
 pub use search::search_document;
+pub use tenants::TenantStore;
+pub use token::TokenSecret;
+
+/// Everything a backend provides: what the HTTP layer holds as `Arc<dyn Store>`.
+#[async_trait::async_trait]
+pub trait Store: TenantStore + CredentialStore + ResourceStore + Send + Sync + 'static {
+    /// Answers when the database does (`/readyz`): [`StoreError::Unavailable`] when it does not.
+    async fn ping(&self) -> Result<()>;
+}

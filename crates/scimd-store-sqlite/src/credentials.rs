@@ -1,0 +1,301 @@
+//! [`CredentialStore`] on SQLite: the `tokens` table of migration 0002.
+
+use async_trait::async_trait;
+use sqlx::Row as _;
+use sqlx::sqlite::SqliteRow;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use scimd_store::credentials::TOUCH_GRANULARITY;
+use scimd_store::{CredentialStore, NewToken, Result, StoreError, TokenRecord};
+
+use crate::pool::{time_from_db, time_to_db, uuid_from_db};
+use crate::{SqliteStore, map_err};
+
+const COLUMNS: &str = "id, tenant_id, name, digest, scopes, operator, created, expires, last_used, revoked";
+
+fn opt_time(row: &SqliteRow, col: &str) -> Result<Option<OffsetDateTime>> {
+    let s: Option<String> = row.try_get(col).map_err(map_err)?;
+    s.as_deref().map(time_from_db).transpose()
+}
+
+fn token_from_row(row: &SqliteRow) -> Result<TokenRecord> {
+    let id: String = row.try_get("id").map_err(map_err)?;
+    let tenant: String = row.try_get("tenant_id").map_err(map_err)?;
+    let digest: Vec<u8> = row.try_get("digest").map_err(map_err)?;
+    let scopes: String = row.try_get("scopes").map_err(map_err)?;
+    let created: String = row.try_get("created").map_err(map_err)?;
+    Ok(TokenRecord {
+        id: uuid_from_db(&id)?,
+        tenant: uuid_from_db(&tenant)?,
+        name: row.try_get("name").map_err(map_err)?,
+        digest: digest
+            .try_into()
+            .map_err(|_| StoreError::Internal(format!("token {id}: stored digest is not 32 bytes")))?,
+        scopes: scopes.split_ascii_whitespace().map(str::to_owned).collect(),
+        operator: row.try_get::<i64, _>("operator").map_err(map_err)? != 0,
+        created: time_from_db(&created)?,
+        expires: opt_time(row, "expires")?,
+        last_used: opt_time(row, "last_used")?,
+        revoked: opt_time(row, "revoked")?,
+    })
+}
+
+#[async_trait]
+impl CredentialStore for SqliteStore {
+    async fn create_token(&self, new: NewToken) -> Result<TokenRecord> {
+        let id = self.clock.new_id();
+        let created = time_to_db(self.clock.now());
+        let mut tx = self.write_tx().await?;
+        let tenant_exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tenants WHERE id = ?1")
+            .bind(new.tenant.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if tenant_exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO tokens (id, tenant_id, name, digest, scopes, operator, created, expires)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(id.to_string())
+        .bind(new.tenant.to_string())
+        .bind(&new.name)
+        .bind(&new.digest[..])
+        .bind(new.scopes.join(" "))
+        .bind(i64::from(new.operator))
+        .bind(&created)
+        .bind(new.expires.map(time_to_db))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => StoreError::Conflict("token".into()),
+            other => other,
+        })?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM tokens WHERE id = ?1"))
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let record = token_from_row(&row)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(record)
+    }
+
+    async fn token_by_digest(&self, digest: &[u8; 32]) -> Result<Option<TokenRecord>> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM tokens WHERE digest = ?1"))
+            .bind(&digest[..])
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(token_from_row)
+            .transpose()
+    }
+
+    async fn touch_token(&self, id: Uuid, at: OffsetDateTime) -> Result<()> {
+        // The condition makes a touch within the granularity a no-op: it finds no row to change.
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "UPDATE tokens SET last_used = ?2 WHERE id = ?1 AND (last_used IS NULL OR last_used <= ?3)",
+        )
+        .bind(id.to_string())
+        .bind(time_to_db(at))
+        .bind(time_to_db(at - TOUCH_GRANULARITY))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn list_tokens(&self, tenant: Uuid) -> Result<Vec<TokenRecord>> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM tokens WHERE tenant_id = ?1 ORDER BY created, id"))
+            .bind(tenant.to_string())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
+    async fn revoke_token(&self, id: Uuid) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE tokens SET revoked = coalesce(revoked, ?2) WHERE id = ?1")
+            .bind(id.to_string())
+            .bind(time_to_db(self.clock.now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(map_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use scimd_store::token::digest;
+    use scimd_store::{Clock as _, CredentialStore, NewToken, StoreError, TenantStore, TokenSecret};
+    use time::Duration;
+
+    use crate::test_support;
+
+    fn new_token(tenant: uuid::Uuid, secret: &TokenSecret) -> NewToken {
+        NewToken {
+            tenant,
+            name: "entra".into(),
+            digest: secret.digest(),
+            scopes: vec!["users:read".into(), "groups:read".into()],
+            expires: None,
+            operator: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn creates_and_finds_by_digest() {
+        let clock = test_support::clock();
+        let (_dir, store) = test_support::store_with(clock.clone()).await;
+        let t = store.create_tenant("acme").await.unwrap();
+        let secret = TokenSecret::generate(&clock);
+        let rec = store.create_token(new_token(t.id, &secret)).await.unwrap();
+        assert_eq!(rec.tenant, t.id);
+        assert_eq!(rec.name, "entra");
+        assert_eq!(rec.scopes, ["users:read", "groups:read"]);
+        assert_eq!(rec.created, clock.now());
+        assert_eq!((rec.expires, rec.last_used, rec.revoked), (None, None, None));
+        assert!(!rec.operator);
+
+        let found = store.token_by_digest(&digest(secret.expose())).await.unwrap();
+        assert_eq!(found.as_ref(), Some(&rec));
+        assert_eq!(store.token_by_digest(&digest("scimd_nope")).await.unwrap(), None);
+        // The digest is stored, never the secret.
+        let stored: Vec<u8> =
+            sqlx::query_scalar("SELECT digest FROM tokens").fetch_one(&store.reader).await.unwrap();
+        assert_eq!(stored, secret.digest());
+        let all: String = sqlx::query_scalar("SELECT group_concat(name || scopes) FROM tokens")
+            .fetch_one(&store.reader)
+            .await
+            .unwrap();
+        assert!(!all.contains(secret.expose()));
+        // Debug never prints the digest either.
+        assert!(format!("{rec:?}").contains("***"));
+    }
+
+    #[tokio::test]
+    async fn lookup_by_digest_uses_the_index() {
+        use sqlx::Row as _;
+        let (_dir, store) = test_support::store().await;
+        let plan: Vec<String> = sqlx::query("EXPLAIN QUERY PLAN SELECT id FROM tokens WHERE digest = ?1")
+            .bind(&[0u8; 32][..])
+            .fetch_all(&store.reader)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("detail"))
+            .collect();
+        assert!(
+            plan.iter().any(|d| d.contains("USING INDEX") || d.contains("USING COVERING INDEX")),
+            "{plan:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn token_for_missing_tenant_is_not_found() {
+        let clock = test_support::clock();
+        let (_dir, store) = test_support::store_with(clock.clone()).await;
+        let secret = TokenSecret::generate(&clock);
+        let err = store.create_token(new_token(uuid::Uuid::nil(), &secret)).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn duplicate_digest_is_a_conflict() {
+        let clock = test_support::clock();
+        let (_dir, store) = test_support::store_with(clock.clone()).await;
+        let t = store.create_tenant("acme").await.unwrap();
+        let secret = TokenSecret::generate(&clock);
+        store.create_token(new_token(t.id, &secret)).await.unwrap();
+        let err = store.create_token(new_token(t.id, &secret)).await.unwrap_err();
+        assert!(matches!(&err, StoreError::Conflict(c) if c == "token"), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn touch_writes_at_most_once_a_minute() {
+        let clock = test_support::clock();
+        let (_dir, store) = test_support::store_with(clock.clone()).await;
+        let t = store.create_tenant("acme").await.unwrap();
+        let secret = TokenSecret::generate(&clock);
+        let rec = store.create_token(new_token(t.id, &secret)).await.unwrap();
+        assert!(rec.needs_touch(clock.now()));
+
+        let first = clock.now();
+        store.touch_token(rec.id, first).await.unwrap();
+        let get = || async { store.token_by_digest(&secret.digest()).await.unwrap().unwrap() };
+        assert_eq!(get().await.last_used, Some(first));
+        assert!(!get().await.needs_touch(first + Duration::seconds(59)));
+
+        // Within the minute: no change.
+        store.touch_token(rec.id, first + Duration::seconds(30)).await.unwrap();
+        assert_eq!(get().await.last_used, Some(first));
+
+        // A minute later: updated.
+        let later = first + Duration::seconds(61);
+        assert!(get().await.needs_touch(later));
+        store.touch_token(rec.id, later).await.unwrap();
+        assert_eq!(get().await.last_used, Some(later));
+
+        // Unknown ids are fine.
+        store.touch_token(uuid::Uuid::nil(), later).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn lists_and_revokes() {
+        let clock = test_support::clock();
+        let (_dir, store) = test_support::store_with(clock.clone()).await;
+        let acme = store.create_tenant("acme").await.unwrap();
+        let other = store.create_tenant("other").await.unwrap();
+        let a = store.create_token(new_token(acme.id, &TokenSecret::generate(&clock))).await.unwrap();
+        clock.advance(Duration::seconds(1));
+        let b = store
+            .create_token(NewToken {
+                expires: Some(clock.now() + Duration::days(90)),
+                operator: true,
+                ..new_token(acme.id, &TokenSecret::generate(&clock))
+            })
+            .await
+            .unwrap();
+        store.create_token(new_token(other.id, &TokenSecret::generate(&clock))).await.unwrap();
+
+        let listed = store.list_tokens(acme.id).await.unwrap();
+        assert_eq!(listed, vec![a.clone(), b.clone()]);
+        assert_eq!(listed[1].expires, Some(b.created + Duration::days(90)));
+        assert!(listed[1].operator);
+
+        let revoked_at = clock.now();
+        store.revoke_token(a.id).await.unwrap();
+        clock.advance(Duration::hours(1));
+        store.revoke_token(a.id).await.unwrap();
+        let listed = store.list_tokens(acme.id).await.unwrap();
+        assert_eq!(listed[0].revoked, Some(revoked_at), "the first revocation time is kept");
+        assert!(!listed[0].is_active(clock.now()));
+        assert!(listed[1].is_active(clock.now()));
+        assert!(!listed[1].is_active(clock.now() + Duration::days(90)));
+
+        let err = store.revoke_token(uuid::Uuid::nil()).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn deleting_a_tenant_deletes_its_tokens() {
+        let clock = test_support::clock();
+        let (_dir, store) = test_support::store_with(clock.clone()).await;
+        let acme = store.create_tenant("acme").await.unwrap();
+        store.create_token(new_token(acme.id, &TokenSecret::generate(&clock))).await.unwrap();
+        sqlx::query("DELETE FROM tenants").execute(&store.writer).await.unwrap();
+        assert!(store.list_tokens(acme.id).await.unwrap().is_empty());
+    }
+}

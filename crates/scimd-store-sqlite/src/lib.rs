@@ -1,0 +1,213 @@
+//! The embedded SQLite backend: scimd's default store, one file, no server to run.
+//!
+//! [`SqliteStore`] implements [`scimd_store::Store`] with sqlx: WAL, one writer connection whose
+//! transactions begin with `BEGIN IMMEDIATE`, a pool of readers in parallel (see `pool.rs`), and
+//! embedded migrations (`migrations/`).
+#![warn(missing_docs)]
+
+mod credentials;
+mod pool;
+mod resources;
+mod tenants;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::SqlitePool;
+use sqlx::error::ErrorKind;
+
+use scimd_store::{Clock, Result, Store, StoreError};
+
+pub(crate) use pool::WriteTx;
+
+/// The SQLite store. Cheap to clone (pools and clock are shared).
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    /// The one writer connection (`max_connections(1)`): every write transaction queues here.
+    pub(crate) writer: SqlitePool,
+    /// Readers in parallel (`query_only`); the writer pool itself for in-memory databases.
+    pub(crate) reader: SqlitePool,
+    /// Time and ids for rows this store creates.
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl SqliteStore {
+    /// Opens the database at `url` (`sqlite://scimd.db`, `sqlite:///abs/path.db`, `sqlite::memory:`),
+    /// creating the file if missing. Does not migrate: call [`SqliteStore::migrate`].
+    ///
+    /// Errors: [`StoreError::Unavailable`] when the file cannot be opened or created,
+    /// [`StoreError::Internal`] for a malformed URL.
+    pub async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
+        let pools = pool::open(url).await?;
+        Ok(Self { writer: pools.writer, reader: pools.reader, clock })
+    }
+
+    /// Applies the embedded migrations (`migrations/*.sql`) that have not been applied yet.
+    pub async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!().run(&self.writer).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => map_err(e),
+            other => StoreError::Internal(format!("migration failed: {other}")),
+        })
+    }
+
+    /// Begins a write transaction on the writer connection with `BEGIN IMMEDIATE`: the write lock is
+    /// taken at once, so a transaction that reads before it writes never fails to upgrade its lock
+    /// (`SQLITE_BUSY` mid-transaction). Commit with `tx.commit()`; dropping it rolls back.
+    pub(crate) async fn write_tx(&self) -> Result<WriteTx> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
+    }
+
+    /// Closes both pools, waiting for connections in use to be returned (a clean WAL checkpoint).
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// SQLite primary result codes (<https://www.sqlite.org/rescode.html>); extended codes carry the
+/// primary one in their low byte.
+mod code {
+    pub(super) const BUSY: i32 = 5;
+    pub(super) const LOCKED: i32 = 6;
+    pub(super) const NOMEM: i32 = 7;
+    pub(super) const READONLY: i32 = 8;
+    pub(super) const IOERR: i32 = 10;
+    pub(super) const FULL: i32 = 13;
+    pub(super) const CANTOPEN: i32 = 14;
+    pub(super) const PROTOCOL: i32 = 15;
+}
+
+/// The one translation of sqlx errors into [`StoreError`]:
+///
+/// - a UNIQUE or PRIMARY KEY violation → [`StoreError::Conflict`] naming the column (`slug`,
+///   `name_key`); callers that know the SCIM attribute rename it;
+/// - busy, locked, I/O, disk full, cannot open, pool timeout or closed → [`StoreError::Unavailable`]
+///   (503: the client may retry);
+/// - anything else → [`StoreError::Internal`] (500, logged, never shown).
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Database(db) => {
+            if matches!(db.kind(), ErrorKind::UniqueViolation) {
+                return StoreError::Conflict(conflicting_column(db.message()));
+            }
+            let primary = db.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff);
+            match primary {
+                Some(
+                    code::BUSY
+                    | code::LOCKED
+                    | code::NOMEM
+                    | code::READONLY
+                    | code::IOERR
+                    | code::FULL
+                    | code::CANTOPEN
+                    | code::PROTOCOL,
+                ) => StoreError::Unavailable(db.to_string()),
+                _ => StoreError::Internal(db.to_string()),
+            }
+        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+        other => StoreError::Internal(other.to_string()),
+    }
+}
+
+/// `UNIQUE constraint failed: tenants.slug` → `slug`; for a composite key, its last column.
+fn conflicting_column(message: &str) -> String {
+    message
+        .rsplit([',', ' '])
+        .find(|s| !s.is_empty())
+        .and_then(|col| col.rsplit('.').next())
+        .unwrap_or("value")
+        .to_owned()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod test_support;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_conflicting_column() {
+        assert_eq!(conflicting_column("UNIQUE constraint failed: tenants.slug"), "slug");
+        assert_eq!(
+            conflicting_column(
+                "UNIQUE constraint failed: resources.tenant_id, resources.kind, resources.name_key"
+            ),
+            "name_key"
+        );
+        assert_eq!(conflicting_column(""), "value");
+    }
+
+    #[tokio::test]
+    async fn opens_migrates_and_pings() {
+        let (_dir, store) = test_support::store().await;
+        store.ping().await.unwrap();
+        // Migrating twice is a no-op.
+        store.migrate().await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&store.reader).await.unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&store.writer).await.unwrap();
+        assert_eq!(fk, 1);
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&store.writer).await.unwrap();
+        assert_eq!(sync, 2, "synchronous = FULL");
+    }
+
+    #[tokio::test]
+    async fn readers_cannot_write() {
+        let (_dir, store) = test_support::store().await;
+        let err = sqlx::query("CREATE TABLE t (x)").execute(&store.reader).await.unwrap_err();
+        assert!(matches!(map_err(err), StoreError::Unavailable(_) | StoreError::Internal(_)));
+    }
+
+    #[tokio::test]
+    async fn write_tx_begins_immediate_and_rolls_back_on_drop() {
+        let (_dir, store) = test_support::store().await;
+        {
+            let mut tx = store.write_tx().await.unwrap();
+            sqlx::query("INSERT INTO tenants (id, slug, created) VALUES ('x', 'x', 'now')")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            // Dropped without commit.
+        }
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM tenants").fetch_one(&store.reader).await.unwrap();
+        assert_eq!(n, 0);
+        let mut tx = store.write_tx().await.unwrap();
+        sqlx::query("INSERT INTO tenants (id, slug, created) VALUES ('x', 'x', 'now')")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM tenants").fetch_one(&store.reader).await.unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn in_memory_databases_share_one_connection() {
+        let clock = Arc::new(scimd_store::MockClock::new(time::macros::datetime!(2026-01-01 0:00 UTC)));
+        let store = SqliteStore::open("sqlite::memory:", clock).await.unwrap();
+        store.migrate().await.unwrap();
+        store.ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_missing_directory_is_unavailable() {
+        let clock = Arc::new(scimd_store::SystemClock);
+        let err = SqliteStore::open("sqlite:///nonexistent-dir-scimd/x/db.sqlite", clock).await.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    }
+}

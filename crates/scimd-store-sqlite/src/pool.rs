@@ -1,0 +1,100 @@
+//! Opening the database: one writer connection, a pool of readers, and the pragmas that make SQLite
+//! a server database (DESIGN.md "scimd-store-sqlite", issue 3 "SQLite").
+//!
+//! SQLite allows one writer at a time. Rather than let several pooled connections race for the
+//! write lock (and fail with `SQLITE_BUSY` when a deferred transaction tries to upgrade its read
+//! lock), every write goes through the single connection of the writer pool, in a transaction
+//! opened with `BEGIN IMMEDIATE`, which takes the write lock up front. Writers therefore queue in
+//! the pool, in order, and readers run in parallel on their own connections thanks to WAL.
+
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use scimd_store::{Result, StoreError};
+
+/// How long a statement waits for another process's lock (a `scimd token create` while `serve`
+/// runs, a checkpoint) before failing with `SQLITE_BUSY` (→ 503, retryable).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a request waits for a pooled connection (the one writer is busy) before 503.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A write transaction on the writer connection, begun with `BEGIN IMMEDIATE`. Dropping it without
+/// `commit()` rolls back.
+pub(crate) type WriteTx = Transaction<'static, Sqlite>;
+
+/// The two pools.
+pub(crate) struct Pools {
+    pub(crate) writer: SqlitePool,
+    pub(crate) reader: SqlitePool,
+}
+
+/// Opens (creating if missing) the database at `url` (`sqlite://path`, `sqlite::memory:`).
+pub(crate) async fn open(url: &str) -> Result<Pools> {
+    let base = SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Internal(format!("invalid SQLite URL {url:?}: {e}")))?
+        .create_if_missing(true)
+        // WAL: readers never block the writer and the writer never blocks readers.
+        .journal_mode(SqliteJournalMode::Wal)
+        // The schema's REFERENCES clauses (members → resources, tokens → tenants) are enforced.
+        .foreign_keys(true)
+        // FULL makes SQLite fsync the WAL at every commit. With WAL, NORMAL already survives a
+        // `kill -9` of the process (the commit is in the OS page cache), but an acknowledged
+        // write could still vanish if the machine loses power or the kernel crashes before the
+        // next checkpoint. An IdP that got 201 will not send the user again, so a commit is
+        // acknowledged only once it is on disk; the cost is one fsync per write transaction.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(BUSY_TIMEOUT);
+
+    let writer = SqlitePoolOptions::new()
+        // One writer: see the module docs.
+        .max_connections(1)
+        // Keep it open for the life of the store: the last connection to close would checkpoint
+        // and remove the WAL files under the readers' feet.
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(base.clone())
+        .await
+        .map_err(crate::map_err)?;
+
+    // An in-memory database exists once per connection (or per shared cache): readers would see a
+    // different, empty database, so they share the writer connection.
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let reader = if in_memory {
+        writer.clone()
+    } else {
+        let readers = std::thread::available_parallelism().map_or(4, |n| n.get().clamp(2, 8));
+        SqlitePoolOptions::new()
+            .max_connections(u32::try_from(readers).unwrap_or(4))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // `query_only` rather than opening read-only: a read-only connection cannot create
+            // the WAL index (-shm) and fails if it opens the file while no writer has it open.
+            .connect_with(base.pragma("query_only", "ON"))
+            .await
+            .map_err(crate::map_err)?
+    };
+    Ok(Pools { writer, reader })
+}
+
+/// The database's text form of a time: RFC 3339, UTC, three fractional digits (0001's header).
+pub(crate) fn time_to_db(t: OffsetDateTime) -> String {
+    scimd_schema::value::format_datetime(t)
+}
+
+/// Parses a stored time.
+pub(crate) fn time_from_db(s: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339)
+        .map_err(|e| StoreError::Internal(format!("stored time {s:?} does not parse: {e}")))
+}
+
+/// Parses a stored UUID.
+pub(crate) fn uuid_from_db(s: &str) -> Result<uuid::Uuid> {
+    uuid::Uuid::parse_str(s).map_err(|e| StoreError::Internal(format!("stored id {s:?} does not parse: {e}")))
+}

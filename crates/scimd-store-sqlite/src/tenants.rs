@@ -1,0 +1,114 @@
+//! [`TenantStore`] on SQLite: the `tenants` table of migration 0001.
+
+use async_trait::async_trait;
+use sqlx::Row as _;
+use sqlx::sqlite::SqliteRow;
+use uuid::Uuid;
+
+use scimd_schema::ScimError;
+use scimd_store::tenants::valid_slug;
+use scimd_store::{Result, StoreError, Tenant, TenantStore};
+
+use crate::pool::{time_from_db, time_to_db, uuid_from_db};
+use crate::{SqliteStore, map_err};
+
+fn tenant_from_row(row: &SqliteRow) -> Result<Tenant> {
+    let id: String = row.try_get("id").map_err(map_err)?;
+    let created: String = row.try_get("created").map_err(map_err)?;
+    Ok(Tenant {
+        id: uuid_from_db(&id)?,
+        slug: row.try_get("slug").map_err(map_err)?,
+        created: time_from_db(&created)?,
+    })
+}
+
+#[async_trait]
+impl TenantStore for SqliteStore {
+    async fn create_tenant(&self, slug: &str) -> Result<Tenant> {
+        if !valid_slug(slug) {
+            return Err(StoreError::Scim(ScimError::invalid_value(format!(
+                "invalid tenant slug {slug:?}: use 1-63 characters a-z, 0-9 and '-', starting with a letter or digit"
+            ))));
+        }
+        let tenant = Tenant { id: self.clock.new_id(), slug: slug.to_owned(), created: self.clock.now() };
+        // Round-trip through the stored text so the returned value equals what a read gives back.
+        let created = time_to_db(tenant.created);
+        let mut tx = self.write_tx().await?;
+        sqlx::query("INSERT INTO tenants (id, slug, created) VALUES (?1, ?2, ?3)")
+            .bind(tenant.id.to_string())
+            .bind(&tenant.slug)
+            .bind(&created)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Tenant { created: time_from_db(&created)?, ..tenant })
+    }
+
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {
+        sqlx::query("SELECT id, slug, created FROM tenants WHERE slug = ?1")
+            .bind(slug)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(tenant_from_row)
+            .transpose()
+    }
+
+    async fn tenant_by_id(&self, id: Uuid) -> Result<Option<Tenant>> {
+        sqlx::query("SELECT id, slug, created FROM tenants WHERE id = ?1")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(tenant_from_row)
+            .transpose()
+    }
+
+    async fn tenant_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(map_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use scimd_store::{StoreError, TenantStore};
+
+    use crate::test_support;
+
+    #[tokio::test]
+    async fn creates_and_finds_tenants() {
+        let (_dir, store) = test_support::store().await;
+        assert_eq!(store.tenant_count().await.unwrap(), 0);
+        let t = store.create_tenant("acme").await.unwrap();
+        assert_eq!(t.slug, "acme");
+        assert_eq!(store.tenant_by_slug("acme").await.unwrap(), Some(t.clone()));
+        assert_eq!(store.tenant_by_id(t.id).await.unwrap(), Some(t.clone()));
+        assert_eq!(store.tenant_by_slug("ACME").await.unwrap(), None);
+        assert_eq!(store.tenant_by_id(uuid::Uuid::nil()).await.unwrap(), None);
+        assert_eq!(store.tenant_count().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn duplicate_slug_is_a_conflict() {
+        let (_dir, store) = test_support::store().await;
+        store.create_tenant("acme").await.unwrap();
+        let err = store.create_tenant("acme").await.unwrap_err();
+        assert!(matches!(&err, StoreError::Conflict(c) if c == "slug"), "{err:?}");
+        assert_eq!(store.tenant_count().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn invalid_slug_is_refused() {
+        let (_dir, store) = test_support::store().await;
+        let err = store.create_tenant("Not/A Slug").await.unwrap_err();
+        assert!(matches!(err, StoreError::Scim(_)), "{err:?}");
+        assert_eq!(store.tenant_count().await.unwrap(), 0);
+    }
+}
