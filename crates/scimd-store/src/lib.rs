@@ -11,6 +11,7 @@ pub mod error;
 pub mod model;
 pub mod resources;
 pub mod search;
+pub mod sql;
 pub mod tenants;
 pub mod token;
 
