@@ -20,7 +20,7 @@
 //!   [`schema_schema`]), and the ServiceProviderConfig schema lists `etag`, which §5 defines but the
 //!   §8.7.2 listing omits.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::attribute::{
     AttrType, AttributeDef, Mutability, ResourceType, Returned, Schema, SchemaExtension, Uniqueness,
@@ -866,19 +866,30 @@ pub fn builtin_schemas() -> Vec<Schema> {
 
 impl ResourceSchema {
     /// The User resource type: core User plus the Enterprise User extension (not required).
+    ///
+    /// Built once; each call clones the `Arc`s, so calling it per request is cheap.
     #[must_use]
     pub fn user() -> Self {
-        Self {
+        static USER: OnceLock<ResourceSchema> = OnceLock::new();
+        USER.get_or_init(|| ResourceSchema {
             resource_type: user_resource_type(),
             core: Arc::new(user_schema()),
             extensions: vec![(Arc::new(enterprise_user_schema()), false)],
-        }
+        })
+        .clone()
     }
 
-    /// The Group resource type: core Group, no extensions.
+    /// The Group resource type: core Group, no extensions. Built once, like [`ResourceSchema::user`].
     #[must_use]
     pub fn group() -> Self {
-        Self { resource_type: group_resource_type(), core: Arc::new(group_schema()), extensions: Vec::new() }
+        static GROUP: OnceLock<ResourceSchema> = OnceLock::new();
+        GROUP
+            .get_or_init(|| ResourceSchema {
+                resource_type: group_resource_type(),
+                core: Arc::new(group_schema()),
+                extensions: Vec::new(),
+            })
+            .clone()
     }
 }
 

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::attribute::{AttrType, AttributeDef, ResourceType, Schema, SchemaExtension};
-use crate::builtin::{self, schema_for_discovery};
+use crate::builtin::schema_for_discovery;
 use crate::error::ScimError;
 use crate::resource::ResourceSchema;
 use crate::urn;
@@ -409,7 +409,15 @@ pub fn parse_extension(json: &Value) -> Result<Schema, ScimError> {
             schema.id
         )));
     }
-    if builtin::builtin_schemas().iter().any(|b| b.id.eq_ignore_ascii_case(&schema.id)) {
+    let builtin = [
+        urn::USER,
+        urn::GROUP,
+        urn::ENTERPRISE_USER,
+        urn::SERVICE_PROVIDER_CONFIG,
+        urn::RESOURCE_TYPE,
+        urn::SCHEMA,
+    ];
+    if builtin.iter().any(|b| b.eq_ignore_ascii_case(&schema.id)) {
         return Err(ScimError::invalid_syntax(format!(
             "schema id \"{}\" is a built-in schema and cannot be redefined",
             schema.id
@@ -489,7 +497,7 @@ mod tests {
                 }
             })
         );
-        let g = resource_type_json(&builtin::group_resource_type(), BASE);
+        let g = resource_type_json(&crate::builtin::group_resource_type(), BASE);
         assert!(g.get("schemaExtensions").is_none());
     }
 

@@ -10,8 +10,10 @@ pub mod attribute;
 pub mod builtin;
 pub mod discovery;
 pub mod error;
+pub mod projection;
 pub mod resource;
 pub mod urn;
+pub mod validate;
 pub mod value;
 
 pub use attribute::{
