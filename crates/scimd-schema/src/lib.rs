@@ -10,6 +10,7 @@ pub mod attribute;
 pub mod builtin;
 pub mod discovery;
 pub mod error;
+pub mod filter_eval;
 pub mod projection;
 pub mod resource;
 pub mod urn;
