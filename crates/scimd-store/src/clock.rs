@@ -87,13 +87,16 @@ impl Clock for MockClock {
     }
 
     fn new_id(&self) -> Uuid {
+        // A well-formed UUIDv7 (RFC 9562 §5.7) built with no randomness: the 48-bit millisecond
+        // timestamp, then the call counter, so ids made while time stands still still sort in
+        // creation order, as real UUIDv7s from one process do.
         let (now, n) = self.next();
         let millis = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-        let ts = uuid::Timestamp::from_unix_time(millis / 1000, u32::try_from((millis % 1000) * 1_000_000).unwrap_or(0), 0, 0);
-        let mut bytes = *Uuid::new_v7(ts).as_bytes();
+        let mut bytes = [0u8; 16];
+        bytes[0..6].copy_from_slice(&millis.to_be_bytes()[2..8]);
+        bytes[6] = 0x70; // version 7
         bytes[8..16].copy_from_slice(&n.to_be_bytes());
-        // Keep the RFC 9562 variant bits so the value is still a well-formed v7 UUID.
-        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 9562 variant
         Uuid::from_bytes(bytes)
     }
 
