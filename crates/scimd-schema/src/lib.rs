@@ -11,6 +11,7 @@ pub mod builtin;
 pub mod discovery;
 pub mod error;
 pub mod filter_eval;
+pub mod patch;
 pub mod projection;
 pub mod resource;
 pub mod urn;

@@ -46,14 +46,17 @@ fn literal() -> impl Strategy<Value = Value> {
 
 /// The fixture with some attributes removed.
 fn document() -> impl Strategy<Value = Value> {
-    proptest::collection::vec(proptest::sample::select(vec!["title", "emails", "active", "userName", "meta"]), 0..3)
-        .prop_map(|gone| {
-            let mut doc = full_user();
-            for key in gone {
-                doc.as_object_mut().map(|o| o.shift_remove(key));
-            }
-            doc
-        })
+    proptest::collection::vec(
+        proptest::sample::select(vec!["title", "emails", "active", "userName", "meta"]),
+        0..3,
+    )
+    .prop_map(|gone| {
+        let mut doc = full_user();
+        for key in gone {
+            doc.as_object_mut().map(|o| o.shift_remove(key));
+        }
+        doc
+    })
 }
 
 proptest! {

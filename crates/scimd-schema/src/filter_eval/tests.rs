@@ -175,7 +175,13 @@ fn datetimes_compare_as_instants() {
 fn numbers_compare_numerically_and_coerce_numeric_strings() {
     let rs = custom_rs();
     let doc = json!({CUSTOM: {"loginCount": 12, "score": 2.5, "hired": "2020-02-03T00:00:00.000Z"}});
-    let check = |f: &str, want: bool| assert_eq!(eval(&rs, &format!("urn:example:params:scim:schemas:extension:test:2.0:User:{f}"), &doc), Ok(want), "{f}");
+    let check = |f: &str, want: bool| {
+        assert_eq!(
+            eval(&rs, &format!("urn:example:params:scim:schemas:extension:test:2.0:User:{f}"), &doc),
+            Ok(want),
+            "{f}"
+        )
+    };
     check("loginCount gt 9", true);
     check("loginCount gt \"9\"", true);
     check("loginCount eq 12", true);
@@ -250,7 +256,11 @@ fn value_filters_do_not_nest() {
         filter: Box::new(parse_filter(r#"value eq "x""#).unwrap()),
         span: Span::default(),
     };
-    let f = Filter::ValuePath { attr: AttrPath::simple("emails"), filter: Box::new(inner), span: Span::default() };
+    let f = Filter::ValuePath {
+        attr: AttrPath::simple("emails"),
+        filter: Box::new(inner),
+        span: Span::default(),
+    };
     let e = matches(&ResourceSchema::user(), &f, &full_user()).unwrap_err();
     assert_eq!(e.scim_type, Some(ScimType::InvalidFilter));
 }
@@ -281,9 +291,15 @@ fn long_chains_are_flat_and_deep_nesting_is_refused() {
 #[test]
 fn check_comparison_converts_literals() {
     let mut s = AttributeDef::new("userName", AttrType::String);
-    assert_eq!(check_comparison(&s, CompareOp::Eq, &CompValue::String("BJ".into())), Ok(Operand::Str("bj".into())));
+    assert_eq!(
+        check_comparison(&s, CompareOp::Eq, &CompValue::String("BJ".into())),
+        Ok(Operand::Str("bj".into()))
+    );
     s.case_exact = true;
-    assert_eq!(check_comparison(&s, CompareOp::Eq, &CompValue::String("BJ".into())), Ok(Operand::Str("BJ".into())));
+    assert_eq!(
+        check_comparison(&s, CompareOp::Eq, &CompValue::String("BJ".into())),
+        Ok(Operand::Str("BJ".into()))
+    );
     let i = AttributeDef::new("n", AttrType::Integer);
     assert_eq!(check_comparison(&i, CompareOp::Gt, &CompValue::String(" 5 ".into())), Ok(Operand::Int(5)));
     assert_eq!(check_comparison(&i, CompareOp::Gt, &CompValue::Number(5.into())), Ok(Operand::Int(5)));
@@ -295,7 +311,10 @@ fn check_comparison_converts_literals() {
         Ok(Operand::DateTime("2011-05-13T04:42:34.000Z".into()))
     );
     let b = AttributeDef::new("active", AttrType::Boolean);
-    assert_eq!(check_comparison(&b, CompareOp::Ne, &CompValue::String("fAlSe".into())), Ok(Operand::Bool(false)));
+    assert_eq!(
+        check_comparison(&b, CompareOp::Ne, &CompValue::String("fAlSe".into())),
+        Ok(Operand::Bool(false))
+    );
 }
 
 #[test]
