@@ -1,0 +1,122 @@
+//! scimd's HTTP surface as a library: [`router`] builds the whole axum application from an
+//! [`AppState`]; the binary (and the test kit) only bind a listener and serve it.
+//!
+//! Keeping the listener out makes the router testable in-process and lets embedding applications
+//! mount it. Around the routes sit, outermost first: trailing-slash normalisation, the request id
+//! and its tracing span, metrics, panic → 500, the body-size and content-type checks for SCIM, and
+//! the guarantee that every error response carries an RFC 7644 §3.12 SCIM error body.
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod error;
+mod health;
+pub mod metrics;
+mod middleware;
+pub mod request_id;
+mod scim;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use tower::Layer as _;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::normalize_path::NormalizePathLayer;
+
+use scimd_store::{Clock, Store};
+
+pub use auth::{CredentialVerifier, Principal, Scope, Scopes, StaticTokenVerifier};
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+/// Settings of the HTTP layer (the `serve` flags and config file keys that concern it).
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// The public URL scimd is reached at (`https://scim.example.com`), for absolute `meta.location`
+    /// and `Location` values behind a proxy. `None`: taken from each request's `Host`.
+    pub base_url: Option<String>,
+    /// The largest request body accepted; larger ones get 413 (RFC 7644 §3.12 body).
+    pub max_body_bytes: usize,
+    /// The most resources one list response holds (RFC 7644 §3.4.2.4: a larger `count` is capped);
+    /// also ServiceProviderConfig's `filter.maxResults`.
+    pub max_page_size: u64,
+    /// The page size when a list request names no `count`.
+    pub default_page_size: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { base_url: None, max_body_bytes: 1024 * 1024, max_page_size: 1000, default_page_size: 100 }
+    }
+}
+
+/// What every handler can reach. Cheap to clone (all `Arc`s).
+#[derive(Clone)]
+pub struct AppState {
+    /// The storage backend.
+    pub store: Arc<dyn Store>,
+    /// Time, ids and randomness.
+    pub clock: Arc<dyn Clock>,
+    /// HTTP settings.
+    pub config: Arc<HttpConfig>,
+    /// Request counters and latency histograms, rendered at `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Turns a bearer token into a [`Principal`]; static tokens now, OAuth access tokens later.
+    pub verifier: Arc<dyn CredentialVerifier>,
+}
+
+impl AppState {
+    /// State with the static-token verifier and fresh metrics.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: HttpConfig) -> Self {
+        let verifier = Arc::new(StaticTokenVerifier::new(store.clone(), clock.clone()));
+        Self { store, clock, config: Arc::new(config), metrics: Arc::new(Metrics::new()), verifier }
+    }
+
+    /// Replaces the credential verifier (e.g. with a chain of static and OAuth verifiers).
+    #[must_use]
+    pub fn with_verifier(mut self, verifier: Arc<dyn CredentialVerifier>) -> Self {
+        self.verifier = verifier;
+        self
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// The scimd application: SCIM under `/scim/v2` and `/tenants/{slug}/scim/v2`, `/healthz`,
+/// `/readyz`, `/metrics`.
+pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] with `extra` routes merged into the SCIM router (so they appear under both SCIM
+/// prefixes and get the same middleware and authentication). For embedding applications and tests.
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
+    let scim = scim::routes().merge(extra);
+    let app = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .nest("/scim/v2", scim.clone())
+        // The tenant named in the URL; `Principal` checks it against the credential.
+        .nest("/tenants/{slug}/scim/v2", scim)
+        .fallback(middleware::not_found)
+        // Layers run outside-in in the order listed (the first wraps all the others).
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::middleware::from_fn_with_state(state.clone(), request_id::middleware))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+                .layer(axum::middleware::from_fn(middleware::scim_error_bodies))
+                .layer(CatchPanicLayer::custom(middleware::panic_response))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::scim_request_checks))
+                .layer(DefaultBodyLimit::max(state.config.max_body_bytes)),
+        )
+        .with_state(state);
+    // Routing happens inside `app`, so the path must be normalised before it: `/scim/v2/Users/`
+    // reaches the `/scim/v2/Users` route.
+    Router::new().fallback_service(NormalizePathLayer::trim_trailing_slash().layer(app))
+}

@@ -1,0 +1,275 @@
+//! Test support: the real scimd server (the real router, the real store) on `127.0.0.1:0` against
+//! a fresh database, and an HTTP client that speaks to it.
+//!
+//! One fresh database per [`TestServer`], so tests never see each other's data and can run in
+//! parallel. The backend is a parameter ([`Backend`]) so the same suite runs against PostgreSQL
+//! when that store exists. Panicking on setup failure is intended: this crate only runs in tests.
+#![warn(missing_docs)]
+#![expect(clippy::expect_used, clippy::panic, reason = "test support: a failed setup is a failed test")]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use scimd_http::auth::{TokenRequest, create_static_token};
+use scimd_http::{AppState, HttpConfig, Scopes};
+use scimd_store::{Clock, Store, SystemClock, Tenant};
+use scimd_store_sqlite::SqliteStore;
+
+/// The storage backend a test server runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// A SQLite file in a temporary directory.
+    #[default]
+    Sqlite,
+}
+
+/// How to start a [`TestServer`].
+pub struct Options {
+    /// The storage backend.
+    pub backend: Backend,
+    /// HTTP settings (e.g. a small `max_body_bytes` for limit tests).
+    pub config: HttpConfig,
+    /// The clock (a `MockClock` to pin times); the system clock by default.
+    pub clock: Arc<dyn Clock>,
+    /// Extra routes merged into the SCIM router (see [`scimd_http::router_with`]).
+    pub extra_routes: Router<AppState>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Sqlite,
+            config: HttpConfig::default(),
+            clock: Arc::new(SystemClock),
+            extra_routes: Router::new(),
+        }
+    }
+}
+
+/// The backend's own handle, for what the `Store` trait does not offer (closing it).
+enum Db {
+    Sqlite(SqliteStore),
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct TestResponse {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body parsed as JSON; `Value::Null` when empty, `Value::String` when not JSON.
+    pub body: Value,
+}
+
+impl TestResponse {
+    /// A header as text.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A running server and a client for it.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// A token with every SCIM scope for tenant `default`.
+    pub token: String,
+    /// Tenant `default`.
+    pub tenant: Tenant,
+    /// A client (no TLS, no proxy).
+    pub client: reqwest::Client,
+    /// The store the server uses, for fixtures and checks beside the HTTP surface.
+    pub store: Arc<dyn Store>,
+    /// The clock the server uses.
+    pub clock: Arc<dyn Clock>,
+    /// The address listened on.
+    pub addr: SocketAddr,
+    db: Db,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// A server on SQLite with default settings.
+    pub async fn start() -> TestServer {
+        Self::start_with(Backend::Sqlite).await
+    }
+
+    /// A server on `backend` with default settings.
+    pub async fn start_with(backend: Backend) -> TestServer {
+        Self::start_opts(Options { backend, ..Options::default() }).await
+    }
+
+    /// A server as `options` say.
+    pub async fn start_opts(options: Options) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, db): (Arc<dyn Store>, Db) = match options.backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("scimd.db").display());
+                let store = SqliteStore::open(&url, options.clock.clone()).await.expect("open SQLite");
+                store.migrate().await.expect("migrate SQLite");
+                (Arc::new(store.clone()), Db::Sqlite(store))
+            }
+        };
+        let tenant = store.create_tenant("default").await.expect("create tenant default");
+        let state = AppState::new(store.clone(), options.clock.clone(), options.config);
+        let (secret, _) = create_static_token(
+            &*store,
+            &*options.clock,
+            &tenant,
+            TokenRequest { name: "testkit".into(), scopes: Scopes::all(), expires: None, operator: false },
+        )
+        .await
+        .expect("create token");
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let app = scimd_http::router_with(state, options.extra_routes);
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        TestServer {
+            base_url: format!("http://{addr}"),
+            token: secret.expose().to_owned(),
+            tenant,
+            client: reqwest::Client::builder().no_proxy().build().expect("reqwest client"),
+            store,
+            clock: options.clock,
+            addr,
+            db,
+            shutdown: Some(tx),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    /// A new token for tenant `default` with exactly these scope names (aliases allowed; none =
+    /// every SCIM scope, as `scimd token create` does).
+    pub async fn token(&self, scopes: &[&str]) -> String {
+        let scopes = if scopes.is_empty() {
+            Scopes::all()
+        } else {
+            Scopes::parse(scopes.iter().copied()).expect("known scopes")
+        };
+        self.token_for(&self.tenant, scopes, false).await
+    }
+
+    /// A new token for any tenant.
+    pub async fn token_for(&self, tenant: &Tenant, scopes: Scopes, operator: bool) -> String {
+        let (secret, _) = create_static_token(
+            &*self.store,
+            &*self.clock,
+            tenant,
+            TokenRequest { name: "testkit".into(), scopes, expires: None, operator },
+        )
+        .await
+        .expect("create token");
+        secret.expose().to_owned()
+    }
+
+    /// The URL of a path (`/scim/v2/Users`).
+    #[must_use]
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// A request with the default token; send it with [`TestServer::send`].
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(&self.token)
+    }
+
+    /// Sends a request and reads the whole response.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> TestResponse {
+        let resp = request.send().await.expect("request sent");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("response body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        TestResponse { status, headers, body }
+    }
+
+    fn with_json(&self, method: Method, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.request(method, path).header(CONTENT_TYPE, "application/scim+json").body(body.to_string())
+    }
+
+    /// `GET path` with the default token.
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    /// `POST path` with a SCIM JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> TestResponse {
+        self.send(self.with_json(Method::POST, path, body)).await
+    }
+
+    /// `PUT path` with a SCIM JSON body.
+    pub async fn put(&self, path: &str, body: &Value) -> TestResponse {
+        self.send(self.with_json(Method::PUT, path, body)).await
+    }
+
+    /// `PATCH path` with a SCIM JSON body.
+    pub async fn patch(&self, path: &str, body: &Value) -> TestResponse {
+        self.send(self.with_json(Method::PATCH, path, body)).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> TestResponse {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
+    /// Closes the database under the running server, so the store answers `Unavailable` (for
+    /// readiness and 503 tests).
+    pub async fn close_database(&self) {
+        match &self.db {
+            Db::Sqlite(store) => store.close().await,
+        }
+    }
+
+    /// Asks the server to shut down gracefully (in-flight requests finish) without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Shuts down gracefully and waits until the server has stopped.
+    pub async fn shutdown(mut self) {
+        self.begin_shutdown();
+        if let Some(task) = self.task.take() {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => panic!("server failed: {e}"),
+                Err(e) => panic!("server task failed: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
