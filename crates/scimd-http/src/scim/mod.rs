@@ -1,0 +1,348 @@
+//! SCIM endpoints (RFC 7644), mounted under `/scim/v2` and `/tenants/{slug}/scim/v2`.
+//!
+//! Handlers are thin: extract the principal, parameters and body; check the scope; call
+//! [`service`]; render. Protocol rules live in scimd-schema, storage in scimd-store.
+
+mod discovery;
+mod params;
+mod password;
+mod render;
+mod service;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+
+use scimd_schema::ScimError;
+use scimd_store::{ResourceKind, WriteContext};
+
+use crate::AppState;
+use crate::auth::{Principal, Scope};
+use crate::error::ApiError;
+use params::{ListParams, Precondition, ProjectionParams};
+use service::{Ctx, Rendered};
+
+/// The SCIM router; the caller nests it under both URL prefixes.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/Users", get(list_users).post(create_user))
+        .route("/Users/.search", post(search_users))
+        .route("/Users/{id}", get(get_user).put(replace_user).patch(patch_user).delete(delete_user))
+        .route("/Groups", get(list_groups).post(create_group))
+        .route("/Groups/.search", post(search_groups))
+        .route("/Groups/{id}", get(get_group).put(replace_group).patch(patch_group).delete(delete_group))
+        .route("/.search", post(search_root))
+        .merge(discovery::routes())
+}
+
+/// The SCIM media type (RFC 7644 §3.1).
+pub(crate) const SCIM_JSON: &str = "application/scim+json";
+
+type Query_ = Query<Vec<(String, String)>>;
+
+fn ctx<'a>(state: &'a AppState, principal: &Principal, headers: &HeaderMap, uri: &OriginalUri) -> Ctx<'a> {
+    Ctx {
+        store: &state.store,
+        clock: &state.clock,
+        tenant: principal.tenant.id,
+        write: WriteContext {
+            tenant: principal.tenant.id,
+            actor: principal.credential.name.clone(),
+            request_id: headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        },
+        base: render::scim_base(&state.config, headers, &uri.0),
+    }
+}
+
+fn scope(kind: ResourceKind, op: Op) -> Scope {
+    match (kind, op) {
+        (ResourceKind::User, Op::Read) => Scope::UsersRead,
+        (ResourceKind::User, Op::Create) => Scope::UsersCreate,
+        (ResourceKind::User, Op::Update) => Scope::UsersUpdate,
+        (ResourceKind::User, Op::Delete) => Scope::UsersDelete,
+        (ResourceKind::Group, Op::Read) => Scope::GroupsRead,
+        (ResourceKind::Group, Op::Create) => Scope::GroupsCreate,
+        (ResourceKind::Group, Op::Update) => Scope::GroupsUpdate,
+        (ResourceKind::Group, Op::Delete) => Scope::GroupsDelete,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Read,
+    Create,
+    Update,
+    Delete,
+}
+
+/// Parses a request body as JSON. RFC 7644 §3.12: malformed JSON is 400 `invalidSyntax`.
+fn json_body(body: &Bytes) -> Result<Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")).into())
+}
+
+fn precondition(headers: &HeaderMap, name: header::HeaderName) -> Option<Precondition> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(Precondition::parse)
+}
+
+fn scim_json(status: StatusCode, body: &Value) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON))], body.to_string()).into_response()
+}
+
+fn resource_response(status: StatusCode, r: &Rendered, with_location: bool) -> Response {
+    let mut resp = scim_json(status, &r.body);
+    if let Ok(tag) = HeaderValue::from_str(&render::etag(r.version)) {
+        resp.headers_mut().insert(header::ETAG, tag);
+    }
+    // RFC 7644 §3.3: a 201 carries `Location` equal to `meta.location`.
+    if with_location {
+        if let Ok(loc) = HeaderValue::from_str(&r.location) {
+            resp.headers_mut().insert(header::LOCATION, loc);
+        }
+    }
+    resp
+}
+
+async fn list(
+    state: AppState,
+    principal: Principal,
+    kind: ResourceKind,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    query: Vec<(String, String)>,
+) -> Result<Response, ApiError> {
+    principal.require(scope(kind, Op::Read))?;
+    let params = ListParams::from_query(&state.config, &query)?;
+    let body = service::list(&ctx(&state, &principal, &headers, &uri), kind, &params).await?;
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+async fn search(
+    state: AppState,
+    principal: Principal,
+    kind: ResourceKind,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    principal.require(scope(kind, Op::Read))?;
+    let params = ListParams::from_search_request(&state.config, &json_body(&body)?)?;
+    let body = service::list(&ctx(&state, &principal, &headers, &uri), kind, &params).await?;
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+async fn create(
+    state: AppState,
+    principal: Principal,
+    kind: ResourceKind,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    query: Vec<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    principal.require(scope(kind, Op::Create))?;
+    let body = json_body(&body)?;
+    let p = ProjectionParams::from_query(&query);
+    let r = service::create(&ctx(&state, &principal, &headers, &uri), kind, body, &p).await?;
+    Ok(resource_response(StatusCode::CREATED, &r, true))
+}
+
+async fn read(
+    state: AppState,
+    principal: Principal,
+    kind: ResourceKind,
+    id: String,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    query: Vec<(String, String)>,
+) -> Result<Response, ApiError> {
+    principal.require(scope(kind, Op::Read))?;
+    let p = ProjectionParams::from_query(&query);
+    let r = service::get(&ctx(&state, &principal, &headers, &uri), kind, &id, &p).await?;
+    // RFC 7644 §3.14 / RFC 9110 §13.1.2: If-None-Match naming the current version → 304.
+    if precondition(&headers, header::IF_NONE_MATCH).is_some_and(|p| p.matches(r.version)) {
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(tag) = HeaderValue::from_str(&render::etag(r.version)) {
+            resp.headers_mut().insert(header::ETAG, tag);
+        }
+        return Ok(resp);
+    }
+    Ok(resource_response(StatusCode::OK, &r, false))
+}
+
+async fn replace(
+    state: AppState,
+    principal: Principal,
+    kind: ResourceKind,
+    id: String,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    query: Vec<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    principal.require(scope(kind, Op::Update))?;
+    let body = json_body(&body)?;
+    let p = ProjectionParams::from_query(&query);
+    let pre = precondition(&headers, header::IF_MATCH);
+    let r =
+        service::replace(&ctx(&state, &principal, &headers, &uri), kind, &id, body, pre.as_ref(), &p).await?;
+    Ok(resource_response(StatusCode::OK, &r, false))
+}
+
+async fn modify(
+    state: AppState,
+    principal: Principal,
+    kind: ResourceKind,
+    id: String,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    query: Vec<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    principal.require(scope(kind, Op::Update))?;
+    let body = json_body(&body)?;
+    let p = ProjectionParams::from_query(&query);
+    let pre = precondition(&headers, header::IF_MATCH);
+    let r =
+        service::modify(&ctx(&state, &principal, &headers, &uri), kind, &id, body, pre.as_ref(), &p).await?;
+    // IDP-BEHAVIOUR §8: 200 with the full resource satisfies Entra, Okta and the validators.
+    Ok(resource_response(StatusCode::OK, &r, false))
+}
+
+async fn remove(
+    state: AppState,
+    principal: Principal,
+    kind: ResourceKind,
+    id: String,
+    headers: HeaderMap,
+    uri: OriginalUri,
+) -> Result<Response, ApiError> {
+    principal.require(scope(kind, Op::Delete))?;
+    let pre = precondition(&headers, header::IF_MATCH);
+    service::delete(&ctx(&state, &principal, &headers, &uri), kind, &id, pre.as_ref()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+macro_rules! resource_handlers {
+    ($kind:expr, $list:ident, $search:ident, $create:ident, $get:ident, $replace:ident, $patch:ident, $delete:ident) => {
+        async fn $list(
+            State(s): State<AppState>,
+            p: Principal,
+            h: HeaderMap,
+            u: OriginalUri,
+            Query(q): Query_,
+        ) -> Result<Response, ApiError> {
+            list(s, p, $kind, h, u, q).await
+        }
+        async fn $search(
+            State(s): State<AppState>,
+            p: Principal,
+            h: HeaderMap,
+            u: OriginalUri,
+            b: Bytes,
+        ) -> Result<Response, ApiError> {
+            search(s, p, $kind, h, u, b).await
+        }
+        async fn $create(
+            State(s): State<AppState>,
+            p: Principal,
+            h: HeaderMap,
+            u: OriginalUri,
+            Query(q): Query_,
+            b: Bytes,
+        ) -> Result<Response, ApiError> {
+            create(s, p, $kind, h, u, q, b).await
+        }
+        async fn $get(
+            State(s): State<AppState>,
+            p: Principal,
+            Path(id): Path<Vec<(String, String)>>,
+            h: HeaderMap,
+            u: OriginalUri,
+            Query(q): Query_,
+        ) -> Result<Response, ApiError> {
+            read(s, p, $kind, path_id(id), h, u, q).await
+        }
+        async fn $replace(
+            State(s): State<AppState>,
+            p: Principal,
+            Path(id): Path<Vec<(String, String)>>,
+            h: HeaderMap,
+            u: OriginalUri,
+            Query(q): Query_,
+            b: Bytes,
+        ) -> Result<Response, ApiError> {
+            replace(s, p, $kind, path_id(id), h, u, q, b).await
+        }
+        async fn $patch(
+            State(s): State<AppState>,
+            p: Principal,
+            Path(id): Path<Vec<(String, String)>>,
+            h: HeaderMap,
+            u: OriginalUri,
+            Query(q): Query_,
+            b: Bytes,
+        ) -> Result<Response, ApiError> {
+            modify(s, p, $kind, path_id(id), h, u, q, b).await
+        }
+        async fn $delete(
+            State(s): State<AppState>,
+            p: Principal,
+            Path(id): Path<Vec<(String, String)>>,
+            h: HeaderMap,
+            u: OriginalUri,
+        ) -> Result<Response, ApiError> {
+            remove(s, p, $kind, path_id(id), h, u).await
+        }
+    };
+}
+
+/// The `{id}` segment; the tenant prefix may add a `{slug}` parameter, which is the auth layer's.
+fn path_id(params: Vec<(String, String)>) -> String {
+    params.into_iter().find(|(k, _)| k == "id").map(|(_, v)| v).unwrap_or_default()
+}
+
+resource_handlers!(
+    ResourceKind::User,
+    list_users,
+    search_users,
+    create_user,
+    get_user,
+    replace_user,
+    patch_user,
+    delete_user
+);
+resource_handlers!(
+    ResourceKind::Group,
+    list_groups,
+    search_groups,
+    create_group,
+    get_group,
+    replace_group,
+    patch_group,
+    delete_group
+);
+
+/// RFC 7644 §3.4.3: a search at the server root covers every type the credential may read.
+async fn search_root(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let readable: Vec<ResourceKind> = [ResourceKind::User, ResourceKind::Group]
+        .into_iter()
+        .filter(|k| principal.require(scope(*k, Op::Read)).is_ok())
+        .collect();
+    if readable.is_empty() {
+        principal.require(Scope::UsersRead)?;
+    }
+    let params = ListParams::from_search_request(&state.config, &json_body(&body)?)?;
+    let body = service::search_all(&ctx(&state, &principal, &headers, &uri), &params, &readable).await?;
+    Ok(scim_json(StatusCode::OK, &body))
+}

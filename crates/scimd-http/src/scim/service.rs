@@ -1,0 +1,373 @@
+//! The SCIM operations (RFC 7644 §3.3–§3.6): validate, store, render. Handlers in `mod.rs` only
+//! extract the request and call these; no SQL and no protocol rule lives in a handler.
+
+use std::sync::{Arc, LazyLock};
+
+use serde_json::{Value, json};
+
+use scimd_schema::patch::{self, MemberChange, PatchOptions};
+use scimd_schema::validate::{self, ValidateOptions};
+use scimd_schema::{ResourceSchema, ScimError, urn};
+use scimd_store::{
+    ListQuery, NewResource, Paging, ResourceKind, Store, StoreError, StoredResource, Update, WriteContext,
+    search_document,
+};
+use uuid::Uuid;
+
+use super::params::{ListParams, Precondition, ProjectionParams};
+use super::{password, render};
+use crate::error::ApiError;
+
+/// The built-in resource types, built once. (Per-tenant extension schemas hang off this later.)
+pub(crate) struct Schemas {
+    pub user: ResourceSchema,
+    pub group: ResourceSchema,
+}
+
+pub(crate) static SCHEMAS: LazyLock<Schemas> =
+    LazyLock::new(|| Schemas { user: ResourceSchema::user(), group: ResourceSchema::group() });
+
+pub(crate) fn schema_of(kind: ResourceKind) -> &'static ResourceSchema {
+    match kind {
+        ResourceKind::User => &SCHEMAS.user,
+        ResourceKind::Group => &SCHEMAS.group,
+    }
+}
+
+/// A rendered resource with the version its ETag names.
+pub(crate) struct Rendered {
+    pub body: Value,
+    pub version: i64,
+    pub location: String,
+}
+
+/// Everything an operation needs besides its own inputs.
+pub(crate) struct Ctx<'a> {
+    pub store: &'a Arc<dyn Store>,
+    pub clock: &'a Arc<dyn scimd_store::Clock>,
+    pub tenant: Uuid,
+    pub write: WriteContext,
+    /// The absolute SCIM base URL of this request.
+    pub base: String,
+}
+
+fn wants_members(rs: &ResourceSchema, p: &ProjectionParams) -> Result<bool, ScimError> {
+    let proj = render::projection(rs, p)?;
+    Ok(proj.wants(rs, "members") || proj.wants(rs, "groups"))
+}
+
+fn rendered(
+    ctx: &Ctx<'_>,
+    rs: &ResourceSchema,
+    res: &StoredResource,
+    p: &ProjectionParams,
+) -> Result<Rendered, ScimError> {
+    let proj = render::projection(rs, p)?;
+    Ok(Rendered {
+        body: render::render(rs, res, &ctx.base, &proj),
+        version: res.version,
+        location: format!("{}/{}/{}", ctx.base, res.kind.endpoint(), res.id),
+    })
+}
+
+/// Splits Group `members` out of a validated document: they are rows, not part of the document.
+fn take_member_ids(doc: &mut Value) -> Vec<String> {
+    let Some(Value::Array(members)) = doc.as_object_mut().and_then(|o| o.remove("members")) else {
+        return Vec::new();
+    };
+    members.iter().filter_map(|m| m.get("value").and_then(Value::as_str).map(str::to_owned)).collect()
+}
+
+/// Removes what the store keeps outside the document or derives (RFC 7643 §3.1 `id` and `meta` are
+/// the server's; `groups` is computed from membership rows).
+fn strip_server_attributes(doc: &mut Value) {
+    if let Some(obj) = doc.as_object_mut() {
+        obj.remove("id");
+        obj.remove("meta");
+        obj.remove("groups");
+    }
+}
+
+/// After a write, reads back what the response needs (members only if the projection shows them).
+async fn reread(
+    ctx: &Ctx<'_>,
+    kind: ResourceKind,
+    stored: StoredResource,
+    with_members: bool,
+) -> Result<StoredResource, ApiError> {
+    if !with_members {
+        return Ok(stored);
+    }
+    Ok(ctx.store.get(ctx.tenant, kind, &stored.id, true).await?.unwrap_or(stored))
+}
+
+fn not_found(kind: ResourceKind, id: &str) -> ApiError {
+    ScimError::not_found(format!("{} {id} not found", kind.as_str())).into()
+}
+
+fn map_conflict(kind: ResourceKind) -> impl Fn(StoreError) -> ApiError {
+    move |e| match e {
+        StoreError::Conflict(attr) => {
+            ScimError::uniqueness(format!("{attr} is already in use by another {}", kind.as_str())).into()
+        }
+        StoreError::NotFound => not_found(kind, ""),
+        other => other.into(),
+    }
+}
+
+/// RFC 7644 §3.3: POST a resource → 201 with the resource as stored.
+pub(crate) async fn create(
+    ctx: &Ctx<'_>,
+    kind: ResourceKind,
+    body: Value,
+    p: &ProjectionParams,
+) -> Result<Rendered, ApiError> {
+    let rs = schema_of(kind);
+    let mut doc = validate::validate_create(rs, body, &ValidateOptions::default())?;
+    strip_server_attributes(&mut doc);
+    let members = if kind == ResourceKind::Group { take_member_ids(&mut doc) } else { Vec::new() };
+    let password_hash = password::take_and_hash(&mut doc, ctx.clock).await?;
+    let search = search_document(rs, &doc);
+    let new = NewResource { kind, doc, search, members, password_hash };
+    let (stored, report) = ctx.store.create(&ctx.write, new).await.map_err(map_conflict(kind))?;
+    if !report.skipped.is_empty() {
+        tracing::info!(skipped = ?report.skipped, "members that name no resource of the tenant were not added");
+    }
+    let stored = reread(ctx, kind, stored, wants_members(rs, p)?).await?;
+    Ok(rendered(ctx, rs, &stored, p)?)
+}
+
+/// RFC 7644 §3.4.1: GET one resource.
+pub(crate) async fn get(
+    ctx: &Ctx<'_>,
+    kind: ResourceKind,
+    id: &str,
+    p: &ProjectionParams,
+) -> Result<Rendered, ApiError> {
+    let rs = schema_of(kind);
+    let with_members = wants_members(rs, p)?;
+    let stored =
+        ctx.store.get(ctx.tenant, kind, id, with_members).await?.ok_or_else(|| not_found(kind, id))?;
+    Ok(rendered(ctx, rs, &stored, p)?)
+}
+
+/// RFC 7644 §3.5.1: PUT replaces the resource (readOnly attributes kept, immutable ones checked).
+pub(crate) async fn replace(
+    ctx: &Ctx<'_>,
+    kind: ResourceKind,
+    id: &str,
+    body: Value,
+    precondition: Option<&Precondition>,
+    p: &ProjectionParams,
+) -> Result<Rendered, ApiError> {
+    let rs = schema_of(kind);
+    let opts = ValidateOptions::default();
+    // Hash any new password before entering the write transaction (Argon2 is slow on purpose).
+    let password_hash =
+        match body.as_object().and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("password"))) {
+            Some((_, Value::String(plain))) if !plain.is_empty() => {
+                Some(password::hash(plain.clone(), ctx.clock).await?)
+            }
+            _ => None,
+        };
+    let update = move |current: &StoredResource| -> scimd_store::Result<Update> {
+        let mut existing = current.doc.clone();
+        if let Some(obj) = existing.as_object_mut() {
+            obj.insert("id".into(), Value::String(current.id.clone()));
+        }
+        let mut doc = validate::validate_replace(rs, &existing, body.clone(), &opts)?;
+        strip_server_attributes(&mut doc);
+        if let Some(obj) = doc.as_object_mut() {
+            obj.remove("password");
+        }
+        // RFC 7644 §3.5.1: PUT replaces the member list; the store applies it as a difference of rows.
+        let members = if kind == ResourceKind::Group {
+            let ids = take_member_ids(&mut doc);
+            vec![
+                MemberChange::RemoveAll,
+                MemberChange::Add(
+                    ids.into_iter()
+                        .map(|value| patch::MemberRef { value, type_: None, display: None })
+                        .collect(),
+                ),
+            ]
+        } else {
+            Vec::new()
+        };
+        let search = search_document(rs, &doc);
+        Ok(Update { doc: Some((doc, search)), members, password_hash: password_hash.clone() })
+    };
+    let expected = precondition.and_then(Precondition::expected);
+    let (stored, _) =
+        ctx.store.update(&ctx.write, kind, id, expected, &update).await.map_err(|e| match e {
+            StoreError::NotFound => not_found(kind, id),
+            other => map_conflict(kind)(other),
+        })?;
+    let stored = reread(ctx, kind, stored, wants_members(rs, p)?).await?;
+    Ok(rendered(ctx, rs, &stored, p)?)
+}
+
+/// Finds a new plaintext password among PATCH operations (path `password`, or a `password` key of a
+/// no-path value), so it can be hashed before the write transaction.
+fn patch_password(ops: &[patch::PatchOp]) -> Option<String> {
+    ops.iter().rev().find_map(|op| match (&op.path, &op.value) {
+        (Some(path), Some(Value::String(s)))
+            if path.attr.name.eq_ignore_ascii_case("password") && path.filter.is_none() =>
+        {
+            Some(s.clone())
+        }
+        (None, Some(Value::Object(obj))) => obj
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("password"))
+            .and_then(|(_, v)| v.as_str().map(str::to_owned)),
+        _ => None,
+    })
+}
+
+/// RFC 7644 §3.5.2: PATCH, applied by the engine inside the store's transaction; member changes
+/// become row inserts and deletes.
+pub(crate) async fn modify(
+    ctx: &Ctx<'_>,
+    kind: ResourceKind,
+    id: &str,
+    body: Value,
+    precondition: Option<&Precondition>,
+    p: &ProjectionParams,
+) -> Result<Rendered, ApiError> {
+    let rs = schema_of(kind);
+    let ops = patch::parse_patch_request(&body)?;
+    let password_hash = match patch_password(&ops) {
+        Some(plain) if !plain.is_empty() => Some(password::hash(plain, ctx.clock).await?),
+        _ => None,
+    };
+    let opts = PatchOptions::default();
+    let update = |current: &StoredResource| -> scimd_store::Result<Update> {
+        let mut doc = current.doc.clone();
+        let outcome = patch::apply(rs, &mut doc, &ops, &opts)?;
+        let had_password = doc.as_object_mut().and_then(|o| o.remove("password")).is_some();
+        let doc_change = (doc != current.doc).then(|| {
+            let search = search_document(rs, &doc);
+            (doc, search)
+        });
+        Ok(Update {
+            doc: doc_change,
+            members: outcome.members,
+            password_hash: if had_password { password_hash.clone() } else { None },
+        })
+    };
+    let expected = precondition.and_then(Precondition::expected);
+    let (stored, _) =
+        ctx.store.update(&ctx.write, kind, id, expected, &update).await.map_err(|e| match e {
+            StoreError::NotFound => not_found(kind, id),
+            other => map_conflict(kind)(other),
+        })?;
+    let stored = reread(ctx, kind, stored, wants_members(rs, p)?).await?;
+    Ok(rendered(ctx, rs, &stored, p)?)
+}
+
+/// RFC 7644 §3.6: DELETE → 204.
+pub(crate) async fn delete(
+    ctx: &Ctx<'_>,
+    kind: ResourceKind,
+    id: &str,
+    precondition: Option<&Precondition>,
+) -> Result<(), ApiError> {
+    let expected = precondition.and_then(Precondition::expected);
+    ctx.store.delete(&ctx.write, kind, id, expected).await.map_err(|e| match e {
+        StoreError::NotFound => not_found(kind, id),
+        other => other.into(),
+    })
+}
+
+fn list_response(
+    total: u64,
+    start_index: Option<u64>,
+    resources: Vec<Value>,
+    next_cursor: Option<String>,
+) -> Value {
+    let mut body = json!({
+        "schemas": [urn::LIST_RESPONSE],
+        "totalResults": total,
+        "itemsPerPage": resources.len(),
+    });
+    if let Some(obj) = body.as_object_mut() {
+        if let Some(start) = start_index {
+            obj.insert("startIndex".into(), json!(start));
+        }
+        if let Some(c) = next_cursor {
+            obj.insert("nextCursor".into(), Value::String(c));
+        }
+        obj.insert("Resources".into(), Value::Array(resources));
+    }
+    body
+}
+
+/// RFC 7644 §3.4.2: list one resource type, the filter answered by the database.
+pub(crate) async fn list(ctx: &Ctx<'_>, kind: ResourceKind, params: &ListParams) -> Result<Value, ApiError> {
+    let rs = schema_of(kind);
+    let proj = render::projection(rs, &params.projection)?;
+    let query = ListQuery {
+        filter: params.filter.clone(),
+        sort_by: params.sort_by.clone(),
+        sort_order: params.sort_order,
+        paging: params.paging.clone(),
+        with_members: proj.wants(rs, "members") || proj.wants(rs, "groups"),
+    };
+    let page = ctx.store.list(ctx.tenant, kind, rs, &query).await?;
+    let resources = page.resources.iter().map(|r| render::render(rs, r, &ctx.base, &proj)).collect();
+    let start = matches!(params.paging, Paging::Index { .. }).then_some(params.start_index);
+    Ok(list_response(page.total_results, start, resources, page.next_cursor))
+}
+
+/// RFC 7644 §3.4.3: `POST /.search` at the root searches every resource type the filter applies to
+/// (Users first, then Groups), paged as one list.
+pub(crate) async fn search_all(
+    ctx: &Ctx<'_>,
+    params: &ListParams,
+    can_read: &[ResourceKind],
+) -> Result<Value, ApiError> {
+    let Paging::Index { start_index, count } = params.paging else {
+        return Err(ScimError::new(
+            scimd_schema::ScimType::InvalidCursor,
+            "cursor paging is not available for a search across resource types",
+        )
+        .into());
+    };
+    let mut offset = start_index.saturating_sub(1);
+    let mut remaining = count;
+    let mut total = 0;
+    let mut resources = Vec::new();
+    let mut any_valid = false;
+    let mut last_error = None;
+    for &kind in can_read {
+        let rs = schema_of(kind);
+        if let Some(f) = &params.filter {
+            if let Err(e) = scimd_schema::filter_eval::validate_filter(rs, f) {
+                // The filter names attributes this type does not have: it matches none of its
+                // resources, and the search goes on with the other types.
+                last_error = Some(e);
+                continue;
+            }
+        }
+        any_valid = true;
+        let proj = render::projection(rs, &params.projection)?;
+        let query = ListQuery {
+            filter: params.filter.clone(),
+            sort_by: params.sort_by.clone().filter(|s| rs.resolve_path(s).is_ok()),
+            sort_order: params.sort_order,
+            paging: Paging::Index { start_index: offset + 1, count: remaining },
+            with_members: proj.wants(rs, "members") || proj.wants(rs, "groups"),
+        };
+        let page = ctx.store.list(ctx.tenant, kind, rs, &query).await?;
+        total += page.total_results;
+        remaining = remaining.saturating_sub(page.resources.len() as u64);
+        offset = offset.saturating_sub(page.total_results);
+        resources.extend(page.resources.iter().map(|r| render::render(rs, r, &ctx.base, &proj)));
+    }
+    if !any_valid {
+        if let Some(e) = last_error {
+            return Err(e.into());
+        }
+    }
+    Ok(list_response(total, Some(start_index), resources, None))
+}

@@ -1,0 +1,336 @@
+//! SCIM endpoints end to end (RFC 7644), including what Entra ID and Okta send
+//! (shared/IDP-BEHAVIOUR.md).
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use scimd_testkit::TestServer;
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+fn user(name: &str) -> Value {
+    json!({
+        "schemas": [USER],
+        "userName": name,
+        "externalId": format!("ext-{name}"),
+        "name": {"givenName": "Barbara", "familyName": "Jensen"},
+        "emails": [{"value": format!("{name}@example.com"), "type": "work", "primary": true}],
+        "active": true,
+    })
+}
+
+async fn create_user(s: &TestServer, name: &str) -> Value {
+    let r = s.post("/scim/v2/Users", &user(name)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+fn assert_error(r: &scimd_testkit::TestResponse, status: u16, scim_type: Option<&str>) {
+    assert_eq!(r.status.as_u16(), status, "{}", r.body);
+    assert_eq!(r.body["status"], json!(status.to_string()), "status is a string (RFC 7644 §3.12)");
+    assert!(r.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{}", r.body);
+    assert_eq!(r.body["scimType"].as_str(), scim_type, "{}", r.body);
+}
+
+#[tokio::test]
+async fn create_returns_201_with_location_etag_and_meta() {
+    let s = TestServer::start().await;
+    let r = s.post("/scim/v2/Users", &user("bjensen")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let location = r.body["meta"]["location"].as_str().unwrap();
+    assert_eq!(r.header("location"), Some(location));
+    assert_eq!(location, s.url(&format!("/scim/v2/Users/{}", id(&r.body))));
+    assert_eq!(r.header("etag"), Some("W/\"1\""));
+    assert_eq!(r.body["meta"]["version"], "W/\"1\"");
+    assert_eq!(r.body["meta"]["resourceType"], "User");
+    assert!(r.header("content-type").unwrap().starts_with("application/scim+json"));
+    assert_eq!(r.body["name"]["givenName"], "Barbara");
+    assert!(r.body.get("password").is_none());
+
+    let got = s.get(&format!("/scim/v2/Users/{}", id(&r.body))).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["userName"], "bjensen");
+}
+
+#[tokio::test]
+async fn password_is_accepted_and_never_returned() {
+    let s = TestServer::start().await;
+    let mut body = user("pw");
+    body["password"] = json!("t1meMachine!");
+    let r = s.post("/scim/v2/Users", &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.body.get("password").is_none());
+    let got = s.get(&format!("/scim/v2/Users/{}?attributes=password,userName", id(&r.body))).await;
+    assert!(got.body.get("password").is_none(), "{}", got.body);
+}
+
+#[tokio::test]
+async fn duplicate_user_name_is_409_uniqueness_case_insensitively() {
+    let s = TestServer::start().await;
+    create_user(&s, "bjensen").await;
+    let r = s.post("/scim/v2/Users", &user("BJensen")).await;
+    assert_error(&r, 409, Some("uniqueness"));
+    // IDP-BEHAVIOUR §2.2: the filter must find what the create collides with.
+    let found = s.get("/scim/v2/Users?filter=userName%20eq%20%22BJENSEN%22").await;
+    assert_eq!(found.body["totalResults"], 1);
+}
+
+#[tokio::test]
+async fn filters_are_answered_and_empty_results_are_200() {
+    let s = TestServer::start().await;
+    let a = create_user(&s, "alice").await;
+    create_user(&s, "bob").await;
+    let cases = [
+        ("userName eq \"ALICE\"", 1),
+        ("externalId eq \"ext-alice\"", 1),
+        ("externalId eq ext-alice", 1), // Entra's tutorial sends it unquoted
+        ("emails[type eq \"work\" and value co \"alice\"]", 1),
+        ("emails[type eq \"work\"].value eq \"alice@example.com\"", 1),
+        ("userName sw \"a\" or userName sw \"b\"", 2),
+        ("not (userName eq \"alice\")", 1),
+        ("active eq true", 2),
+        ("userName eq \"nobody\"", 0),
+    ];
+    for (filter, expected) in cases {
+        let r = s.send(s.request(Method::GET, "/scim/v2/Users").query(&[("filter", filter), ("aadOptscim062020", "")])).await;
+        assert_eq!(r.status, 200, "{filter}: {}", r.body);
+        assert_eq!(r.body["totalResults"], expected, "{filter}: {}", r.body);
+        assert_eq!(r.body["Resources"].as_array().unwrap().len(), expected as usize, "{filter}");
+    }
+    let r = s.send(s.request(Method::GET, "/scim/v2/Users").query(&[("filter", format!("id eq \"{}\"", id(&a))), ("attributes", "id".into())])).await;
+    assert_eq!(r.body["Resources"][0], json!({"id": id(&a), "schemas": [USER]}), "{}", r.body);
+}
+
+#[tokio::test]
+async fn bad_input_gets_scim_errors() {
+    let s = TestServer::start().await;
+    let r = s.send(s.request(Method::GET, "/scim/v2/Users").query(&[("filter", "userName equals \"x\"")])).await;
+    assert_error(&r, 400, Some("invalidFilter"));
+    assert!(r.body["detail"].as_str().unwrap().contains("column"), "{}", r.body);
+    let deep = format!("{}userName eq \"x\"{}", "(".repeat(5000), ")".repeat(5000));
+    let r = s.send(s.request(Method::GET, "/scim/v2/Users").query(&[("filter", deep.as_str())])).await;
+    assert_error(&r, 400, Some("invalidFilter"));
+    let r = s.send(s.request(Method::GET, "/scim/v2/Users").query(&[("filter", "nosuchattr eq \"x\"")])).await;
+    assert_error(&r, 400, Some("invalidFilter"));
+
+    let r = s.send(s.request(Method::POST, "/scim/v2/Users").header("content-type", "application/scim+json").body("{not json")).await;
+    assert_error(&r, 400, Some("invalidSyntax"));
+    let r = s.post("/scim/v2/Users", &json!({"not": "a scim resource"})).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = s.post("/scim/v2/Users", &json!({"schemas": [USER], "displayName": "no userName"})).await;
+    assert_error(&r, 400, Some("invalidValue"));
+
+    let u = create_user(&s, "carol").await;
+    let path = format!("/scim/v2/Users/{}", id(&u));
+    let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "frobnicate", "path": "active", "value": false}]})).await;
+    assert_error(&r, 400, Some("invalidSyntax"));
+    let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "meta", "value": {}}]})).await;
+    assert_error(&r, 400, Some("mutability"));
+    // Nothing was half-written.
+    let got = s.get(&path).await;
+    assert_eq!(got.body["meta"]["version"], "W/\"1\"");
+
+    let r = s.get("/scim/v2/Users/00000000-0000-7000-8000-000000000000").await;
+    assert_error(&r, 404, None);
+}
+
+#[tokio::test]
+async fn entra_and_okta_patches_deactivate_and_rename() {
+    let s = TestServer::start().await;
+    let u = create_user(&s, "dave").await;
+    let path = format!("/scim/v2/Users/{}", id(&u));
+    // Entra without aadOptscim062020: capitalised op, string boolean.
+    let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["active"], false);
+    assert_eq!(r.header("etag"), Some("W/\"2\""));
+    // Okta: no-path replace.
+    let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": true}}]})).await;
+    assert_eq!(r.body["active"], true);
+    // Entra with the flag: one no-path replace with dotted and URN keys.
+    let r = s
+        .patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {
+            "name.givenName": "David",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Eng",
+        }}]}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["name"]["givenName"], "David");
+    assert_eq!(r.body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"], "Eng");
+    // A value-path replace that matches nothing creates the element (IDP-BEHAVIOUR §8).
+    let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555"}]})).await;
+    assert_eq!(r.body["phoneNumbers"][0], json!({"type": "mobile", "value": "+1 555"}), "{}", r.body);
+    // A no-op PATCH keeps the version.
+    let before = r.body["meta"]["version"].clone();
+    let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": true}]})).await;
+    assert_eq!(r.body["meta"]["version"], before);
+}
+
+#[tokio::test]
+async fn groups_membership_by_rows() {
+    let s = TestServer::start().await;
+    let a = id(&create_user(&s, "ann").await);
+    let b = id(&create_user(&s, "ben").await);
+    let r = s.post("/scim/v2/Groups", &json!({"schemas": [GROUP], "displayName": "Eng", "members": [{"value": a}, {"value": "no-such-user"}]})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 1, "unknown ids are skipped: {}", r.body);
+    assert_eq!(r.body["members"][0]["display"], "ann");
+    let g = id(&r.body);
+    let path = format!("/scim/v2/Groups/{g}");
+
+    let dup = s.post("/scim/v2/Groups", &json!({"schemas": [GROUP], "displayName": "ENG"})).await;
+    assert_error(&dup, 409, Some("uniqueness"));
+
+    // Okta: add with display; adding an existing member is a no-op.
+    let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": b, "display": "ben"}, {"value": a}]}]})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 2);
+    // A user's groups are computed from the rows, and filterable.
+    let u = s.get(&format!("/scim/v2/Users/{b}")).await;
+    assert_eq!(u.body["groups"][0]["value"], g);
+    let r = s.send(s.request(Method::GET, "/scim/v2/Users").query(&[("filter", format!("groups.value eq \"{g}\""))])).await;
+    assert_eq!(r.body["totalResults"], 2, "{}", r.body);
+    // Entra flag off: remove members with a value array removes only those.
+    let r = s.patch(&format!("{path}?excludedAttributes=members"), &json!({"schemas": [PATCH], "Operations": [{"op": "Remove", "path": "members", "value": [{"value": a}]}]})).await;
+    assert!(r.body.get("members").is_none(), "{}", r.body);
+    let r = s.get(&path).await;
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["members"][0]["value"], b);
+    // Entra with the flag: remove by filter; Okta: replace members [] empties.
+    let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "remove", "path": format!("members[value eq \"{b}\"]")}]})).await;
+    assert!(r.body.get("members").is_none_or(|m| m.as_array().unwrap().is_empty()), "{}", r.body);
+    s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": a}]}]})).await;
+    let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "members", "value": []}]})).await;
+    assert!(r.body.get("members").is_none_or(|m| m.as_array().unwrap().is_empty()), "{}", r.body);
+    // Okta group rename object.
+    let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"id": g, "displayName": "Engineering"}}]})).await;
+    assert_eq!(r.body["displayName"], "Engineering");
+    // Entra's membership check.
+    s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": a}]}]})).await;
+    let r = s.send(s.request(Method::GET, "/scim/v2/Groups").query(&[("filter", format!("id eq \"{g}\" and members eq \"{a}\"")), ("attributes", "id".into())])).await;
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+    // Deleting a user removes its memberships.
+    assert_eq!(s.delete(&format!("/scim/v2/Users/{a}")).await.status, 204);
+    let r = s.get(&path).await;
+    assert!(r.body.get("members").is_none_or(|m| m.as_array().unwrap().is_empty()), "{}", r.body);
+}
+
+#[tokio::test]
+async fn concurrent_member_patches_lose_nothing() {
+    let s = TestServer::start().await;
+    let g = s.post("/scim/v2/Groups", &json!({"schemas": [GROUP], "displayName": "all"})).await;
+    let path = format!("/scim/v2/Groups/{}", id(&g.body));
+    let mut ids = Vec::new();
+    for i in 0..32 {
+        ids.push(id(&create_user(&s, &format!("c{i}")).await));
+    }
+    // All 32 requests in flight at once, each on its own task.
+    let mut tasks = tokio::task::JoinSet::new();
+    for m in ids {
+        let request = s
+            .request(Method::PATCH, &path)
+            .header("content-type", "application/scim+json")
+            .json(&json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": m}]}]}));
+        tasks.spawn(async move { request.send().await.unwrap().status() });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    let r = s.get(&path).await;
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 32);
+}
+
+#[tokio::test]
+async fn put_replaces_and_preconditions_are_checked() {
+    let s = TestServer::start().await;
+    let u = create_user(&s, "erin").await;
+    let path = format!("/scim/v2/Users/{}", id(&u));
+    // Okta echoes read-only fields (id, meta) in its full-representation PUT.
+    let mut body = u.clone();
+    body["displayName"] = json!("Erin");
+    body.as_object_mut().unwrap().remove("name");
+    let r = s.send(s.request(Method::PUT, &path).header("content-type", "application/scim+json").header("if-match", "W/\"1\"").json(&body)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["displayName"], "Erin");
+    assert!(r.body.get("name").is_none(), "PUT clears what it omits: {}", r.body);
+    let r = s.send(s.request(Method::PUT, &path).header("content-type", "application/scim+json").header("if-match", "W/\"1\"").json(&body)).await;
+    assert_error(&r, 412, None);
+    let r = s.send(s.request(Method::GET, &path).header("if-none-match", "W/\"2\"")).await;
+    assert_eq!(r.status, 304);
+    let r = s.send(s.request(Method::DELETE, &path).header("if-match", "W/\"1\"")).await;
+    assert_error(&r, 412, None);
+    let r = s.delete(&path).await;
+    assert_eq!(r.status, 204);
+    assert_error(&s.get(&path).await, 404, None);
+}
+
+#[tokio::test]
+async fn paging_by_index_and_cursor() {
+    let s = TestServer::start().await;
+    for i in 0..5 {
+        create_user(&s, &format!("p{i}")).await;
+    }
+    // Okta's test-connection probe.
+    let r = s.get("/scim/v2/Users?startIndex=1&count=2").await;
+    assert_eq!((r.body["totalResults"].clone(), r.body["itemsPerPage"].clone(), r.body["startIndex"].clone()), (json!(5), json!(2), json!(1)));
+    let r = s.get("/scim/v2/Users?startIndex=0&count=0").await;
+    assert_eq!(r.body["totalResults"], 5);
+    assert_eq!(r.body["Resources"], json!([]));
+    let r = s.get("/scim/v2/Users?sortBy=userName&sortOrder=descending&count=1").await;
+    assert_eq!(r.body["Resources"][0]["userName"], "p4", "{}", r.body);
+
+    let mut names = Vec::new();
+    let mut next = Some(String::new());
+    while let Some(cursor) = next {
+        let r = s.send(s.request(Method::GET, "/scim/v2/Users").query(&[("cursor", cursor.as_str()), ("count", "2")])).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        names.extend(r.body["Resources"].as_array().unwrap().iter().map(|u| u["userName"].as_str().unwrap().to_owned()));
+        next = r.body["nextCursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(names, ["p0", "p1", "p2", "p3", "p4"]);
+    let r = s.post("/scim/v2/Users/.search", &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName sw \"p\"", "count": 2, "attributes": ["userName"]})).await;
+    assert_eq!(r.body["totalResults"], 5, "{}", r.body);
+    assert!(r.body["Resources"][0].get("emails").is_none());
+    let r = s.post("/scim/v2/.search", &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName eq \"p1\""})).await;
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+}
+
+#[tokio::test]
+async fn discovery_endpoints_tell_the_truth_and_refuse_writes() {
+    let s = TestServer::start().await;
+    let r = s.get("/scim/v2/ServiceProviderConfig").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["patch"]["supported"], true);
+    assert_eq!(r.body["bulk"]["supported"], false);
+    assert_eq!(r.body["sort"]["supported"], true);
+    let r = s.get("/scim/v2/ResourceTypes").await;
+    assert_eq!(r.body["totalResults"], 2);
+    assert_eq!(s.get("/scim/v2/ResourceTypes/User").await.body["endpoint"], "/Users");
+    let r = s.get("/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User").await;
+    assert_eq!(r.body["id"], USER);
+    assert_error(&s.get("/scim/v2/Schemas/urn:nope").await, 404, None);
+    let r = s.post("/scim/v2/ServiceProviderConfig", &json!({})).await;
+    assert_eq!(r.status, 405, "{}", r.body);
+}
+
+#[tokio::test]
+async fn tenant_prefix_and_scopes() {
+    let s = TestServer::start().await;
+    let u = create_user(&s, "frank").await;
+    let r = s.get(&format!("/tenants/default/scim/v2/Users/{}", id(&u))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["meta"]["location"].as_str().unwrap().contains("/tenants/default/scim/v2/Users/"));
+    let read_only = s.token(&["users:read"]).await;
+    let r = s.send(s.client.post(s.url("/scim/v2/Users")).bearer_auth(&read_only).header("content-type", "application/scim+json").json(&user("gina"))).await;
+    assert_error(&r, 403, None);
+    let r = s.send(s.client.get(s.url("/scim/v2/Users")).bearer_auth(&read_only)).await;
+    assert_eq!(r.status, 200);
+    let r = s.send(s.client.get(s.url("/scim/v2/Groups")).bearer_auth(&read_only)).await;
+    assert_error(&r, 403, None);
+}
