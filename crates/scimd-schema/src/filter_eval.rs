@@ -151,7 +151,7 @@ pub fn matches(rs: &ResourceSchema, filter: &Filter, doc: &Value) -> Result<bool
     Ok(check_filter(rs, filter)?.matches(doc))
 }
 
-/// The schema checks of [`matches`] without a document: what the SQL compiler must reject too.
+/// The schema checks of [`matches()`] without a document: what the SQL compiler must reject too.
 ///
 /// # Errors
 ///
@@ -216,7 +216,7 @@ pub fn check_value_filter<'a>(
 ///
 /// 400 `invalidFilter` (RFC 7644 §3.4.2.2) with a detail naming the attribute.
 pub fn check_comparison(def: &AttributeDef, op: CompareOp, value: &CompValue) -> Result<Operand, ScimError> {
-    comparison(def, &def.name, op, value)
+    comparison(def, &|| def.name.clone(), op, value)
 }
 
 fn kind_name(kind: AttrType) -> &'static str {
@@ -243,15 +243,18 @@ pub(crate) fn parse_bool_text(s: &str) -> Option<bool> {
     }
 }
 
+/// `name` renders the attribute for an error detail; it is only called on the error path.
 fn comparison(
     def: &AttributeDef,
-    name: &str,
+    name: &dyn Fn() -> String,
     op: CompareOp,
     value: &CompValue,
 ) -> Result<Operand, ScimError> {
-    let err =
-        |why: String| Err(ScimError::invalid_filter(format!("\"{name}\" is {}: {why}", kind_name(def.kind))));
+    let err = |why: String| {
+        Err(ScimError::invalid_filter(format!("\"{}\" is {}: {why}", name(), kind_name(def.kind))))
+    };
     if matches!(value, CompValue::Null) {
+        let name = name();
         return Err(ScimError::invalid_filter(format!(
             "null is not a comparison value; \"not ({name} pr)\" finds resources without \"{name}\""
         )));
@@ -379,7 +382,6 @@ impl<'a> Checker<'a> {
             Filter::Compare { attr, op, value, .. } => {
                 let resolved = self.resolve(attr)?;
                 let mut target = Target { resolved, sub: resolved.sub };
-                let name = path_text(attr);
                 if resolved.leaf().kind == AttrType::Complex {
                     // RFC 7644 §3.4.2.2 / §3.5.2: a complex attribute without a sub-attribute is
                     // compared by its `value` (`members eq "id"`).
@@ -387,12 +389,13 @@ impl<'a> Checker<'a> {
                         Some(value_def) if resolved.sub.is_none() => target.sub = Some(value_def),
                         _ => {
                             return Err(ScimError::invalid_filter(format!(
-                                "\"{name}\" is complex: compare one of its sub-attributes"
+                                "\"{}\" is complex: compare one of its sub-attributes",
+                                path_text(attr)
                             )));
                         }
                     }
                 }
-                let operand = comparison(target.compared(), &name, *op, value)?;
+                let operand = comparison(target.compared(), &|| path_text(attr), *op, value)?;
                 Ok(CheckedFilter::Compare { target, op: *op, operand })
             }
             Filter::ValuePath { attr, filter, .. } => {

@@ -226,8 +226,13 @@ fn parse_op(i: usize, op: &Value) -> Result<PatchOp, ScimError> {
 
 /// Applies `ops` in order to the stored document `doc` (a JSON object), all or nothing.
 ///
-/// On success `doc` holds the result (it is only written when it changed); on error it is
-/// untouched, whatever operation failed.
+/// On success `doc` holds the result. On error it is restored to a document equal (`==`) to the
+/// one passed in, whatever operation failed; only the order of its keys may differ.
+///
+/// The operations change `doc` in place; the value of each top-level attribute is saved the first
+/// time an operation touches it, to undo a failed request and to tell whether anything changed.
+/// A PATCH touches a few attributes of a large resource, so this is much cheaper than working on a
+/// copy of the whole document and comparing the two.
 ///
 /// # Errors
 ///
@@ -240,21 +245,20 @@ pub fn apply(
     ops: &[PatchOp],
     opts: &PatchOptions,
 ) -> Result<PatchOutcome, ScimError> {
-    let Value::Object(original) = &*doc else {
+    let Value::Object(map) = doc else {
         return Err(ScimError::status(500, "the stored resource is not a JSON object"));
     };
-    let mut work = original.clone();
-    let mut engine = Engine { rs, strict: opts.strict, members: Vec::new() };
+    let had_ext: Vec<bool> = rs.extensions.iter().map(|(s, _)| ext_present(map, &s.id)).collect();
+    let mut engine = Engine { rs, strict: opts.strict, members: Vec::new(), saved: Vec::new() };
     for (i, op) in ops.iter().enumerate() {
-        engine.op(&mut work, op).map_err(|e| in_operation(e, i, op))?;
+        if let Err(e) = engine.op(map, op) {
+            engine.restore(map);
+            return Err(in_operation(e, i, op));
+        }
     }
-    sync_schemas(rs, original, &mut work);
-    let doc_changed = work != *original;
-    let members = engine.members;
-    if doc_changed {
-        *doc = Value::Object(work);
-    }
-    Ok(PatchOutcome { changed: doc_changed || !members.is_empty(), members })
+    engine.sync_schemas(map, &had_ext);
+    let doc_changed = engine.saved.iter().any(|(key, old)| map.get(key) != old.as_ref());
+    Ok(PatchOutcome { changed: doc_changed || !engine.members.is_empty(), members: engine.members })
 }
 
 fn in_operation(e: ScimError, i: usize, op: &PatchOp) -> ScimError {
@@ -262,27 +266,9 @@ fn in_operation(e: ScimError, i: usize, op: &PatchOp) -> ScimError {
     ScimError { detail: format!("Operations[{i}] ({}{path}): {}", op.op, e.detail), ..e }
 }
 
-/// RFC 7643 §3: `schemas` lists the extensions a resource carries. When an operation gave the
-/// document extension data it had none of, or took all of it away, the list follows (only when
-/// the document keeps a `schemas` list at all).
-fn sync_schemas(rs: &ResourceSchema, original: &Map<String, Value>, work: &mut Map<String, Value>) {
-    let present = |m: &Map<String, Value>, id: &str| {
-        get_ci(m, id).is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty()))
-    };
-    for (ext, _) in &rs.extensions {
-        let (had, has) = (present(original, &ext.id), present(work, &ext.id));
-        if had == has {
-            continue;
-        }
-        if let Some(Value::Array(list)) = work.get_mut("schemas") {
-            let listed = |v: &Value| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case(&ext.id));
-            if has && !list.iter().any(listed) {
-                list.push(Value::String(ext.id.clone()));
-            } else if !has {
-                list.retain(|v| !listed(v));
-            }
-        }
-    }
+/// Whether the document holds data of the extension `id`.
+fn ext_present(m: &Map<String, Value>, id: &str) -> bool {
+    get_ci(m, id).is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty()))
 }
 
 /// Where a path points, once resolved.
@@ -310,6 +296,8 @@ struct Engine<'a> {
     rs: &'a ResourceSchema,
     strict: bool,
     members: Vec<MemberChange>,
+    /// Each top-level key an operation has touched, with its value before the first touch.
+    saved: Vec<(String, Option<Value>)>,
 }
 
 fn value_required(value: Option<&Value>) -> Result<&Value, ScimError> {
@@ -530,6 +518,54 @@ fn member_refs(v: &Value) -> Result<Vec<MemberRef>, ScimError> {
 }
 
 impl<'a> Engine<'a> {
+    /// Saves the value of the top-level key `name` (and of a key spelling it in another case,
+    /// which [`canon_key`] would rename) before the first change to it.
+    fn save(&mut self, doc: &Map<String, Value>, name: &str) {
+        for (key, value) in doc.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)) {
+            if !self.saved.iter().any(|(k, _)| k == key) {
+                self.saved.push((key.clone(), Some(value.clone())));
+            }
+        }
+        if !doc.contains_key(name) && !self.saved.iter().any(|(k, _)| k == name) {
+            self.saved.push((name.to_owned(), None));
+        }
+    }
+
+    /// Undoes every change: each saved key gets its old value back (or goes, if it was absent).
+    fn restore(&mut self, doc: &mut Map<String, Value>) {
+        for (key, old) in self.saved.drain(..).rev() {
+            match old {
+                Some(v) => {
+                    doc.insert(key, v);
+                }
+                None => {
+                    doc.shift_remove(&key);
+                }
+            }
+        }
+    }
+
+    /// RFC 7643 §3: `schemas` lists the extensions a resource carries. When the operations gave
+    /// the document extension data it had none of, or took all of it away, the list follows
+    /// (only when the document keeps a `schemas` list at all).
+    fn sync_schemas(&mut self, doc: &mut Map<String, Value>, had_ext: &[bool]) {
+        for ((ext, _), had) in self.rs.extensions.iter().zip(had_ext) {
+            let has = ext_present(doc, &ext.id);
+            if *had == has || !matches!(doc.get("schemas"), Some(Value::Array(_))) {
+                continue;
+            }
+            self.save(doc, "schemas");
+            if let Some(Value::Array(list)) = doc.get_mut("schemas") {
+                let listed = |v: &Value| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case(&ext.id));
+                if has && !list.iter().any(listed) {
+                    list.push(Value::String(ext.id.clone()));
+                } else if !has {
+                    list.retain(|v| !listed(v));
+                }
+            }
+        }
+    }
+
     fn op(&mut self, doc: &mut Map<String, Value>, op: &PatchOp) -> Result<(), ScimError> {
         let value = op.value.as_ref();
         if op.op != PatchOpKind::Remove {
@@ -695,6 +731,7 @@ impl<'a> Engine<'a> {
         if attr.stored_as_rows {
             return self.members_op(kind, r, filter, value);
         }
+        self.save(doc, if r.is_core { &attr.name } else { &r.schema.id });
         let ext_key = if r.is_core {
             None
         } else {
@@ -732,6 +769,7 @@ impl<'a> Engine<'a> {
         schema: &'a Schema,
         value: Option<&Value>,
     ) -> Result<(), ScimError> {
+        self.save(doc, &schema.id);
         match (kind, value) {
             (PatchOpKind::Remove, _) => {
                 canon_key(doc, &schema.id);

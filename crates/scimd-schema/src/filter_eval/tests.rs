@@ -325,3 +325,15 @@ fn error_details() {
     insta::assert_snapshot!(assert_invalid(&rs, "meta.created ge \"soon\""), @r#""meta.created" is a dateTime: "soon" is not an RFC 3339 date-time"#);
     insta::assert_snapshot!(assert_invalid(&rs, "emails[kind eq \"work\"]"), @r#"attribute "emails" has no sub-attribute "kind""#);
 }
+
+#[test]
+fn the_fixture_is_a_normalised_document() {
+    // What validation makes of it (less the store-owned id and meta) is what it already is.
+    let mut doc = full_user();
+    let obj = doc.as_object_mut().unwrap();
+    obj.shift_remove("id");
+    obj.shift_remove("meta");
+    let rs = ResourceSchema::user();
+    let validated = crate::validate::validate_create(&rs, doc.clone(), &Default::default()).unwrap();
+    assert_eq!(validated, doc);
+}
