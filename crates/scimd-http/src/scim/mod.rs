@@ -99,10 +99,8 @@ fn resource_response(status: StatusCode, r: &Rendered, with_location: bool) -> R
         resp.headers_mut().insert(header::ETAG, tag);
     }
     // RFC 7644 §3.3: a 201 carries `Location` equal to `meta.location`.
-    if with_location {
-        if let Ok(loc) = HeaderValue::from_str(&r.location) {
-            resp.headers_mut().insert(header::LOCATION, loc);
-        }
+    if with_location && let Ok(loc) = HeaderValue::from_str(&r.location) {
+        resp.headers_mut().insert(header::LOCATION, loc);
     }
     resp
 }
@@ -174,13 +172,13 @@ async fn read(
     Ok(resource_response(StatusCode::OK, &r, false))
 }
 
+/// `(headers, uri)` travel together: they locate the request (base URL, preconditions).
 async fn replace(
     state: AppState,
     principal: Principal,
     kind: ResourceKind,
     id: String,
-    headers: HeaderMap,
-    uri: OriginalUri,
+    (headers, uri): (HeaderMap, OriginalUri),
     query: Vec<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -193,13 +191,13 @@ async fn replace(
     Ok(resource_response(StatusCode::OK, &r, false))
 }
 
+/// `(headers, uri)` travel together: they locate the request (base URL, preconditions).
 async fn modify(
     state: AppState,
     principal: Principal,
     kind: ResourceKind,
     id: String,
-    headers: HeaderMap,
-    uri: OriginalUri,
+    (headers, uri): (HeaderMap, OriginalUri),
     query: Vec<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -276,7 +274,7 @@ macro_rules! resource_handlers {
             Query(q): Query_,
             b: Bytes,
         ) -> Result<Response, ApiError> {
-            replace(s, p, $kind, path_id(id), h, u, q, b).await
+            replace(s, p, $kind, path_id(id), (h, u), q, b).await
         }
         async fn $patch(
             State(s): State<AppState>,
@@ -287,7 +285,7 @@ macro_rules! resource_handlers {
             Query(q): Query_,
             b: Bytes,
         ) -> Result<Response, ApiError> {
-            modify(s, p, $kind, path_id(id), h, u, q, b).await
+            modify(s, p, $kind, path_id(id), (h, u), q, b).await
         }
         async fn $delete(
             State(s): State<AppState>,

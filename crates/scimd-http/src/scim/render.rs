@@ -62,23 +62,17 @@ pub(crate) fn full(res: &StoredResource, base: &str) -> Value {
             .collect();
         obj.insert("members".into(), Value::Array(list));
     }
-    if let Some(groups) = &res.groups {
-        if !groups.is_empty() {
-            // RFC 7643 §4.1.2: `type` is "direct" or "indirect"; scimd records direct memberships.
-            let list = groups
-                .iter()
-                .map(|g| {
-                    member_json(
-                        base,
-                        &g.id,
-                        ResourceKind::Group,
-                        g.display.as_ref(),
-                        Some(("type", "direct")),
-                    )
-                })
-                .collect();
-            obj.insert("groups".into(), Value::Array(list));
-        }
+    if let Some(groups) = &res.groups
+        && !groups.is_empty()
+    {
+        // RFC 7643 §4.1.2: `type` is "direct" or "indirect"; scimd records direct memberships.
+        let list = groups
+            .iter()
+            .map(|g| {
+                member_json(base, &g.id, ResourceKind::Group, g.display.as_ref(), Some(("type", "direct")))
+            })
+            .collect();
+        obj.insert("groups".into(), Value::Array(list));
     }
     obj.insert(
         "meta".into(),

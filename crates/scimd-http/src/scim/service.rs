@@ -341,13 +341,13 @@ pub(crate) async fn search_all(
     let mut last_error = None;
     for &kind in can_read {
         let rs = schema_of(kind);
-        if let Some(f) = &params.filter {
-            if let Err(e) = scimd_schema::filter_eval::validate_filter(rs, f) {
-                // The filter names attributes this type does not have: it matches none of its
-                // resources, and the search goes on with the other types.
-                last_error = Some(e);
-                continue;
-            }
+        if let Some(f) = &params.filter
+            && let Err(e) = scimd_schema::filter_eval::validate_filter(rs, f)
+        {
+            // The filter names attributes this type does not have: it matches none of its
+            // resources, and the search goes on with the other types.
+            last_error = Some(e);
+            continue;
         }
         any_valid = true;
         let proj = render::projection(rs, &params.projection)?;
@@ -364,10 +364,8 @@ pub(crate) async fn search_all(
         offset = offset.saturating_sub(page.total_results);
         resources.extend(page.resources.iter().map(|r| render::render(rs, r, &ctx.base, &proj)));
     }
-    if !any_valid {
-        if let Some(e) = last_error {
-            return Err(e.into());
-        }
+    if !any_valid && let Some(e) = last_error {
+        return Err(e.into());
     }
     Ok(list_response(total, Some(start_index), resources, None))
 }
