@@ -23,6 +23,8 @@
 //! | `meta.version`                                | `'W/"' ‖ r.version ‖ '"'` (the ETag, DESIGN.md)      |
 //! | User `emails.value eq` (and `emails eq`)      | `resource_values` (`attr = 'emails.value'`), indexed |
 //! | Group `members`, User `groups`                | the `members` table, from either side                |
+//! | `members.type` / `groups.type`                | `member_kind` (folded) / `'direct'` (no nesting)     |
+//! | `members.display` / `groups.display`          | the other resource's `display_name_key`/`name_key`   |
 //! | everything else                               | the JSON in `r.search`                               |
 //!
 //! `meta.location`, `members.$ref` and `groups.$ref` depend on the base URL the request came in on,
@@ -69,8 +71,9 @@ use std::fmt;
 /// The SQL dialect: placeholders, JSON functions and collation differ; nothing else does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dialect {
-    /// SQLite 3.38 or later (`->>`, `json_each`, `NULLS LAST`); `doc`/`search` are JSON text,
-    /// `active` is 0/1. Placeholders are `?`.
+    /// SQLite 3.30 or later with the JSON functions (`json_extract`, `json_each`, `json_type`;
+    /// `NULLS LAST`), as sqlx bundles it; `doc`/`search` are JSON text, `active` is 0/1.
+    /// Placeholders are `?`.
     Sqlite,
     /// PostgreSQL 12 or later; `doc`/`search` are `jsonb`, `active` is `boolean`. Placeholders are
     /// `$1`…`$n`.
