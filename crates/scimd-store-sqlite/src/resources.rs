@@ -306,16 +306,22 @@ async fn set_members(
     Ok(n)
 }
 
+/// What an audit record says was done.
+struct Audited<'a> {
+    operation: &'a str,
+    kind: ResourceKind,
+    id: &'a str,
+    status: u16,
+}
+
 async fn audit(
     tx: &mut Transaction<'static, Sqlite>,
     ctx: &WriteContext,
     at: &str,
-    operation: &str,
-    kind: ResourceKind,
-    id: &str,
-    status: u16,
+    what: Audited<'_>,
     report: &MemberReport,
 ) -> Result<()> {
+    let Audited { operation, kind, id, status } = what;
     let detail =
         (!report.skipped.is_empty()).then(|| json!({ "skippedMembers": report.skipped }).to_string());
     sqlx::query(
@@ -470,7 +476,14 @@ impl ResourceStore for SqliteStore {
         if new.kind == ResourceKind::Group {
             add_members(&mut tx, &tenant, &id, new.members.iter().map(String::as_str), &mut report).await?;
         }
-        audit(&mut tx, ctx, &at, "create", new.kind, &id, 201, &report).await?;
+        audit(
+            &mut tx,
+            ctx,
+            &at,
+            Audited { operation: "create", kind: new.kind, id: &id, status: 201 },
+            &report,
+        )
+        .await?;
         tx.commit().await.map_err(map_err)?;
 
         let stored = StoredResource {
@@ -594,7 +607,7 @@ impl ResourceStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        audit(&mut tx, ctx, &at, "update", kind, id, 200, &report).await?;
+        audit(&mut tx, ctx, &at, Audited { operation: "update", kind, id, status: 200 }, &report).await?;
         tx.commit().await.map_err(map_err)?;
         stored.version = version;
         stored.last_modified = now;
@@ -630,7 +643,14 @@ impl ResourceStore for SqliteStore {
             .await
             .map_err(map_err)?;
         let at = format_datetime(self.clock.now());
-        audit(&mut tx, ctx, &at, "delete", kind, id, 204, &MemberReport::default()).await?;
+        audit(
+            &mut tx,
+            ctx,
+            &at,
+            Audited { operation: "delete", kind, id, status: 204 },
+            &MemberReport::default(),
+        )
+        .await?;
         tx.commit().await.map_err(map_err)?;
         Ok(())
     }

@@ -98,28 +98,46 @@ async fn filters_are_answered_and_empty_results_are_200() {
         ("userName eq \"nobody\"", 0),
     ];
     for (filter, expected) in cases {
-        let r = s.send(s.request(Method::GET, "/scim/v2/Users").query(&[("filter", filter), ("aadOptscim062020", "")])).await;
+        let r = s
+            .send(
+                s.request(Method::GET, "/scim/v2/Users")
+                    .query(&[("filter", filter), ("aadOptscim062020", "")]),
+            )
+            .await;
         assert_eq!(r.status, 200, "{filter}: {}", r.body);
         assert_eq!(r.body["totalResults"], expected, "{filter}: {}", r.body);
         assert_eq!(r.body["Resources"].as_array().unwrap().len(), expected as usize, "{filter}");
     }
-    let r = s.send(s.request(Method::GET, "/scim/v2/Users").query(&[("filter", format!("id eq \"{}\"", id(&a))), ("attributes", "id".into())])).await;
+    let r = s
+        .send(
+            s.request(Method::GET, "/scim/v2/Users")
+                .query(&[("filter", format!("id eq \"{}\"", id(&a))), ("attributes", "id".into())]),
+        )
+        .await;
     assert_eq!(r.body["Resources"][0], json!({"id": id(&a), "schemas": [USER]}), "{}", r.body);
 }
 
 #[tokio::test]
 async fn bad_input_gets_scim_errors() {
     let s = TestServer::start().await;
-    let r = s.send(s.request(Method::GET, "/scim/v2/Users").query(&[("filter", "userName equals \"x\"")])).await;
+    let r =
+        s.send(s.request(Method::GET, "/scim/v2/Users").query(&[("filter", "userName equals \"x\"")])).await;
     assert_error(&r, 400, Some("invalidFilter"));
     assert!(r.body["detail"].as_str().unwrap().contains("column"), "{}", r.body);
     let deep = format!("{}userName eq \"x\"{}", "(".repeat(5000), ")".repeat(5000));
     let r = s.send(s.request(Method::GET, "/scim/v2/Users").query(&[("filter", deep.as_str())])).await;
     assert_error(&r, 400, Some("invalidFilter"));
-    let r = s.send(s.request(Method::GET, "/scim/v2/Users").query(&[("filter", "nosuchattr eq \"x\"")])).await;
+    let r =
+        s.send(s.request(Method::GET, "/scim/v2/Users").query(&[("filter", "nosuchattr eq \"x\"")])).await;
     assert_error(&r, 400, Some("invalidFilter"));
 
-    let r = s.send(s.request(Method::POST, "/scim/v2/Users").header("content-type", "application/scim+json").body("{not json")).await;
+    let r = s
+        .send(
+            s.request(Method::POST, "/scim/v2/Users")
+                .header("content-type", "application/scim+json")
+                .body("{not json"),
+        )
+        .await;
     assert_error(&r, 400, Some("invalidSyntax"));
     let r = s.post("/scim/v2/Users", &json!({"not": "a scim resource"})).await;
     assert_eq!(r.status, 400, "{}", r.body);
@@ -130,7 +148,12 @@ async fn bad_input_gets_scim_errors() {
     let path = format!("/scim/v2/Users/{}", id(&u));
     let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "frobnicate", "path": "active", "value": false}]})).await;
     assert_error(&r, 400, Some("invalidSyntax"));
-    let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "meta", "value": {}}]})).await;
+    let r = s
+        .patch(
+            &path,
+            &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "meta", "value": {}}]}),
+        )
+        .await;
     assert_error(&r, 400, Some("mutability"));
     // Nothing was half-written.
     let got = s.get(&path).await;
@@ -151,14 +174,22 @@ async fn entra_and_okta_patches_deactivate_and_rename() {
     assert_eq!(r.body["active"], false);
     assert_eq!(r.header("etag"), Some("W/\"2\""));
     // Okta: no-path replace.
-    let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": true}}]})).await;
+    let r = s
+        .patch(
+            &path,
+            &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": true}}]}),
+        )
+        .await;
     assert_eq!(r.body["active"], true);
     // Entra with the flag: one no-path replace with dotted and URN keys.
     let r = s
-        .patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {
-            "name.givenName": "David",
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Eng",
-        }}]}))
+        .patch(
+            &path,
+            &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {
+                "name.givenName": "David",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Eng",
+            }}]}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["name"]["givenName"], "David");
@@ -168,7 +199,12 @@ async fn entra_and_okta_patches_deactivate_and_rename() {
     assert_eq!(r.body["phoneNumbers"][0], json!({"type": "mobile", "value": "+1 555"}), "{}", r.body);
     // A no-op PATCH keeps the version.
     let before = r.body["meta"]["version"].clone();
-    let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": true}]})).await;
+    let r = s
+        .patch(
+            &path,
+            &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": true}]}),
+        )
+        .await;
     assert_eq!(r.body["meta"]["version"], before);
 }
 
@@ -194,7 +230,11 @@ async fn groups_membership_by_rows() {
     // A user's groups are computed from the rows, and filterable.
     let u = s.get(&format!("/scim/v2/Users/{b}")).await;
     assert_eq!(u.body["groups"][0]["value"], g);
-    let r = s.send(s.request(Method::GET, "/scim/v2/Users").query(&[("filter", format!("groups.value eq \"{g}\""))])).await;
+    let r = s
+        .send(
+            s.request(Method::GET, "/scim/v2/Users").query(&[("filter", format!("groups.value eq \"{g}\""))]),
+        )
+        .await;
     assert_eq!(r.body["totalResults"], 2, "{}", r.body);
     // Entra flag off: remove members with a value array removes only those.
     let r = s.patch(&format!("{path}?excludedAttributes=members"), &json!({"schemas": [PATCH], "Operations": [{"op": "Remove", "path": "members", "value": [{"value": a}]}]})).await;
@@ -206,14 +246,24 @@ async fn groups_membership_by_rows() {
     let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "remove", "path": format!("members[value eq \"{b}\"]")}]})).await;
     assert!(r.body.get("members").is_none_or(|m| m.as_array().unwrap().is_empty()), "{}", r.body);
     s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": a}]}]})).await;
-    let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "members", "value": []}]})).await;
+    let r = s
+        .patch(
+            &path,
+            &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "members", "value": []}]}),
+        )
+        .await;
     assert!(r.body.get("members").is_none_or(|m| m.as_array().unwrap().is_empty()), "{}", r.body);
     // Okta group rename object.
     let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"id": g, "displayName": "Engineering"}}]})).await;
     assert_eq!(r.body["displayName"], "Engineering");
     // Entra's membership check.
     s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": a}]}]})).await;
-    let r = s.send(s.request(Method::GET, "/scim/v2/Groups").query(&[("filter", format!("id eq \"{g}\" and members eq \"{a}\"")), ("attributes", "id".into())])).await;
+    let r = s
+        .send(s.request(Method::GET, "/scim/v2/Groups").query(&[
+            ("filter", format!("id eq \"{g}\" and members eq \"{a}\"")),
+            ("attributes", "id".into()),
+        ]))
+        .await;
     assert_eq!(r.body["totalResults"], 1, "{}", r.body);
     // Deleting a user removes its memberships.
     assert_eq!(s.delete(&format!("/scim/v2/Users/{a}")).await.status, 204);
@@ -255,11 +305,25 @@ async fn put_replaces_and_preconditions_are_checked() {
     let mut body = u.clone();
     body["displayName"] = json!("Erin");
     body.as_object_mut().unwrap().remove("name");
-    let r = s.send(s.request(Method::PUT, &path).header("content-type", "application/scim+json").header("if-match", "W/\"1\"").json(&body)).await;
+    let r = s
+        .send(
+            s.request(Method::PUT, &path)
+                .header("content-type", "application/scim+json")
+                .header("if-match", "W/\"1\"")
+                .json(&body),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["displayName"], "Erin");
     assert!(r.body.get("name").is_none(), "PUT clears what it omits: {}", r.body);
-    let r = s.send(s.request(Method::PUT, &path).header("content-type", "application/scim+json").header("if-match", "W/\"1\"").json(&body)).await;
+    let r = s
+        .send(
+            s.request(Method::PUT, &path)
+                .header("content-type", "application/scim+json")
+                .header("if-match", "W/\"1\"")
+                .json(&body),
+        )
+        .await;
     assert_error(&r, 412, None);
     let r = s.send(s.request(Method::GET, &path).header("if-none-match", "W/\"2\"")).await;
     assert_eq!(r.status, 304);
@@ -278,7 +342,10 @@ async fn paging_by_index_and_cursor() {
     }
     // Okta's test-connection probe.
     let r = s.get("/scim/v2/Users?startIndex=1&count=2").await;
-    assert_eq!((r.body["totalResults"].clone(), r.body["itemsPerPage"].clone(), r.body["startIndex"].clone()), (json!(5), json!(2), json!(1)));
+    assert_eq!(
+        (r.body["totalResults"].clone(), r.body["itemsPerPage"].clone(), r.body["startIndex"].clone()),
+        (json!(5), json!(2), json!(1))
+    );
     let r = s.get("/scim/v2/Users?startIndex=0&count=0").await;
     assert_eq!(r.body["totalResults"], 5);
     assert_eq!(r.body["Resources"], json!([]));
@@ -288,9 +355,20 @@ async fn paging_by_index_and_cursor() {
     let mut names = Vec::new();
     let mut next = Some(String::new());
     while let Some(cursor) = next {
-        let r = s.send(s.request(Method::GET, "/scim/v2/Users").query(&[("cursor", cursor.as_str()), ("count", "2")])).await;
+        let r = s
+            .send(
+                s.request(Method::GET, "/scim/v2/Users")
+                    .query(&[("cursor", cursor.as_str()), ("count", "2")]),
+            )
+            .await;
         assert_eq!(r.status, 200, "{}", r.body);
-        names.extend(r.body["Resources"].as_array().unwrap().iter().map(|u| u["userName"].as_str().unwrap().to_owned()));
+        names.extend(
+            r.body["Resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["userName"].as_str().unwrap().to_owned()),
+        );
         next = r.body["nextCursor"].as_str().map(str::to_owned);
     }
     assert_eq!(names, ["p0", "p1", "p2", "p3", "p4"]);
@@ -327,7 +405,15 @@ async fn tenant_prefix_and_scopes() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body["meta"]["location"].as_str().unwrap().contains("/tenants/default/scim/v2/Users/"));
     let read_only = s.token(&["users:read"]).await;
-    let r = s.send(s.client.post(s.url("/scim/v2/Users")).bearer_auth(&read_only).header("content-type", "application/scim+json").json(&user("gina"))).await;
+    let r = s
+        .send(
+            s.client
+                .post(s.url("/scim/v2/Users"))
+                .bearer_auth(&read_only)
+                .header("content-type", "application/scim+json")
+                .json(&user("gina")),
+        )
+        .await;
     assert_error(&r, 403, None);
     let r = s.send(s.client.get(s.url("/scim/v2/Users")).bearer_auth(&read_only)).await;
     assert_eq!(r.status, 200);
