@@ -31,7 +31,7 @@ pub use error::ApiError;
 pub use metrics::Metrics;
 
 /// Settings of the HTTP layer (the `serve` flags and config file keys that concern it).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpConfig {
     /// The public URL scimd is reached at (`https://scim.example.com`), for absolute `meta.location`
     /// and `Location` values behind a proxy. `None`: taken from each request's `Host`.

@@ -1,0 +1,378 @@
+//! The commands (DESIGN.md "Contracts", command line): `serve`, `migrate`, `tenant create`,
+//! `token create`.
+//!
+//! Output discipline: stdout carries only what a script captures (the slug, the token, on first
+//! start the SCIM URL and bootstrap token); logs and messages for people go to stderr.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+use time::Duration;
+
+use scimd_http::auth::{TokenRequest, create_static_token};
+use scimd_http::{AppState, Scopes};
+use scimd_store::{Clock, Store, StoreError, SystemClock, Tenant, TenantStore as _};
+use scimd_store_sqlite::SqliteStore;
+
+use crate::config::Settings;
+
+/// scimd: a SCIM 2.0 provisioning server (RFC 7643, RFC 7644).
+#[derive(Debug, Parser)]
+#[command(name = "scimd", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Database URL: sqlite://PATH (created if missing). [default: sqlite://scimd.db]
+    #[arg(long, global = true, env = "SCIMD_DATABASE_URL", value_name = "URL")]
+    pub database: Option<String>,
+    /// A TOML file with settings (flags and environment variables take precedence over it).
+    #[arg(long, global = true, env = "SCIMD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr. [default: pretty]
+    #[arg(long, global = true, env = "SCIMD_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line (for log shippers).
+    Json,
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrates the database; on an empty database creates tenant `default` and
+    /// prints a bootstrap token once).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage static bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. [default: 127.0.0.1:8080]
+    #[arg(long, env = "SCIMD_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Public URL of this server (https://scim.example.com), for absolute `meta.location` behind a
+    /// proxy. Default: taken from each request's Host header.
+    #[arg(long, env = "SCIMD_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Largest request body accepted, in bytes. [default: 1048576]
+    #[arg(long, env = "SCIMD_MAX_BODY_BYTES", value_name = "N")]
+    pub max_body_bytes: Option<usize>,
+    /// Most resources in one list response; larger `count`s are capped. [default: 1000]
+    #[arg(long, env = "SCIMD_MAX_PAGE_SIZE", value_name = "N")]
+    pub max_page_size: Option<u64>,
+    /// Page size when a list request gives no `count`. [default: 100]
+    #[arg(long, env = "SCIMD_DEFAULT_PAGE_SIZE", value_name = "N")]
+    pub default_page_size: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant; prints its slug.
+    Create {
+        /// URL name: 1-63 characters a-z, 0-9 and '-'.
+        slug: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a static bearer token; prints the token alone on stdout (shown only this once).
+    Create(TokenCreateArgs),
+}
+
+/// `token create` options.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// The tenant the token acts for.
+    #[arg(long, value_name = "SLUG")]
+    pub tenant: String,
+    /// A scope to grant (repeatable): users:read|create|update|delete, groups:read|create|update|delete,
+    /// scim (all eight), or an Auth0-style alias (get:users, post:users, put:users, patch:users,
+    /// delete:users, and the same for groups). Default: every SCIM scope.
+    #[arg(long = "scope", value_name = "S")]
+    pub scopes: Vec<String>,
+    /// Lifetime, e.g. 90d, 12h, 30m, 2w. Default: no expiry.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub expires_in: Option<Duration>,
+    /// A label for people (shown in listings and audit records).
+    #[arg(long, value_name = "TEXT", default_value = "cli")]
+    pub name: String,
+    /// Let the token reach every tenant (`/tenants/{slug}/scim/v2/...` for any slug).
+    #[arg(long)]
+    pub operator: bool,
+}
+
+/// `90d`, `12h`, `30m`, `45s`, `2w`: a positive whole number and a unit.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: i64 = digits.parse().map_err(|_| format!("{s:?} is not a duration like 90d, 12h, 30m or 2w"))?;
+    if n <= 0 {
+        return Err(format!("{s:?}: the duration must be positive"));
+    }
+    let d = match unit {
+        "s" => Duration::seconds(n),
+        "m" => Duration::minutes(n),
+        "h" => Duration::hours(n),
+        "d" => Duration::days(n),
+        "w" => Duration::weeks(n),
+        _ => return Err(format!("{s:?}: the unit must be one of s, m, h, d, w (e.g. 90d)")),
+    };
+    Ok(d)
+}
+
+/// A command's failure, shown as `error: …` with exit status 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad input or settings.
+    #[error("{0}")]
+    Usage(String),
+    /// The store failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// Network or I/O.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs a command.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let serve_args = match &cli.command {
+        Command::Serve(args) => Some(args),
+        _ => None,
+    };
+    let settings = Settings::resolve(&cli.global, serve_args).map_err(CliError::Usage)?;
+    init_logging(settings.log_format, serve_args.is_some());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = open_store(&settings.database, clock.clone()).await?;
+    let result = match cli.command {
+        Command::Serve(_) => serve(&settings, store.clone(), clock).await,
+        Command::Migrate => {
+            eprintln!("database {} is up to date", settings.database);
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Create { slug }) => {
+            let tenant = store.create_tenant(&slug).await.map_err(|e| match e {
+                StoreError::Conflict(_) => CliError::Usage(format!("tenant {slug:?} already exists")),
+                StoreError::Scim(e) => CliError::Usage(e.detail),
+                other => other.into(),
+            })?;
+            println!("{}", tenant.slug);
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create(args)) => token_create(&store, &*clock, args).await,
+    };
+    store.close().await;
+    result
+}
+
+/// Opens and migrates the database named by `url`. Every command migrates (it is idempotent), so
+/// `tenant create` works on a fresh file.
+async fn open_store(url: &str, clock: Arc<dyn Clock>) -> Result<SqliteStore, CliError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(CliError::Usage("PostgreSQL is not supported yet: use a sqlite:// database URL".into()));
+    }
+    if !url.starts_with("sqlite:") {
+        return Err(CliError::Usage(format!(
+            "unsupported database URL {url:?}: use sqlite://PATH (e.g. {})",
+            crate::config::DEFAULT_DATABASE
+        )));
+    }
+    let store = SqliteStore::open(url, clock).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn tenant_by_slug(store: &dyn Store, slug: &str) -> Result<Tenant, CliError> {
+    store.tenant_by_slug(slug).await?.ok_or_else(|| {
+        CliError::Usage(format!("no tenant {slug:?}; create it with `scimd tenant create {slug}`"))
+    })
+}
+
+async fn token_create(store: &dyn Store, clock: &dyn Clock, args: TokenCreateArgs) -> Result<(), CliError> {
+    let scopes = if args.scopes.is_empty() {
+        Scopes::all()
+    } else {
+        Scopes::parse(args.scopes.iter().map(String::as_str)).map_err(|e| CliError::Usage(e.to_string()))?
+    };
+    let tenant = tenant_by_slug(store, &args.tenant).await?;
+    let request = TokenRequest {
+        name: args.name,
+        scopes,
+        expires: args.expires_in.map(|d| clock.now() + d),
+        operator: args.operator,
+    };
+    let (secret, record) = create_static_token(store, clock, &tenant, request).await?;
+    tracing::info!(credential = %record.id, tenant = %tenant.slug, "token created");
+    println!("{}", secret.expose());
+    Ok(())
+}
+
+async fn serve(settings: &Settings, store: SqliteStore, clock: Arc<dyn Clock>) -> Result<(), CliError> {
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", settings.listen)))?;
+    let addr = listener.local_addr()?;
+    let scim_url = match &settings.http.base_url {
+        Some(base) => format!("{base}/scim/v2"),
+        None if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}/scim/v2", addr.port()),
+        None => format!("http://{addr}/scim/v2"),
+    };
+
+    let store: Arc<dyn Store> = Arc::new(store.clone());
+    if store.tenant_count().await? == 0 {
+        bootstrap(&*store, &*clock, &scim_url).await?;
+    }
+    tracing::info!(%addr, scim_url, "scimd listening");
+
+    let state = AppState::new(store, clock, settings.http.clone());
+    axum::serve(listener, scimd_http::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("scimd stopped");
+    Ok(())
+}
+
+/// DESIGN.md: on first start with an empty database, tenant `default` and one bootstrap token,
+/// printed once with the SCIM URL.
+async fn bootstrap(store: &dyn Store, clock: &dyn Clock, scim_url: &str) -> Result<(), CliError> {
+    let tenant = store.create_tenant("default").await?;
+    let request =
+        TokenRequest { name: "bootstrap".into(), scopes: Scopes::all(), expires: None, operator: false };
+    let (secret, record) = create_static_token(store, clock, &tenant, request).await?;
+    tracing::info!(credential = %record.id, "created tenant default and a bootstrap token");
+    println!(
+        "Created tenant \"default\" and a bootstrap token. The token is shown only this once: store it now."
+    );
+    println!("SCIM URL: {scim_url}");
+    println!("Token: {}", secret.expose());
+    Ok(())
+}
+
+/// Resolves on ctrl-c or SIGTERM; axum then stops accepting and lets in-flight requests finish.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Logs to stderr, as JSON lines or pretty text; `RUST_LOG` overrides the level (`info` for
+/// `serve`, `warn` for the one-shot commands). The request span's fields (request id, route,
+/// tenant) appear on every line logged inside a request.
+fn init_logging(format: LogFormat, serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if serving { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let _ = match format {
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90d"), Ok(Duration::days(90)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::hours(12)));
+        assert_eq!(parse_duration("2w"), Ok(Duration::weeks(2)));
+        assert!(parse_duration("0d").is_err());
+        assert!(parse_duration("90").is_err());
+        assert!(parse_duration("d").is_err());
+        assert!(parse_duration("-1d").is_err());
+        assert!(parse_duration("3y").is_err());
+    }
+
+    #[test]
+    fn precedence_flag_over_file_over_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scimd.toml");
+        std::fs::write(&file, "database = \"sqlite://from-file.db\"\nlisten = \"127.0.0.1:9\"\nmax_page_size = 50\nlog_format = \"json\"\n").unwrap();
+        let cli = Cli::parse_from([
+            "scimd",
+            "--config",
+            file.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:1",
+        ]);
+        let Command::Serve(serve) = &cli.command else { panic!() };
+        let s = Settings::resolve(&cli.global, Some(serve)).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:1", "flag over file");
+        assert_eq!(s.database, "sqlite://from-file.db", "file over default");
+        assert_eq!(s.http.max_page_size, 50);
+        assert_eq!(s.http.default_page_size, 50, "default page size capped at the maximum");
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.http.max_body_bytes, 1024 * 1024, "default");
+
+        let cli = Cli::parse_from(["scimd", "migrate"]);
+        let s = Settings::resolve(&cli.global, None).unwrap();
+        assert_eq!(s.listen, crate::config::DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn unknown_config_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scimd.toml");
+        std::fs::write(&file, "databse = \"x\"\n").unwrap();
+        let cli = Cli::parse_from(["scimd", "--config", file.to_str().unwrap(), "migrate"]);
+        let err = Settings::resolve(&cli.global, None).unwrap_err();
+        assert!(err.contains("databse"), "{err}");
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+}

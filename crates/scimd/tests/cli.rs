@@ -1,0 +1,285 @@
+//! The `scimd` binary as an operator uses it: `migrate`, `tenant create`, `token create`, and
+//! `serve` on a temporary database (first-start bootstrap, health, a token at work, SIGTERM).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "integration tests: a panic is a failed test (clippy's test exemption misses helper fns)"
+)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_scimd");
+
+/// How long to wait for a line the server should print; a generous bound against a hang, not a
+/// timing assertion.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn db_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("scimd.db").display())
+}
+
+/// Runs a one-shot command against the database in `dir`, with no inherited SCIMD_* settings.
+fn scimd(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(["--database", &db_url(dir)])
+        .args(args)
+        .env_remove("SCIMD_DATABASE_URL")
+        .env_remove("SCIMD_CONFIG")
+        .env_remove("SCIMD_LISTEN")
+        .env_remove("SCIMD_BASE_URL")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run scimd")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+/// A running `scimd serve`, its stdout and stderr lines arriving on channels.
+struct Server {
+    child: Child,
+    out: Receiver<String>,
+    err: Receiver<String>,
+    /// Lines of stderr seen so far.
+    log: Vec<String>,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["--database", &db_url(dir), "--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+            .env_remove("SCIMD_BASE_URL")
+            .env_remove("SCIMD_CONFIG")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn scimd serve");
+        let out = lines(child.stdout.take().unwrap());
+        let err = lines(child.stderr.take().unwrap());
+        Server { child, out, err, log: Vec::new() }
+    }
+
+    fn stdout_line(&self) -> String {
+        self.out.recv_timeout(PATIENCE).expect("a line on stdout")
+    }
+
+    /// The first log line (JSON) whose message is `message`.
+    fn log_event(&mut self, message: &str) -> Value {
+        loop {
+            let line = self
+                .err
+                .recv_timeout(PATIENCE)
+                .unwrap_or_else(|_| panic!("no {message:?} log line in {:#?}", self.log));
+            self.log.push(line.clone());
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if v["fields"]["message"] == message {
+                    return v;
+                }
+            }
+        }
+    }
+
+    /// The listening address, from the log.
+    fn addr(&mut self) -> String {
+        self.log_event("scimd listening")["fields"]["addr"].as_str().unwrap().to_owned()
+    }
+
+    /// SIGTERM, then the exit status and the rest of the log.
+    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>, Vec<String>) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill -TERM failed");
+        let exit = self.child.wait().unwrap();
+        self.log.extend(self.err.iter());
+        (exit, self.log, self.out.iter().collect())
+    }
+}
+
+fn lines(r: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+#[test]
+fn migrate_and_tenant_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = scimd(dir.path(), &["migrate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "", "migrate prints nothing on stdout");
+    assert!(dir.path().join("scimd.db").exists());
+    // Twice is fine.
+    assert!(scimd(dir.path(), &["migrate"]).status.success());
+
+    let o = scimd(dir.path(), &["tenant", "create", "acme"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "acme\n");
+
+    let o = scimd(dir.path(), &["tenant", "create", "acme"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), "");
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+
+    let o = scimd(dir.path(), &["tenant", "create", "Not A Slug"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("slug"), "{}", stderr(&o));
+}
+
+#[test]
+fn token_create_validates_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(scimd(dir.path(), &["tenant", "create", "acme"]).status.success());
+
+    let o = scimd(dir.path(), &["token", "create", "--tenant", "acme", "--scope", "users:write"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), "");
+    let err = stderr(&o);
+    assert!(
+        err.contains("users:write") && err.contains("users:update"),
+        "names the bad scope and the good ones: {err}"
+    );
+
+    let o = scimd(dir.path(), &["token", "create", "--tenant", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("scimd tenant create nope"), "{}", stderr(&o));
+
+    let o = scimd(dir.path(), &["token", "create", "--tenant", "acme", "--expires-in", "soon"]);
+    assert_eq!(o.status.code(), Some(2), "a malformed flag is a usage error");
+
+    let o = Command::new(BIN).args(["--database", "postgres://localhost/scimd", "migrate"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not supported yet"), "{}", stderr(&o));
+}
+
+#[tokio::test]
+async fn serve_bootstraps_an_empty_database_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+
+    let first = server.stdout_line();
+    assert!(first.contains("default") && first.contains("shown only this once"), "{first}");
+    let url = server.stdout_line();
+    let url = url.strip_prefix("SCIM URL: ").unwrap_or_else(|| panic!("{url}")).to_owned();
+    let token = server.stdout_line();
+    let token = token.strip_prefix("Token: ").unwrap_or_else(|| panic!("{token}")).to_owned();
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/scim/v2"), "{url}");
+    assert!(token.starts_with("scimd_"), "{token}");
+
+    let base = url.trim_end_matches("/scim/v2");
+    let c = client();
+    let r = c.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "ok");
+    let r = c.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // The bootstrap token works and carries every SCIM scope.
+    let r = c
+        .get(format!("{url}/Users"))
+        .bearer_auth(&token)
+        .header("x-request-id", "cli-test-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let r = c.get(format!("{url}/Users")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    let (exit, log, rest) = server.terminate();
+    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}\n{log:#?}");
+    assert!(rest.is_empty(), "nothing more on stdout: {rest:?}");
+    // Every log line of the request carries its id.
+    let request_lines: Vec<&String> = log.iter().filter(|l| l.contains("/scim/v2/Users")).collect();
+    assert!(!request_lines.is_empty(), "{log:#?}");
+    assert!(log.iter().any(|l| l.contains("\"request_id\":\"cli-test-1\"")), "{log:#?}");
+    assert!(log.iter().any(|l| l.contains("scimd stopped")), "{log:#?}");
+
+    // A second start on the same database prints no new token.
+    let mut again = Server::start(dir.path());
+    let addr = again.addr();
+    let r = client().get(format!("http://{addr}/scim/v2/Users")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the bootstrap token survives a restart");
+    let (exit, _, out) = again.terminate();
+    assert!(exit.success());
+    assert!(out.is_empty(), "no bootstrap output on a second start: {out:?}");
+}
+
+#[tokio::test]
+async fn a_created_token_works_with_its_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(scimd(dir.path(), &["tenant", "create", "acme"]).status.success());
+    let o = scimd(
+        dir.path(),
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "acme",
+            "--scope",
+            "get:users",
+            "--expires-in",
+            "90d",
+            "--name",
+            "entra",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 1, "one line: {out:?}");
+    assert!(out.ends_with('\n'));
+    let token = out.trim_end().to_owned();
+    assert!(token.starts_with("scimd_") && token.len() == "scimd_".len() + 43, "{token}");
+
+    // The database has tenant acme already, so serve prints nothing and creates no `default`.
+    let mut server = Server::start(dir.path());
+    let addr = server.addr();
+    let c = client();
+    let users = format!("http://{addr}/tenants/acme/scim/v2/Users");
+    let r = c.get(&users).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .post(&users)
+        .bearer_auth(&token)
+        .header("content-type", "application/scim+json")
+        .body(r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bjensen"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "get:users does not allow creating users");
+    let body: Value = r.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("users:create"), "{body}");
+    let r = c
+        .get(format!("http://{addr}/tenants/default/scim/v2/Users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let (exit, log, out) = server.terminate();
+    assert!(exit.success(), "{log:#?}");
+    assert!(out.is_empty(), "{out:?}");
+}
