@@ -943,6 +943,47 @@ mod store_tests {
         assert_eq!(read.version, 33, "each add that changed a row bumps the version once");
     }
 
+    /// Issue 3: the `eq` filters Entra and Okta match with are index lookups, never a table scan.
+    #[tokio::test]
+    async fn eq_filters_on_hot_attributes_use_an_index() {
+        use super::bind_all;
+        use scimd_store::sql::{Bind, Dialect, SqlBuilder, compile_filter};
+        use sqlx::Row as _;
+
+        let (_dir, s) = store().await;
+        let cases = [
+            (ResourceKind::User, "userName eq \"bjensen\"", "resources_name_key"),
+            (ResourceKind::User, "externalId eq \"abc\"", "resources_external_id"),
+            (ResourceKind::User, "emails.value eq \"bj@example.com\"", "resource_values_lookup"),
+            (
+                ResourceKind::User,
+                "emails[type eq \"work\" and value eq \"bj@example.com\"]",
+                "resource_values_lookup",
+            ),
+            (ResourceKind::Group, "displayName eq \"Eng\"", "resources_display_name"),
+        ];
+        for (kind, filter, index) in cases {
+            let rs = match kind {
+                ResourceKind::User => scimd_schema::ResourceSchema::user(),
+                ResourceKind::Group => scimd_schema::ResourceSchema::group(),
+            };
+            let mut b = SqlBuilder::new(Dialect::Sqlite);
+            b.push("EXPLAIN QUERY PLAN SELECT r.id FROM resources r WHERE r.tenant_id = ");
+            b.bind(Bind::Text("t".into()));
+            b.push(" AND r.kind = ");
+            b.bind(Bind::Text(kind.as_str().into()));
+            b.push(" AND (");
+            compile_filter(&scimd_filter::parse_filter(filter).unwrap(), &rs, kind, &mut b).unwrap();
+            b.push(")");
+            let (text, binds) = b.finish();
+            let rows = bind_all(sqlx::query(&text), &binds).fetch_all(&s.reader).await.unwrap();
+            let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>(3)).collect();
+            let plan = plan.join("\n");
+            assert!(!plan.contains("SCAN r"), "{filter}: the plan scans resources:\n{plan}");
+            assert!(plan.contains(index), "{filter}: {index} is not in the plan:\n{plan}");
+        }
+    }
+
     #[tokio::test]
     async fn paging_by_index_and_cursor_covers_every_resource_once() {
         let (_dir, s) = store().await;
