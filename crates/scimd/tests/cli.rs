@@ -84,10 +84,10 @@ impl Server {
                 .recv_timeout(PATIENCE)
                 .unwrap_or_else(|_| panic!("no {message:?} log line in {:#?}", self.log));
             self.log.push(line.clone());
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if v["fields"]["message"] == message {
-                    return v;
-                }
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && v["fields"]["message"] == message
+            {
+                return v;
             }
         }
     }
