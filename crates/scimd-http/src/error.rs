@@ -23,7 +23,7 @@ pub enum ApiError {
     /// A protocol error, shown as it is.
     #[error(transparent)]
     Scim(#[from] ScimError),
-    /// A storage error, mapped by the table in [`ApiError::parts`].
+    /// A storage error, mapped by this module's table (404, 409, 412, 503, 500).
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Missing, invalid or insufficient credentials.

@@ -74,7 +74,7 @@ pub struct ServeArgs {
     /// Address to listen on. [default: 127.0.0.1:8080]
     #[arg(long, env = "SCIMD_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
-    /// Public URL of this server (https://scim.example.com), for absolute `meta.location` behind a
+    /// Public URL of this server (`https://scim.example.com`), for absolute `meta.location` behind a
     /// proxy. Default: taken from each request's Host header.
     #[arg(long, env = "SCIMD_BASE_URL", value_name = "URL")]
     pub base_url: Option<String>,
