@@ -38,6 +38,20 @@
 //!   back on every group rename) — unless `id` differs from the document's `id` (IDP-BEHAVIOUR §7).
 //! * An immutable attribute may be set when it has no value; changing or removing its value is
 //!   400 `mutability` (RFC 7643 §7).
+//! * `replace` through a value filter replaces each matching value whole (RFC 7644 §3.5.2.3); in
+//!   tolerant mode the sub-attributes the filter pins with `eq` (`type eq "work"`) are kept when
+//!   the new value leaves them out, so the same path finds the value again next time.
+//! * `attr.sub` on a multi-valued attribute, without a filter, applies to every value.
+//! * Keys of a no-path value are resolved as paths, so an unqualified `department` finds the
+//!   Enterprise attribute (RFC 7644 §3.10), as the path `department` does. (Validation of a POST
+//!   body does not do this for top-level keys: there, Entra's stray `department` is not the
+//!   Enterprise attribute.) A path or key that is an extension URN addresses the extension's
+//!   object as a whole.
+//! * `add` of `[]` changes nothing; `add` of `""` or `null` removes, like `replace`
+//!   (IDP-BEHAVIOUR §1.7.7) — except on `members`, where adding nothing never removes a member.
+//! * `members[value eq "id"]` becomes [`MemberChange::Remove`] with the id as sent, although
+//!   RFC 7643 makes `members.value` case-insensitive: ids are assigned by the server and sent back
+//!   as they were given.
 //!
 //! Values are normalised exactly as a POST body's are, by [`normalize_attribute`] from the
 //! validator (canonical attribute-name case, booleans, canonical dateTimes, no empty values, at most
