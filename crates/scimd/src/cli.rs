@@ -312,7 +312,7 @@ fn init_logging(format: LogFormat, serving: bool) {
     let builder =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = match format {
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
 }

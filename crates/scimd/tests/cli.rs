@@ -97,6 +97,13 @@ impl Server {
         self.log_event("scimd listening")["fields"]["addr"].as_str().unwrap().to_owned()
     }
 
+    /// SIGKILL: no chance to flush or checkpoint anything.
+    fn kill_9(mut self) {
+        let status = Command::new("kill").args(["-KILL", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill -KILL failed");
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then the exit status and the rest of the log.
     fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>, Vec<String>) {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
@@ -282,4 +289,35 @@ async fn a_created_token_works_with_its_scopes() {
     let (exit, log, out) = server.terminate();
     assert!(exit.success(), "{log:#?}");
     assert!(out.is_empty(), "{out:?}");
+}
+
+#[tokio::test]
+async fn an_acknowledged_write_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    server.stdout_line();
+    let url = server.stdout_line().trim_start_matches("SCIM URL: ").to_owned();
+    let token = server.stdout_line().trim_start_matches("Token: ").to_owned();
+    let c = client();
+    let r = c
+        .post(format!("{url}/Users"))
+        .bearer_auth(&token)
+        .header("content-type", "application/scim+json")
+        .body(r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bjensen"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    server.kill_9();
+
+    let mut again = Server::start(dir.path());
+    let addr = again.addr();
+    let r = c.get(format!("http://{addr}/scim/v2/Users/{id}")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the user acknowledged with 201 is still there");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["userName"], "bjensen");
+    let (exit, _, _) = again.terminate();
+    assert!(exit.success());
 }
