@@ -251,6 +251,31 @@ mod infra {
     }
 
     #[tokio::test]
+    async fn an_oversized_chunked_body_is_413() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let config = HttpConfig { max_body_bytes: 1024, ..HttpConfig::default() };
+        let s = TestServer::start_opts(Options { config, extra_routes: test_routes(), ..Options::default() })
+            .await;
+        // No Content-Length: the limit is enforced while the handler reads the body.
+        let chunk = "a".repeat(4096);
+        let request = format!(
+            "POST /scim/v2/_test/whoami HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/scim+json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+             {:x}\r\n{chunk}\r\n0\r\n\r\n",
+            s.addr,
+            s.token,
+            chunk.len()
+        );
+        let mut conn = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        conn.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        conn.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+        assert!(response.contains("application/scim+json"), "{response}");
+        assert!(response.contains("\"status\":\"413\""), "{response}");
+    }
+
+    #[tokio::test]
     async fn unknown_paths_are_404_with_a_scim_body() {
         let s = start().await;
         for path in ["/nope", "/scim/v2/Nope", "/tenants/default/scim/v2/Nope", "/scim/v3/Users"] {
@@ -406,3 +431,5 @@ mod infra {
         s.shutdown().await;
     }
 }
+
+mod scim;
