@@ -143,6 +143,16 @@ pub enum CheckedFilter<'a> {
 
 /// Evaluates `filter` against the stored (normalised) document `doc`.
 ///
+/// ```
+/// use scimd_schema::{ResourceSchema, filter_eval::matches};
+/// let rs = ResourceSchema::user();
+/// let doc = serde_json::json!({"userName": "bjensen", "emails": [{"value": "b@example.com", "type": "work"}]});
+/// let f = scimd_filter::parse_filter(r#"userName eq "BJensen" and emails[type eq "work"]"#).unwrap();
+/// assert_eq!(matches(&rs, &f, &doc), Ok(true));
+/// let bad = scimd_filter::parse_filter("userName gt true and active gt true").unwrap();
+/// assert_eq!(matches(&rs, &bad, &doc).unwrap_err().status, 400);
+/// ```
+///
 /// # Errors
 ///
 /// 400 `invalidFilter` when the filter names an unknown attribute or compares in a way the

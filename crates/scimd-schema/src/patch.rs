@@ -240,6 +240,21 @@ fn parse_op(i: usize, op: &Value) -> Result<PatchOp, ScimError> {
 
 /// Applies `ops` in order to the stored document `doc` (a JSON object), all or nothing.
 ///
+/// ```
+/// use scimd_schema::ResourceSchema;
+/// use scimd_schema::patch::{PatchOptions, apply, parse_patch_request};
+/// use serde_json::json;
+/// let rs = ResourceSchema::user();
+/// let mut doc = json!({"userName": "bjensen", "active": true});
+/// // Entra ID without aadOptscim062020 disables a user with a string boolean.
+/// let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+///     "Operations": [{"op": "Replace", "path": "active", "value": "False"}]});
+/// let ops = parse_patch_request(&body).unwrap();
+/// let outcome = apply(&rs, &mut doc, &ops, &PatchOptions::default()).unwrap();
+/// assert!(outcome.changed);
+/// assert_eq!(doc, json!({"userName": "bjensen", "active": false}));
+/// ```
+///
 /// On success `doc` holds the result. On error it is restored to a document equal (`==`) to the
 /// one passed in, whatever operation failed; only the order of its keys may differ.
 ///
@@ -667,6 +682,12 @@ impl<'a> Engine<'a> {
             path.attr.urn = Some(schema.id.clone());
         }
         match self.locate(&path)? {
+            // An extension object inside an extension object: refused, which also bounds the
+            // recursion key → extension → key to one level whatever the value's depth.
+            Some(Loc::Extension(schema)) if within.is_some() => Err(ScimError::invalid_value(format!(
+                "\"{}\" cannot stand inside an extension's attributes",
+                schema.id
+            ))),
             Some(loc) => self.at(doc, kind, &loc, Some(v)),
             None => Ok(()),
         }

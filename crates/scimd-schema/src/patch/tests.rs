@@ -824,3 +824,16 @@ fn a_document_that_is_not_an_object_is_a_server_error() {
     let e = apply(&ResourceSchema::user(), &mut doc, &ops, &PatchOptions::default()).unwrap_err();
     assert_eq!(e.status, 500);
 }
+
+#[test]
+fn extension_objects_do_not_nest() {
+    let mut value = json!({"department": "X"});
+    for _ in 0..3 {
+        value = json!({ENT: value});
+    }
+    let e = patch_err(&ResourceSchema::user(), &full_user(), json!([{"op": "add", "value": value}]), false);
+    assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+    // One level is the RFC 7644 §3.5.2.1 form.
+    let (doc, _) = patch_user(json!([{"op": "add", "value": {ENT: {"department": "X"}}}]));
+    assert_eq!(doc[ENT]["department"], json!("X"));
+}
