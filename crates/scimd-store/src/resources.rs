@@ -20,11 +20,7 @@ pub trait ResourceStore: Send + Sync {
     /// Inserts a resource with its members, its search index rows and an audit record, in one
     /// transaction. `userName` (Users) and `displayName` (Groups) are unique per tenant,
     /// case-insensitively, enforced by the database: a duplicate is [`crate::StoreError::Conflict`].
-    async fn create(
-        &self,
-        ctx: &WriteContext,
-        new: NewResource,
-    ) -> Result<(StoredResource, MemberReport)>;
+    async fn create(&self, ctx: &WriteContext, new: NewResource) -> Result<(StoredResource, MemberReport)>;
 
     /// Reads one resource; `with_members` loads Group members / User groups.
     async fn get(
@@ -49,8 +45,13 @@ pub trait ResourceStore: Send + Sync {
     ) -> Result<(StoredResource, MemberReport)>;
 
     /// Deletes a resource and its memberships (both directions), with an audit record.
-    async fn delete(&self, ctx: &WriteContext, kind: ResourceKind, id: &str, if_match: Option<i64>)
-    -> Result<()>;
+    async fn delete(
+        &self,
+        ctx: &WriteContext,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> Result<()>;
 
     /// Lists resources matching a filter, compiled to SQL (never evaluated in memory).
     async fn list(

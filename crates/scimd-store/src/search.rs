@@ -20,10 +20,7 @@ pub fn search_document(rs: &ResourceSchema, doc: &Value) -> Value {
         if let Some((ext, _)) = rs.schema(key).filter(|(_, is_core)| !is_core) {
             let folded = match value.as_object() {
                 Some(inner) => Value::Object(
-                    inner
-                        .iter()
-                        .map(|(k, v)| (k.clone(), fold_attr(ext.attribute(k), v)))
-                        .collect(),
+                    inner.iter().map(|(k, v)| (k.clone(), fold_attr(ext.attribute(k), v))).collect(),
                 ),
                 None => value.clone(),
             };
