@@ -172,30 +172,18 @@ async fn read(
     Ok(resource_response(StatusCode::OK, &r, false))
 }
 
-/// `(headers, uri)` travel together: they locate the request (base URL, preconditions).
-async fn replace(
-    state: AppState,
-    principal: Principal,
-    kind: ResourceKind,
-    id: String,
-    (headers, uri): (HeaderMap, OriginalUri),
-    query: Vec<(String, String)>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    principal.require(scope(kind, Op::Update))?;
-    let body = json_body(&body)?;
-    let p = ProjectionParams::from_query(&query);
-    let pre = precondition(&headers, header::IF_MATCH);
-    let r =
-        service::replace(&ctx(&state, &principal, &headers, &uri), kind, &id, body, pre.as_ref(), &p).await?;
-    Ok(resource_response(StatusCode::OK, &r, false))
+/// PUT (RFC 7644 §3.5.1) or PATCH (§3.5.2).
+#[derive(Clone, Copy)]
+enum Write {
+    Replace,
+    Patch,
 }
 
 /// `(headers, uri)` travel together: they locate the request (base URL, preconditions).
-async fn modify(
+async fn write(
     state: AppState,
     principal: Principal,
-    kind: ResourceKind,
+    (kind, how): (ResourceKind, Write),
     id: String,
     (headers, uri): (HeaderMap, OriginalUri),
     query: Vec<(String, String)>,
@@ -205,9 +193,13 @@ async fn modify(
     let body = json_body(&body)?;
     let p = ProjectionParams::from_query(&query);
     let pre = precondition(&headers, header::IF_MATCH);
-    let r =
-        service::modify(&ctx(&state, &principal, &headers, &uri), kind, &id, body, pre.as_ref(), &p).await?;
-    // IDP-BEHAVIOUR §8: 200 with the full resource satisfies Entra, Okta and the validators.
+    let ctx = ctx(&state, &principal, &headers, &uri);
+    let r = match how {
+        Write::Replace => service::replace(&ctx, kind, &id, body, pre.as_ref(), &p).await?,
+        Write::Patch => service::modify(&ctx, kind, &id, body, pre.as_ref(), &p).await?,
+    };
+    // Both answer 200 with the resource; for PATCH that is what IDP-BEHAVIOUR §8 recommends:
+    // Entra, Okta and Microsoft's validator all accept it.
     Ok(resource_response(StatusCode::OK, &r, false))
 }
 
@@ -274,7 +266,7 @@ macro_rules! resource_handlers {
             Query(q): Query_,
             b: Bytes,
         ) -> Result<Response, ApiError> {
-            replace(s, p, $kind, path_id(id), (h, u), q, b).await
+            write(s, p, ($kind, Write::Replace), path_id(id), (h, u), q, b).await
         }
         async fn $patch(
             State(s): State<AppState>,
@@ -285,7 +277,7 @@ macro_rules! resource_handlers {
             Query(q): Query_,
             b: Bytes,
         ) -> Result<Response, ApiError> {
-            modify(s, p, $kind, path_id(id), (h, u), q, b).await
+            write(s, p, ($kind, Write::Patch), path_id(id), (h, u), q, b).await
         }
         async fn $delete(
             State(s): State<AppState>,

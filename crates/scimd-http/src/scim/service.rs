@@ -105,12 +105,14 @@ fn not_found(kind: ResourceKind, id: &str) -> ApiError {
     ScimError::not_found(format!("{} {id} not found", kind.as_str())).into()
 }
 
-fn map_conflict(kind: ResourceKind) -> impl Fn(StoreError) -> ApiError {
+/// The store's answer for one resource, in SCIM terms: a missing resource is 404 naming it, a
+/// unique-index violation is 409 `uniqueness` naming the attribute (RFC 7644 §3.3, §3.12).
+fn store_error(kind: ResourceKind, id: &str) -> impl Fn(StoreError) -> ApiError + '_ {
     move |e| match e {
         StoreError::Conflict(attr) => {
             ScimError::uniqueness(format!("{attr} is already in use by another {}", kind.as_str())).into()
         }
-        StoreError::NotFound => not_found(kind, ""),
+        StoreError::NotFound => not_found(kind, id),
         other => other.into(),
     }
 }
@@ -129,7 +131,7 @@ pub(crate) async fn create(
     let password_hash = password::take_and_hash(&mut doc, ctx.clock).await?;
     let search = search_document(rs, &doc);
     let new = NewResource { kind, doc, search, members, password_hash };
-    let (stored, report) = ctx.store.create(&ctx.write, new).await.map_err(map_conflict(kind))?;
+    let (stored, report) = ctx.store.create(&ctx.write, new).await.map_err(store_error(kind, ""))?;
     if !report.skipped.is_empty() {
         tracing::info!(skipped = ?report.skipped, "members that name no resource of the tenant were not added");
     }
@@ -199,10 +201,7 @@ pub(crate) async fn replace(
     };
     let expected = precondition.and_then(Precondition::expected);
     let (stored, _) =
-        ctx.store.update(&ctx.write, kind, id, expected, &update).await.map_err(|e| match e {
-            StoreError::NotFound => not_found(kind, id),
-            other => map_conflict(kind)(other),
-        })?;
+        ctx.store.update(&ctx.write, kind, id, expected, &update).await.map_err(store_error(kind, id))?;
     let stored = reread(ctx, kind, stored, wants_members(rs, p)?).await?;
     Ok(rendered(ctx, rs, &stored, p)?)
 }
@@ -257,10 +256,7 @@ pub(crate) async fn modify(
     };
     let expected = precondition.and_then(Precondition::expected);
     let (stored, _) =
-        ctx.store.update(&ctx.write, kind, id, expected, &update).await.map_err(|e| match e {
-            StoreError::NotFound => not_found(kind, id),
-            other => map_conflict(kind)(other),
-        })?;
+        ctx.store.update(&ctx.write, kind, id, expected, &update).await.map_err(store_error(kind, id))?;
     let stored = reread(ctx, kind, stored, wants_members(rs, p)?).await?;
     Ok(rendered(ctx, rs, &stored, p)?)
 }
@@ -273,10 +269,7 @@ pub(crate) async fn delete(
     precondition: Option<&Precondition>,
 ) -> Result<(), ApiError> {
     let expected = precondition.and_then(Precondition::expected);
-    ctx.store.delete(&ctx.write, kind, id, expected).await.map_err(|e| match e {
-        StoreError::NotFound => not_found(kind, id),
-        other => other.into(),
-    })
+    ctx.store.delete(&ctx.write, kind, id, expected).await.map_err(store_error(kind, id))
 }
 
 fn list_response(
