@@ -5,8 +5,18 @@
 //! that gives the tree meaning (which attributes exist, case-exactness, types) lives in
 //! `scimd-schema`; turning a tree into SQL lives in `scimd-store`.
 //!
-//! The grammar, and the deviations from it that real identity providers need, are described in the
-//! [`parser`](crate::parse_filter) documentation below and in the crate README.
+//! It parses the whole RFC 7644 §3.4.2.2 grammar — every operator, `and`/`or`/`not`, grouping, value
+//! paths, URN-qualified attribute paths, JSON literals — and, because real identity providers send
+//! them, a few things beyond it (each one documented in the parser module with the client that sends
+//! it):
+//!
+//! - any run of whitespace between tokens (Entra's `+`-encoded spaces, once decoded);
+//! - unquoted values: `externalId eq jyoung` is the string `"jyoung"` (Entra's tutorial, the Microsoft
+//!   Postman collection), while `true`, `false`, `null` and JSON numbers keep their meaning;
+//! - `emails[type eq "work"].value eq "x"` (Entra), read as `emails[type eq "work" and value eq "x"]`.
+//!
+//! Inputs are bounded by [`Limits`] (length, nesting depth, number of expressions), checked while
+//! parsing, so no input can exhaust the stack or the memory.
 //!
 //! ```
 //! let f = scimd_filter::parse_filter(r#"emails[type eq "work" and value co "@example.com"]"#).unwrap();
@@ -39,6 +49,10 @@ pub struct Limits {
     /// Deepest nesting of `(…)`, `not (…)` and `[…]` (default 32).
     pub max_depth: usize,
     /// Most attribute expressions (`x eq y`, `x pr`) in one filter or path (default 200).
+    ///
+    /// `a and b and c …` becomes a left-leaning chain of nodes, so this also bounds how deep the tree
+    /// is, and with it the recursion of whatever walks it (`Display`, `Drop`, an evaluator, a SQL
+    /// compiler). Raise it with care.
     pub max_terms: usize,
     /// Longest input, in bytes (default 8 KiB).
     pub max_len: usize,

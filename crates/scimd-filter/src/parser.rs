@@ -467,7 +467,12 @@ impl<'a, 'l> Parser<'a, 'l> {
             None => (rest, None),
         };
         if !is_attr_name(name) {
-            return Err(self.syntax(rest_at, EXPECTED_NAME, found_name(name)));
+            // `.foo`: nothing before the dot; quote what is there rather than "nothing".
+            return Err(self.syntax(
+                rest_at,
+                EXPECTED_NAME,
+                found_name(if name.is_empty() { rest } else { name }),
+            ));
         }
         let sub_attr = match sub {
             None => None,

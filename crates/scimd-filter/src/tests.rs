@@ -397,6 +397,7 @@ fn bad_filters_point_at_the_column() {
         ("a.1 pr", 3),
         ("a.b.c pr", 4),
         ("a. pr", 3),
+        (".a pr", 1),
         ("urn:ietf:params:scim:schemas:core:2.0:User: pr", 44),
         ("bad:x pr", 1),
         ("a eq \"unterminated", 19),
