@@ -353,21 +353,6 @@ fn number_operand(int: Option<i64>, float: Option<f64>) -> Option<Operand> {
     }
 }
 
-/// Renders an attribute path for an error detail (`urn:…:manager.value`).
-pub(crate) fn path_text(p: &AttrPath) -> String {
-    let mut s = String::new();
-    if let Some(urn) = &p.urn {
-        s.push_str(urn);
-        s.push(':');
-    }
-    s.push_str(&p.name);
-    if let Some(sub) = &p.sub_attr {
-        s.push('.');
-        s.push_str(sub);
-    }
-    s
-}
-
 struct Checker<'a> {
     rs: &'a ResourceSchema,
     /// Inside a value filter: the attribute whose sub-attributes the inner paths name.
@@ -400,26 +385,26 @@ impl<'a> Checker<'a> {
                         _ => {
                             return Err(ScimError::invalid_filter(format!(
                                 "\"{}\" is complex: compare one of its sub-attributes",
-                                path_text(attr)
+                                attr
                             )));
                         }
                     }
                 }
-                let operand = comparison(target.compared(), &|| path_text(attr), *op, value)?;
+                let operand = comparison(target.compared(), &|| attr.to_string(), *op, value)?;
                 Ok(CheckedFilter::Compare { target, op: *op, operand })
             }
             Filter::ValuePath { attr, filter, .. } => {
                 if self.outer.is_some() {
                     return Err(ScimError::invalid_filter(format!(
                         "\"{}\": a value filter cannot hold another value filter",
-                        path_text(attr)
+                        attr
                     )));
                 }
                 let resolved = self.resolve(attr)?;
                 if resolved.sub.is_some() || resolved.attr.kind != AttrType::Complex {
                     return Err(ScimError::invalid_filter(format!(
                         "\"{}\" is not a complex attribute: a value filter in brackets needs one",
-                        path_text(attr)
+                        attr
                     )));
                 }
                 let inner = Checker { rs: self.rs, outer: Some(resolved) }.check(filter, depth + 1)?;
@@ -456,7 +441,7 @@ impl<'a> Checker<'a> {
             return self
                 .rs
                 .resolve_path(p)
-                .map_err(|e| ScimError::invalid_filter(format!("{e} (in \"{}\")", path_text(p))));
+                .map_err(|e| ScimError::invalid_filter(format!("{e} (in \"{}\")", p)));
         };
         // Inside `emails[…]` a path names a sub-attribute: `type`, or spelled out in full,
         // `emails.type` (or with the schema URN in front).
@@ -474,8 +459,7 @@ impl<'a> Checker<'a> {
             Some(sub) => Ok(Resolved { sub: Some(sub), ..outer }),
             None => Err(ScimError::invalid_filter(format!(
                 "attribute \"{}\" has no sub-attribute \"{}\"",
-                outer.attr.name,
-                path_text(p)
+                outer.attr.name, p
             ))),
         }
     }

@@ -74,7 +74,7 @@ pub fn compile_sort(
     out: &mut SqlBuilder,
 ) -> Result<(), ScimError> {
     let dialect = out.dialect();
-    let name = path_text(sort_by);
+    let name = sort_by.to_string();
     let bad = |why: String| ScimError::invalid_value(format!("sortBy \"{name}\": {why}"));
     let resolved = rs.resolve_path(sort_by).map_err(|e| bad(e.to_string()))?;
     let mut sub = resolved.sub;
@@ -150,21 +150,6 @@ pub fn compile_sort(
         SortOrder::Descending => " DESC NULLS FIRST, r.id DESC",
     });
     Ok(())
-}
-
-/// Renders an attribute path for an error detail.
-fn path_text(p: &AttrPath) -> String {
-    let mut s = String::new();
-    if let Some(urn) = &p.urn {
-        s.push_str(urn);
-        s.push(':');
-    }
-    s.push_str(&p.name);
-    if let Some(sub) = &p.sub_attr {
-        s.push('.');
-        s.push_str(sub);
-    }
-    s
 }
 
 /// How a JSON value is read. SQLite's `json_extract` returns the SQL value of the JSON type by
