@@ -14,10 +14,11 @@ use scimd_schema::discovery::{
 };
 use scimd_schema::{ScimError, builtin, urn};
 
-use super::{render, scim_json};
+use super::{render, scim_json, service};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use scimd_store::ResourceKind;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -70,10 +71,7 @@ async fn service_provider_config(
 }
 
 fn resource_types_json(base: &str) -> Vec<Value> {
-    [builtin::user_resource_type(), builtin::group_resource_type()]
-        .iter()
-        .map(|rt| resource_type_json(rt, base))
-        .collect()
+    served_resource_types().into_iter().map(|rt| resource_type_json(rt, base)).collect()
 }
 
 async fn resource_types(
@@ -94,11 +92,19 @@ async fn resource_type(
 ) -> Result<Response, ApiError> {
     let name = params.into_iter().find(|(k, _)| k == "name").map(|(_, v)| v).unwrap_or_default();
     let base = base(&state, &headers, &uri);
-    let found = [builtin::user_resource_type(), builtin::group_resource_type()]
+    let found = served_resource_types()
         .into_iter()
         .find(|rt| rt.id.eq_ignore_ascii_case(&name))
         .ok_or_else(|| ScimError::not_found(format!("no resource type {name:?}")))?;
-    Ok(scim_json(StatusCode::OK, &resource_type_json(&found, &base)))
+    Ok(scim_json(StatusCode::OK, &resource_type_json(found, &base)))
+}
+
+/// The resource types this server serves: the ones its SCIM handlers validate against.
+fn served_resource_types() -> [&'static scimd_schema::ResourceType; 2] {
+    [
+        &service::schema_of(ResourceKind::User).resource_type,
+        &service::schema_of(ResourceKind::Group).resource_type,
+    ]
 }
 
 fn served_schemas() -> Vec<scimd_schema::Schema> {
