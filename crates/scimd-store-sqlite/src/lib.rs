@@ -129,6 +129,14 @@ impl Store for SqliteStore {
         sqlx::query("SELECT 1").execute(&self.reader).await.map_err(map_err)?;
         Ok(())
     }
+
+    async fn migrate(&self) -> Result<()> {
+        SqliteStore::migrate(self).await
+    }
+
+    async fn close(&self) {
+        SqliteStore::close(self).await;
+    }
 }
 
 #[cfg(test)]

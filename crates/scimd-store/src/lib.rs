@@ -29,4 +29,10 @@ pub use token::TokenSecret;
 pub trait Store: TenantStore + CredentialStore + ResourceStore + Send + Sync + 'static {
     /// Answers when the database does (`/readyz`): [`StoreError::Unavailable`] when it does not.
     async fn ping(&self) -> Result<()>;
+
+    /// Applies the backend's embedded migrations that have not been applied yet (idempotent).
+    async fn migrate(&self) -> Result<()>;
+
+    /// Closes the connections, waiting for those in use to be returned.
+    async fn close(&self);
 }

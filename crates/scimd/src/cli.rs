@@ -13,8 +13,7 @@ use time::Duration;
 
 use scimd_http::auth::{TokenRequest, create_static_token};
 use scimd_http::{AppState, Scopes};
-use scimd_store::{Clock, Store, StoreError, SystemClock, Tenant, TenantStore as _};
-use scimd_store_sqlite::SqliteStore;
+use scimd_store::{Clock, Store, StoreError, SystemClock, Tenant};
 
 use crate::config::Settings;
 
@@ -87,6 +86,9 @@ pub struct ServeArgs {
     /// Page size when a list request gives no `count`. [default: 100]
     #[arg(long, env = "SCIMD_DEFAULT_PAGE_SIZE", value_name = "N")]
     pub default_page_size: Option<u64>,
+    /// Do not apply pending migrations on start (run `scimd migrate` in a separate step instead).
+    #[arg(long)]
+    pub no_migrate: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,7 +171,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let settings = Settings::resolve(&cli.global, serve_args).map_err(CliError::Usage)?;
     init_logging(settings.log_format, serve_args.is_some());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = open_store(&settings.database, clock.clone()).await?;
+    // Every command migrates (it is idempotent), so `tenant create` works on a fresh file; `serve
+    // --no-migrate` leaves that to a separate `scimd migrate` step.
+    let migrate = serve_args.is_none_or(|a| !a.no_migrate);
+    let store = crate::database::open(&settings.database, clock.clone(), migrate).await?;
     let result = match cli.command {
         Command::Serve(_) => serve(&settings, store.clone(), clock).await,
         Command::Migrate => {
@@ -185,27 +190,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("{}", tenant.slug);
             Ok(())
         }
-        Command::Token(TokenCommand::Create(args)) => token_create(&store, &*clock, args).await,
+        Command::Token(TokenCommand::Create(args)) => token_create(&*store, &*clock, args).await,
     };
     store.close().await;
     result
-}
-
-/// Opens and migrates the database named by `url`. Every command migrates (it is idempotent), so
-/// `tenant create` works on a fresh file.
-async fn open_store(url: &str, clock: Arc<dyn Clock>) -> Result<SqliteStore, CliError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(CliError::Usage("PostgreSQL is not supported yet: use a sqlite:// database URL".into()));
-    }
-    if !url.starts_with("sqlite:") {
-        return Err(CliError::Usage(format!(
-            "unsupported database URL {url:?}: use sqlite://PATH (e.g. {})",
-            crate::config::DEFAULT_DATABASE
-        )));
-    }
-    let store = SqliteStore::open(url, clock).await?;
-    store.migrate().await?;
-    Ok(store)
 }
 
 async fn tenant_by_slug(store: &dyn Store, slug: &str) -> Result<Tenant, CliError> {
@@ -233,7 +221,7 @@ async fn token_create(store: &dyn Store, clock: &dyn Clock, args: TokenCreateArg
     Ok(())
 }
 
-async fn serve(settings: &Settings, store: SqliteStore, clock: Arc<dyn Clock>) -> Result<(), CliError> {
+async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<(), CliError> {
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", settings.listen)))?;
@@ -244,7 +232,6 @@ async fn serve(settings: &Settings, store: SqliteStore, clock: Arc<dyn Clock>) -
         None => format!("http://{addr}/scim/v2"),
     };
 
-    let store: Arc<dyn Store> = Arc::new(store.clone());
     if store.tenant_count().await? == 0 {
         bootstrap(&*store, &*clock, &scim_url).await?;
     }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod database;
 
 use std::process::ExitCode;
 
