@@ -10,7 +10,6 @@
 //! credential cannot probe which tenants exist. An operator token (`--operator`) reaches every
 //! tenant: for it the slug selects the tenant, and an unknown slug is 404.
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -23,189 +22,15 @@ use scimd_schema::ScimError;
 use scimd_store::token::{PREFIX, digest, digests_equal};
 use scimd_store::{Clock, NewToken, Store, StoreError, Tenant, TokenRecord, TokenSecret};
 
+pub use scimd_oauth::scope::{Scope, Scopes, UnknownScope};
+use scimd_oauth::AuthorizationServer;
+
 use crate::AppState;
 use crate::error::ApiError;
 use crate::metrics::TenantLabel;
 
 /// The `realm` of scimd's `WWW-Authenticate` challenges (RFC 6750 §3).
 pub const REALM: &str = "scimd";
-
-/// One SCIM permission (DESIGN.md "Scopes").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Scope {
-    /// Read Users (GET, list, search).
-    UsersRead,
-    /// Create Users (POST).
-    UsersCreate,
-    /// Change Users (PUT, PATCH).
-    UsersUpdate,
-    /// Delete Users.
-    UsersDelete,
-    /// Read Groups.
-    GroupsRead,
-    /// Create Groups.
-    GroupsCreate,
-    /// Change Groups (PUT, PATCH, membership).
-    GroupsUpdate,
-    /// Delete Groups.
-    GroupsDelete,
-}
-
-impl Scope {
-    /// Every SCIM scope, in canonical order.
-    pub const ALL: [Scope; 8] = [
-        Scope::UsersRead,
-        Scope::UsersCreate,
-        Scope::UsersUpdate,
-        Scope::UsersDelete,
-        Scope::GroupsRead,
-        Scope::GroupsCreate,
-        Scope::GroupsUpdate,
-        Scope::GroupsDelete,
-    ];
-
-    /// The canonical name (`users:read`).
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Scope::UsersRead => "users:read",
-            Scope::UsersCreate => "users:create",
-            Scope::UsersUpdate => "users:update",
-            Scope::UsersDelete => "users:delete",
-            Scope::GroupsRead => "groups:read",
-            Scope::GroupsCreate => "groups:create",
-            Scope::GroupsUpdate => "groups:update",
-            Scope::GroupsDelete => "groups:delete",
-        }
-    }
-
-    const fn bit(self) -> u8 {
-        1 << (self as u8)
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A name that is no scope scimd knows.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scope {0:?}; known scopes: {known}", known = Scopes::KNOWN_NAMES.join(", "))]
-pub struct UnknownScope(pub String);
-
-/// A set of [`Scope`]s.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Scopes(u8);
-
-impl Scopes {
-    /// Every name accepted, canonical names first, then `scim` and the Auth0-style aliases.
-    pub const KNOWN_NAMES: [&'static str; 19] = [
-        "users:read",
-        "users:create",
-        "users:update",
-        "users:delete",
-        "groups:read",
-        "groups:create",
-        "groups:update",
-        "groups:delete",
-        "scim",
-        "get:users",
-        "post:users",
-        "put:users",
-        "patch:users",
-        "delete:users",
-        "get:groups",
-        "post:groups",
-        "put:groups",
-        "patch:groups",
-        "delete:groups",
-    ];
-
-    /// No scope.
-    #[must_use]
-    pub const fn empty() -> Self {
-        Self(0)
-    }
-
-    /// All eight SCIM scopes (what `scim` stands for, and what a token created without `--scope`
-    /// gets).
-    #[must_use]
-    pub const fn all() -> Self {
-        Self(u8::MAX)
-    }
-
-    /// The scopes one name stands for: a canonical name, `scim` (all eight), or an Auth0-style
-    /// alias (`get:users` = `users:read`, `post:users` = `users:create`, `put:users` and
-    /// `patch:users` = `users:update`, `delete:users` = `users:delete`; the same for groups).
-    /// Names are case-sensitive, as OAuth scope tokens are (RFC 6749 §3.3).
-    #[must_use]
-    pub fn parse_name(name: &str) -> Option<Self> {
-        let one = |s: Scope| Some(Self(s.bit()));
-        match name {
-            "scim" => Some(Self::all()),
-            "users:read" | "get:users" => one(Scope::UsersRead),
-            "users:create" | "post:users" => one(Scope::UsersCreate),
-            "users:update" | "put:users" | "patch:users" => one(Scope::UsersUpdate),
-            "users:delete" | "delete:users" => one(Scope::UsersDelete),
-            "groups:read" | "get:groups" => one(Scope::GroupsRead),
-            "groups:create" | "post:groups" => one(Scope::GroupsCreate),
-            "groups:update" | "put:groups" | "patch:groups" => one(Scope::GroupsUpdate),
-            "groups:delete" | "delete:groups" => one(Scope::GroupsDelete),
-            _ => None,
-        }
-    }
-
-    /// The union of the scopes the names stand for; the first unknown name is an error.
-    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, UnknownScope> {
-        names.into_iter().try_fold(Self::empty(), |acc, n| {
-            Self::parse_name(n).map(|s| acc.union(s)).ok_or_else(|| UnknownScope(n.to_owned()))
-        })
-    }
-
-    /// Like [`Scopes::parse`] but skips names it does not know (stored credentials may carry scopes
-    /// of a later version, such as `admin`, which grant nothing here).
-    #[must_use]
-    pub fn parse_lenient<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
-        names.into_iter().filter_map(Self::parse_name).fold(Self::empty(), Self::union)
-    }
-
-    /// Both sets.
-    #[must_use]
-    pub const fn union(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
-
-    /// Whether the set holds `scope`.
-    #[must_use]
-    pub const fn contains(self, scope: Scope) -> bool {
-        self.0 & scope.bit() != 0
-    }
-
-    /// Whether the set is empty.
-    #[must_use]
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// The scopes held, in canonical order.
-    pub fn iter(self) -> impl Iterator<Item = Scope> {
-        Scope::ALL.into_iter().filter(move |s| self.contains(*s))
-    }
-
-    /// Canonical names of the scopes held: what the store keeps.
-    #[must_use]
-    pub fn names(self) -> Vec<String> {
-        self.iter().map(|s| s.as_str().to_owned()).collect()
-    }
-}
-
-impl fmt::Debug for Scopes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.iter().map(Scope::as_str)).finish()
-    }
-}
 
 /// Why a request has no usable principal.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -231,6 +56,8 @@ pub enum AuthError {
 pub enum CredentialKind {
     /// An opaque token created with `scimd token create`.
     StaticToken,
+    /// A JWT access token issued by scimd's authorization server to an OAuth client.
+    OAuthAccessToken,
 }
 
 /// The credential behind a principal, for logs and audit records. Never the secret.
@@ -322,6 +149,48 @@ impl CredentialVerifier for StaticTokenVerifier {
                 name: record.name,
                 kind: CredentialKind::StaticToken,
                 operator: record.operator,
+            },
+        }))
+    }
+}
+
+/// OAuth access tokens (JWTs from `/oauth2/token`): signature against the database's keys, expiry
+/// by the injected clock, and the grant still standing (scimd-oauth).
+#[derive(Clone)]
+pub struct AccessTokenVerifier {
+    store: Arc<dyn Store>,
+    server: Arc<AuthorizationServer>,
+}
+
+impl AccessTokenVerifier {
+    /// A verifier for the tokens `server` issues.
+    pub fn new(store: Arc<dyn Store>, server: Arc<AuthorizationServer>) -> Self {
+        Self { store, server }
+    }
+}
+
+#[async_trait]
+impl CredentialVerifier for AccessTokenVerifier {
+    async fn verify(&self, token: &str) -> Result<Option<Principal>, ApiError> {
+        // A JWS compact serialisation has three dot-separated parts (RFC 7515 §7.1); anything else
+        // is not ours to check.
+        if token.split('.').count() != 3 {
+            return Ok(None);
+        }
+        let verified = self.server.verify_access_token(token).await.map_err(|e| match e.code {
+            scimd_oauth::ErrorCode::TemporarilyUnavailable => ApiError::Store(StoreError::Unavailable(e.description)),
+            _ => ApiError::Internal(e.description),
+        })?;
+        let Some(access) = verified else { return Ok(None) };
+        let Some(tenant) = self.store.tenant_by_id(access.tenant).await? else { return Ok(None) };
+        Ok(Some(Principal {
+            tenant,
+            scopes: access.scopes,
+            credential: CredentialInfo {
+                id: access.jti,
+                name: access.client_id,
+                kind: CredentialKind::OAuthAccessToken,
+                operator: false,
             },
         }))
     }
@@ -424,36 +293,6 @@ pub async fn create_static_token(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scope_names_and_aliases() {
-        assert_eq!(Scopes::parse(["scim"]).unwrap(), Scopes::all());
-        assert_eq!(Scopes::parse(["get:users"]).unwrap(), Scopes::parse(["users:read"]).unwrap());
-        let upd = Scopes::parse(["users:update"]).unwrap();
-        assert_eq!(Scopes::parse(["put:users"]).unwrap(), upd);
-        assert_eq!(Scopes::parse(["patch:users"]).unwrap(), upd);
-        assert_eq!(
-            Scopes::parse(["delete:groups"]).unwrap().iter().collect::<Vec<_>>(),
-            [Scope::GroupsDelete]
-        );
-        assert_eq!(Scopes::parse(["users:read", "nope"]), Err(UnknownScope("nope".into())));
-        assert!(Scopes::parse(["Users:Read"]).is_err(), "scope names are case-sensitive");
-        assert_eq!(Scopes::parse_lenient(["admin", "groups:read"]).names(), ["groups:read"]);
-        assert_eq!(Scopes::all().names().len(), 8);
-        assert!(Scopes::empty().is_empty());
-        for name in Scopes::KNOWN_NAMES {
-            assert!(Scopes::parse_name(name).is_some(), "{name}");
-        }
-        for s in Scope::ALL {
-            assert_eq!(Scopes::parse([s.as_str()]).unwrap().iter().collect::<Vec<_>>(), [s]);
-        }
-    }
-
-    #[test]
-    fn unknown_scope_message_lists_the_known_ones() {
-        let msg = UnknownScope("users:write".into()).to_string();
-        assert!(msg.contains("users:write") && msg.contains("users:update") && msg.contains("patch:users"));
-    }
 
     #[test]
     fn bearer_parsing() {

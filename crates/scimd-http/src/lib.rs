@@ -12,6 +12,8 @@ pub mod error;
 mod health;
 pub mod metrics;
 mod middleware;
+pub mod oauth;
+mod admin;
 pub mod request_id;
 mod scim;
 
@@ -26,7 +28,8 @@ use tower_http::normalize_path::NormalizePathLayer;
 
 use scimd_store::{Clock, Store};
 
-pub use auth::{CredentialVerifier, Principal, Scope, Scopes, StaticTokenVerifier};
+pub use auth::{AccessTokenVerifier, ChainVerifier, CredentialVerifier, Principal, Scope, Scopes, StaticTokenVerifier};
+pub use scimd_oauth::{AuthorizationServer, OAuthConfig};
 pub use error::ApiError;
 pub use metrics::Metrics;
 
@@ -43,11 +46,19 @@ pub struct HttpConfig {
     pub max_page_size: u64,
     /// The page size when a list request names no `count`.
     pub default_page_size: u64,
+    /// The authorization server's lifetimes and limits.
+    pub oauth: OAuthConfig,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { base_url: None, max_body_bytes: 1024 * 1024, max_page_size: 1000, default_page_size: 100 }
+        Self {
+            base_url: None,
+            max_body_bytes: 1024 * 1024,
+            max_page_size: 1000,
+            default_page_size: 100,
+            oauth: OAuthConfig::default(),
+        }
     }
 }
 
@@ -62,15 +73,22 @@ pub struct AppState {
     pub config: Arc<HttpConfig>,
     /// Request counters and latency histograms, rendered at `/metrics`.
     pub metrics: Arc<Metrics>,
-    /// Turns a bearer token into a [`Principal`]; static tokens now, OAuth access tokens later.
+    /// Turns a bearer token into a [`Principal`]: static tokens, then OAuth access tokens.
     pub verifier: Arc<dyn CredentialVerifier>,
+    /// The OAuth 2.0 authorization server behind `/oauth2/*`.
+    pub oauth: Arc<AuthorizationServer>,
 }
 
 impl AppState {
-    /// State with the static-token verifier and fresh metrics.
+    /// State with the authorization server, a verifier that accepts static tokens and its access
+    /// tokens, and fresh metrics.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: HttpConfig) -> Self {
-        let verifier = Arc::new(StaticTokenVerifier::new(store.clone(), clock.clone()));
-        Self { store, clock, config: Arc::new(config), metrics: Arc::new(Metrics::new()), verifier }
+        let oauth = Arc::new(AuthorizationServer::new(store.clone(), clock.clone(), config.oauth.clone()));
+        let verifier = Arc::new(ChainVerifier(vec![
+            Arc::new(StaticTokenVerifier::new(store.clone(), clock.clone())),
+            Arc::new(AccessTokenVerifier::new(store.clone(), oauth.clone())),
+        ]));
+        Self { store, clock, config: Arc::new(config), metrics: Arc::new(Metrics::new()), verifier, oauth }
     }
 
     /// Replaces the credential verifier (e.g. with a chain of static and OAuth verifiers).
@@ -104,6 +122,8 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .nest("/scim/v2", scim.clone())
         // The tenant named in the URL; `Principal` checks it against the credential.
         .nest("/tenants/{slug}/scim/v2", scim)
+        .merge(oauth::routes())
+        .nest("/admin/v1/tenants/{slug}", admin::routes())
         .fallback(middleware::not_found)
         // Layers run outside-in in the order listed (the first wraps all the others).
         .layer(

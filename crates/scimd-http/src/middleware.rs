@@ -112,9 +112,14 @@ pub(crate) async fn scim_error_bodies(req: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
-    let json =
-        resp.headers().get(header::CONTENT_TYPE).and_then(essence).is_some_and(|e| e.ends_with("json"));
-    if json {
+    // JSON bodies (SCIM errors, OAuth's RFC 6749 §5.2 errors) and the authorization pages' HTML
+    // error pages are already what the client should see.
+    let ready = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(essence)
+        .is_some_and(|e| e.ends_with("json") || e == "text/html");
+    if ready {
         return resp;
     }
     let (parts, body) = resp.into_parts();

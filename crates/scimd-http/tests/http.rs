@@ -432,4 +432,5 @@ mod infra {
     }
 }
 
+mod oauth;
 mod scim;

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod credentials;
+mod oauth;
 mod pool;
 mod resources;
 mod tenants;

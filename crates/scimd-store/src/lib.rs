@@ -9,6 +9,7 @@ pub mod clock;
 pub mod credentials;
 pub mod error;
 pub mod model;
+pub mod oauth;
 pub mod resources;
 pub mod search;
 pub mod sql;
@@ -19,6 +20,7 @@ pub use clock::{Clock, MockClock, SystemClock};
 pub use credentials::{CredentialStore, NewToken, TokenRecord};
 pub use error::{Result, StoreError};
 pub use model::*;
+pub use oauth::OAuthStore;
 pub use resources::{ResourceStore, UpdateFn};
 pub use search::search_document;
 pub use tenants::TenantStore;
@@ -26,7 +28,7 @@ pub use token::TokenSecret;
 
 /// Everything a backend provides: what the HTTP layer holds as `Arc<dyn Store>`.
 #[async_trait::async_trait]
-pub trait Store: TenantStore + CredentialStore + ResourceStore + Send + Sync + 'static {
+pub trait Store: TenantStore + CredentialStore + ResourceStore + OAuthStore + Send + Sync + 'static {
     /// Answers when the database does (`/readyz`): [`StoreError::Unavailable`] when it does not.
     async fn ping(&self) -> Result<()>;
 

@@ -138,7 +138,7 @@ impl TestServer {
         let app = scimd_http::router_with(state, options.extra_routes);
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
+            axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
                 .with_graceful_shutdown(async {
                     let _ = rx.await;
                 })

@@ -1,5 +1,5 @@
 //! The commands (DESIGN.md "Contracts", command line): `serve`, `migrate`, `tenant create`,
-//! `token create`.
+//! `token create|list|revoke`, `client create|list|rotate|delete`, `admin create`, `key rotate`.
 //!
 //! Output discipline: stdout carries only what a script captures (the slug, the token, on first
 //! start the SCIM URL and bootstrap token); logs and messages for people go to stderr.
@@ -65,6 +65,92 @@ pub enum Command {
     /// Manage static bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage OAuth 2.0 clients (identity providers that connect with client credentials or an
+    /// authorization code).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage tenant admins (the people who approve an authorization-code connection).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Manage the keys OAuth access tokens are signed with.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints JSON {"client_id", "client_secret"} (the secret only this once).
+    Create(ClientCreateArgs),
+    /// List a tenant's clients as JSON lines (never their secrets).
+    List {
+        /// The tenant.
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+    },
+    /// Replace a client's secret (revoking every token issued to it); prints JSON
+    /// {"client_id", "client_secret"}.
+    Rotate {
+        /// The tenant.
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+        /// The client id.
+        client_id: String,
+    },
+    /// Delete a client and everything issued to it.
+    Delete {
+        /// The tenant.
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+        /// The client id.
+        client_id: String,
+    },
+}
+
+/// `client create` options.
+#[derive(Debug, Args)]
+pub struct ClientCreateArgs {
+    /// The tenant the client acts for.
+    #[arg(long, value_name = "SLUG")]
+    pub tenant: String,
+    /// client_credentials (Microsoft Entra ID) or authorization_code (Okta).
+    #[arg(long, value_name = "GRANT")]
+    pub grant: String,
+    /// A redirect URI (repeatable; authorization_code only), compared exactly.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// A scope the client may be granted (repeatable; as for `token create`, plus `admin`).
+    /// Default: every SCIM scope.
+    #[arg(long = "scope", value_name = "S")]
+    pub scopes: Vec<String>,
+    /// A label for people (shown on the consent page).
+    #[arg(long, value_name = "TEXT")]
+    pub name: Option<String>,
+    /// A public client: no secret, PKCE required (authorization_code only).
+    #[arg(long)]
+    pub public: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a tenant admin; the password is read from stdin (one line).
+    Create {
+        /// The tenant.
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+        /// The admin's email (the sign-in name).
+        #[arg(long, value_name = "E")]
+        email: String,
+        /// Read the password from stdin (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Start signing with a new key; older keys keep verifying until their tokens expire. Prints
+    /// the new key id.
+    Rotate,
 }
 
 /// `serve` options.
@@ -86,6 +172,9 @@ pub struct ServeArgs {
     /// Page size when a list request gives no `count`. [default: 100]
     #[arg(long, env = "SCIMD_DEFAULT_PAGE_SIZE", value_name = "N")]
     pub default_page_size: Option<u64>,
+    /// Lifetime of OAuth access tokens, e.g. 1h, 90m. [default: 1h]
+    #[arg(long, env = "SCIMD_ACCESS_TOKEN_TTL", value_name = "DURATION", value_parser = parse_duration)]
+    pub access_token_ttl: Option<Duration>,
     /// Do not apply pending migrations on start (run `scimd migrate` in a separate step instead).
     #[arg(long)]
     pub no_migrate: bool,
@@ -104,6 +193,20 @@ pub enum TenantCommand {
 pub enum TokenCommand {
     /// Create a static bearer token; prints the token alone on stdout (shown only this once).
     Create(TokenCreateArgs),
+    /// List a tenant's tokens as JSON lines: id, name, scopes, expiry, last use; never the secret.
+    List {
+        /// The tenant.
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+    },
+    /// Revoke a token by id (from `token list`); it stops working at once.
+    Revoke {
+        /// The tenant.
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+        /// The token id.
+        id: String,
+    },
 }
 
 /// `token create` options.
@@ -191,12 +294,21 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Token(TokenCommand::Create(args)) => token_create(&*store, &*clock, args).await,
+        Command::Token(TokenCommand::List { tenant }) => crate::credentials::token_list(&*store, &tenant).await,
+        Command::Token(TokenCommand::Revoke { tenant, id }) => {
+            crate::credentials::token_revoke(&*store, &tenant, &id).await
+        }
+        Command::Client(cmd) => crate::credentials::client(&store, &clock, &settings, cmd).await,
+        Command::Admin(AdminCommand::Create { tenant, email, password_stdin: _ }) => {
+            crate::credentials::admin_create(&store, &clock, &settings, &tenant, &email).await
+        }
+        Command::Key(KeyCommand::Rotate) => crate::credentials::key_rotate(&store, &clock, &settings).await,
     };
     store.close().await;
     result
 }
 
-async fn tenant_by_slug(store: &dyn Store, slug: &str) -> Result<Tenant, CliError> {
+pub(crate) async fn tenant_by_slug(store: &dyn Store, slug: &str) -> Result<Tenant, CliError> {
     store.tenant_by_slug(slug).await?.ok_or_else(|| {
         CliError::Usage(format!("no tenant {slug:?}; create it with `scimd tenant create {slug}`"))
     })
@@ -238,7 +350,9 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
     tracing::info!(%addr, scim_url, "scimd listening");
 
     let state = AppState::new(store, clock, settings.http.clone());
-    axum::serve(listener, scimd_http::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    // The peer address feeds the per-address sign-in throttling of the authorization pages.
+    let app = scimd_http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("scimd stopped");
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod credentials;
 mod database;
 
 use std::process::ExitCode;

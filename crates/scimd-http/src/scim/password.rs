@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHasher, SaltString};
 use serde_json::Value;
 
 use scimd_schema::ScimError;
@@ -21,22 +20,15 @@ pub(crate) async fn take_and_hash(
     hash(plain, clock).await.map(Some)
 }
 
-/// Hashes a password with Argon2id (RFC 9106; the `argon2` crate's defaults follow OWASP's
-/// minimum: m=19 MiB, t=2, p=1) and a 16-byte salt from the clock's CSPRNG.
+/// Hashes with Argon2id off the runtime (scimd-oauth's [`scimd_oauth::password::hash`]).
 pub(crate) async fn hash(plain: String, clock: &Arc<dyn Clock>) -> Result<String, ScimError> {
-    let mut salt = [0u8; 16];
-    clock.random_bytes(&mut salt);
-    let joined = tokio::task::spawn_blocking(move || {
-        let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-        argon2::Argon2::default()
-            .hash_password(plain.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| e.to_string())
-    })
-    .await;
-    match joined {
-        Ok(Ok(phc)) => Ok(phc),
-        Ok(Err(e)) => Err(ScimError::invalid_value(format!("password cannot be hashed: {e}"))),
-        Err(_) => Err(ScimError::status(500, "password hashing was interrupted")),
+    match scimd_oauth::password::hash(plain, clock).await {
+        Ok(phc) => Ok(phc),
+        Err(scimd_oauth::password::PasswordError::Hash(e)) => {
+            Err(ScimError::invalid_value(format!("password cannot be hashed: {e}")))
+        }
+        Err(scimd_oauth::password::PasswordError::Interrupted) => {
+            Err(ScimError::status(500, "password hashing was interrupted"))
+        }
     }
 }

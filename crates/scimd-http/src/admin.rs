@@ -1,0 +1,174 @@
+//! The admin API, `/admin/v1/tenants/{slug}/…` (DESIGN.md "Contracts"): a tenant's OAuth clients
+//! and static tokens, for credentials with the `admin` scope of that tenant or an operator token.
+//! Secrets appear once, in the response that creates or rotates them.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use scimd_oauth::ClientRegistration;
+use scimd_schema::ScimError;
+use scimd_store::oauth::{ClientRecord, GrantType};
+use scimd_store::{StoreError, TokenRecord};
+
+use crate::auth::{Principal, Scope, Scopes};
+use crate::error::ApiError;
+use crate::AppState;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/clients", get(list_clients).post(create_client))
+        .route("/clients/{client_id}", delete(delete_client))
+        .route("/clients/{client_id}/secret", post(rotate_secret))
+        .route("/tokens", get(list_tokens))
+        .route("/tokens/{id}", delete(revoke_token))
+}
+
+fn time(t: time::OffsetDateTime) -> Value {
+    t.format(&Rfc3339).map_or(Value::Null, Value::String)
+}
+
+/// A client as listed: never its secret, only whether it has one.
+pub(crate) fn client_json(c: &ClientRecord) -> Value {
+    json!({
+        "client_id": c.client_id,
+        "name": c.name,
+        "grant_type": c.grant.as_str(),
+        "public": c.secret_digest.is_none(),
+        "redirect_uris": c.redirect_uris,
+        "scopes": c.scopes,
+        "created": time(c.created),
+        "secret_rotated": c.secret_rotated.map_or(Value::Null, time),
+    })
+}
+
+/// A token as listed: never its secret.
+pub(crate) fn token_json(t: &TokenRecord) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "scopes": t.scopes,
+        "operator": t.operator,
+        "created": time(t.created),
+        "expires": t.expires.map_or(Value::Null, time),
+        "last_used": t.last_used.map_or(Value::Null, time),
+        "revoked": t.revoked.map_or(Value::Null, time),
+    })
+}
+
+async fn list_clients(State(state): State<AppState>, p: Principal) -> Result<Response, ApiError> {
+    p.require(Scope::Admin)?;
+    let clients = state.store.list_clients(p.tenant.id).await?;
+    Ok(axum::Json(json!({"clients": clients.iter().map(client_json).collect::<Vec<_>>()})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewClientBody {
+    name: Option<String>,
+    grant_type: String,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    public: bool,
+}
+
+async fn create_client(
+    State(state): State<AppState>,
+    p: Principal,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    p.require(Scope::Admin)?;
+    let body: NewClientBody = serde_json::from_slice(&body)
+        .map_err(|e| ScimError::invalid_syntax(format!("the body is not a client registration: {e}")))?;
+    let grant = GrantType::parse(&body.grant_type).ok_or_else(|| {
+        ScimError::invalid_value(format!(
+            "grant_type {:?}: use client_credentials or authorization_code",
+            body.grant_type
+        ))
+    })?;
+    let scopes = if body.scopes.is_empty() {
+        Scopes::all()
+    } else {
+        Scopes::parse(body.scopes.iter().map(String::as_str)).map_err(|e| ScimError::invalid_value(e.to_string()))?
+    };
+    let reg = ClientRegistration {
+        name: body.name.unwrap_or_else(|| grant.as_str().to_owned()),
+        grant,
+        redirect_uris: body.redirect_uris,
+        scopes,
+        public: body.public,
+    };
+    let registered = state.oauth.register_client(&p.tenant, reg).await.map_err(ScimError::invalid_value)?;
+    let mut out = client_json(&registered.record);
+    if let Some(o) = out.as_object_mut() {
+        o.insert(
+            "client_secret".into(),
+            registered.secret.as_ref().map_or(Value::Null, |s| Value::String(s.expose().to_owned())),
+        );
+    }
+    Ok((StatusCode::CREATED, axum::Json(out)).into_response())
+}
+
+/// The client, if it belongs to the principal's tenant; another tenant's client is "not found".
+async fn own_client(state: &AppState, p: &Principal, client_id: &str) -> Result<ClientRecord, ApiError> {
+    match state.store.client(client_id).await? {
+        Some(c) if c.tenant == p.tenant.id => Ok(c),
+        _ => Err(ScimError::not_found(format!("no client {client_id:?} in this tenant")).into()),
+    }
+}
+
+async fn rotate_secret(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((_, client_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    p.require(Scope::Admin)?;
+    let client = own_client(&state, &p, &client_id).await?;
+    let secret = state.oauth.rotate_client_secret(&client).await.map_err(|e| match e {
+        StoreError::Conflict(m) => ApiError::from(ScimError::invalid_value(m)),
+        other => other.into(),
+    })?;
+    Ok(axum::Json(json!({"client_id": client.client_id, "client_secret": secret.expose()})).into_response())
+}
+
+async fn delete_client(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((_, client_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    p.require(Scope::Admin)?;
+    let client = own_client(&state, &p, &client_id).await?;
+    state.store.delete_client(&client.client_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_tokens(State(state): State<AppState>, p: Principal) -> Result<Response, ApiError> {
+    p.require(Scope::Admin)?;
+    let tokens = state.store.list_tokens(p.tenant.id).await?;
+    Ok(axum::Json(json!({"tokens": tokens.iter().map(token_json).collect::<Vec<_>>()})).into_response())
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    p.require(Scope::Admin)?;
+    let not_found = || ApiError::from(ScimError::not_found(format!("no token {id:?} in this tenant")));
+    let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let owned = state.store.list_tokens(p.tenant.id).await?.iter().any(|t| t.id == id);
+    if !owned {
+        return Err(not_found());
+    }
+    state.store.revoke_token(id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

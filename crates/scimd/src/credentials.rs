@@ -1,0 +1,165 @@
+//! The credential commands: `token list|revoke`, `client create|list|rotate|delete`,
+//! `admin create`, `key rotate`. Output for scripts on stdout (JSON, one object per line for
+//! listings); secrets appear only in the output of the command that creates them.
+
+use std::io::BufRead as _;
+use std::sync::Arc;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use scimd_http::Scopes;
+use scimd_oauth::{AuthorizationServer, ClientRegistration};
+use scimd_store::oauth::GrantType;
+use scimd_store::{Clock, Store, StoreError};
+
+use crate::cli::{ClientCommand, CliError, tenant_by_slug};
+use crate::config::Settings;
+
+fn server(store: &Arc<dyn Store>, clock: &Arc<dyn Clock>, settings: &Settings) -> AuthorizationServer {
+    AuthorizationServer::new(store.clone(), clock.clone(), settings.http.oauth.clone())
+}
+
+fn time(t: time::OffsetDateTime) -> serde_json::Value {
+    t.format(&time::format_description::well_known::Rfc3339).map_or(serde_json::Value::Null, serde_json::Value::String)
+}
+
+/// `token list --tenant T`.
+pub(crate) async fn token_list(store: &dyn Store, tenant: &str) -> Result<(), CliError> {
+    let tenant = tenant_by_slug(store, tenant).await?;
+    for t in store.list_tokens(tenant.id).await? {
+        let line = json!({
+            "id": t.id,
+            "name": t.name,
+            "scopes": t.scopes,
+            "operator": t.operator,
+            "created": time(t.created),
+            "expires": t.expires.map(time),
+            "last_used": t.last_used.map(time),
+            "revoked": t.revoked.map(time),
+        });
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// `token revoke --tenant T ID`.
+pub(crate) async fn token_revoke(store: &dyn Store, tenant: &str, id: &str) -> Result<(), CliError> {
+    let tenant = tenant_by_slug(store, tenant).await?;
+    let missing = || CliError::Usage(format!("no token {id:?} in tenant {:?}", tenant.slug));
+    let id = Uuid::parse_str(id).map_err(|_| missing())?;
+    if !store.list_tokens(tenant.id).await?.iter().any(|t| t.id == id) {
+        return Err(missing());
+    }
+    store.revoke_token(id).await?;
+    tracing::info!(credential = %id, tenant = %tenant.slug, "token revoked");
+    eprintln!("token {id} revoked");
+    Ok(())
+}
+
+/// `client …`.
+pub(crate) async fn client(
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    settings: &Settings,
+    cmd: ClientCommand,
+) -> Result<(), CliError> {
+    let oauth = server(store, clock, settings);
+    match cmd {
+        ClientCommand::Create(args) => {
+            let tenant = tenant_by_slug(&**store, &args.tenant).await?;
+            let grant = GrantType::parse(&args.grant).ok_or_else(|| {
+                CliError::Usage(format!("--grant {:?}: use client_credentials or authorization_code", args.grant))
+            })?;
+            let scopes = if args.scopes.is_empty() {
+                Scopes::all()
+            } else {
+                Scopes::parse(args.scopes.iter().map(String::as_str)).map_err(|e| CliError::Usage(e.to_string()))?
+            };
+            let reg = ClientRegistration {
+                name: args.name.unwrap_or_else(|| grant.as_str().to_owned()),
+                grant,
+                redirect_uris: args.redirect_uris,
+                scopes,
+                public: args.public,
+            };
+            let registered = oauth.register_client(&tenant, reg).await.map_err(CliError::Usage)?;
+            tracing::info!(client = %registered.record.client_id, tenant = %tenant.slug, "client created");
+            let secret = registered.secret.as_ref().map(|s| s.expose().to_owned());
+            println!("{}", json!({"client_id": registered.record.client_id, "client_secret": secret}));
+        }
+        ClientCommand::List { tenant } => {
+            let tenant = tenant_by_slug(&**store, &tenant).await?;
+            for c in store.list_clients(tenant.id).await? {
+                let line = json!({
+                    "client_id": c.client_id,
+                    "name": c.name,
+                    "grant_type": c.grant.as_str(),
+                    "public": c.secret_digest.is_none(),
+                    "redirect_uris": c.redirect_uris,
+                    "scopes": c.scopes,
+                    "created": time(c.created),
+                    "secret_rotated": c.secret_rotated.map(time),
+                });
+                println!("{line}");
+            }
+        }
+        ClientCommand::Rotate { tenant, client_id } => {
+            let client = own_client(&**store, &tenant, &client_id).await?;
+            let secret = oauth.rotate_client_secret(&client).await.map_err(|e| match e {
+                StoreError::Conflict(m) => CliError::Usage(m),
+                other => other.into(),
+            })?;
+            println!("{}", json!({"client_id": client.client_id, "client_secret": secret.expose()}));
+        }
+        ClientCommand::Delete { tenant, client_id } => {
+            let client = own_client(&**store, &tenant, &client_id).await?;
+            store.delete_client(&client.client_id).await?;
+            eprintln!("client {client_id} deleted");
+        }
+    }
+    Ok(())
+}
+
+async fn own_client(
+    store: &dyn Store,
+    tenant: &str,
+    client_id: &str,
+) -> Result<scimd_store::oauth::ClientRecord, CliError> {
+    let tenant = tenant_by_slug(store, tenant).await?;
+    match store.client(client_id).await? {
+        Some(c) if c.tenant == tenant.id => Ok(c),
+        _ => Err(CliError::Usage(format!("no client {client_id:?} in tenant {:?}", tenant.slug))),
+    }
+}
+
+/// `admin create --tenant T --email E --password-stdin`: the password is the first line of stdin
+/// (a trailing newline is not part of it).
+pub(crate) async fn admin_create(
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    settings: &Settings,
+    tenant: &str,
+    email: &str,
+) -> Result<(), CliError> {
+    let tenant = tenant_by_slug(&**store, tenant).await?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    let admin = server(store, clock, settings).create_admin(&tenant, email, password).await.map_err(CliError::Usage)?;
+    tracing::info!(admin = %admin.id, tenant = %tenant.slug, "admin created");
+    println!("{}", json!({"id": admin.id, "email": admin.email, "tenant": tenant.slug}));
+    Ok(())
+}
+
+/// `key rotate`: retired keys are kept for one access-token lifetime plus the time replicas take
+/// to notice the rotation, so every token they signed stays valid until it expires.
+pub(crate) async fn key_rotate(store: &Arc<dyn Store>, clock: &Arc<dyn Clock>, settings: &Settings) -> Result<(), CliError> {
+    let oauth = server(store, clock, settings);
+    let kid = oauth.keys().rotate(settings.http.oauth.access_token_ttl + scimd_oauth::keys::REFRESH).await.map_err(|e| match e {
+        scimd_oauth::keys::KeyError::Store(s) => CliError::Store(s),
+        other => CliError::Usage(other.to_string()),
+    })?;
+    println!("{kid}");
+    Ok(())
+}
