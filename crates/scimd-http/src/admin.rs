@@ -17,9 +17,9 @@ use scimd_schema::ScimError;
 use scimd_store::oauth::{ClientRecord, GrantType};
 use scimd_store::{StoreError, TokenRecord};
 
+use crate::AppState;
 use crate::auth::{Principal, Scope, Scopes};
 use crate::error::ApiError;
-use crate::AppState;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -98,7 +98,8 @@ async fn create_client(
     let scopes = if body.scopes.is_empty() {
         Scopes::all()
     } else {
-        Scopes::parse(body.scopes.iter().map(String::as_str)).map_err(|e| ScimError::invalid_value(e.to_string()))?
+        Scopes::parse(body.scopes.iter().map(String::as_str))
+            .map_err(|e| ScimError::invalid_value(e.to_string()))?
     };
     let reg = ClientRegistration {
         name: body.name.unwrap_or_else(|| grant.as_str().to_owned()),

@@ -22,8 +22,8 @@ use scimd_schema::ScimError;
 use scimd_store::token::{PREFIX, digest, digests_equal};
 use scimd_store::{Clock, NewToken, Store, StoreError, Tenant, TokenRecord, TokenSecret};
 
-pub use scimd_oauth::scope::{Scope, Scopes, UnknownScope};
 use scimd_oauth::AuthorizationServer;
+pub use scimd_oauth::scope::{Scope, Scopes, UnknownScope};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -178,7 +178,9 @@ impl CredentialVerifier for AccessTokenVerifier {
             return Ok(None);
         }
         let verified = self.server.verify_access_token(token).await.map_err(|e| match e.code {
-            scimd_oauth::ErrorCode::TemporarilyUnavailable => ApiError::Store(StoreError::Unavailable(e.description)),
+            scimd_oauth::ErrorCode::TemporarilyUnavailable => {
+                ApiError::Store(StoreError::Unavailable(e.description))
+            }
             _ => ApiError::Internal(e.description),
         })?;
         let Some(access) = verified else { return Ok(None) };

@@ -7,13 +7,13 @@
 //! the guarantee that every error response carries an RFC 7644 §3.12 SCIM error body.
 #![warn(missing_docs)]
 
+mod admin;
 pub mod auth;
 pub mod error;
 mod health;
 pub mod metrics;
 mod middleware;
 pub mod oauth;
-mod admin;
 pub mod request_id;
 mod scim;
 
@@ -28,10 +28,12 @@ use tower_http::normalize_path::NormalizePathLayer;
 
 use scimd_store::{Clock, Store};
 
-pub use auth::{AccessTokenVerifier, ChainVerifier, CredentialVerifier, Principal, Scope, Scopes, StaticTokenVerifier};
-pub use scimd_oauth::{AuthorizationServer, OAuthConfig};
+pub use auth::{
+    AccessTokenVerifier, ChainVerifier, CredentialVerifier, Principal, Scope, Scopes, StaticTokenVerifier,
+};
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use scimd_oauth::{AuthorizationServer, OAuthConfig};
 
 /// Settings of the HTTP layer (the `serve` flags and config file keys that concern it).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -136,7 +136,8 @@ impl KeyRing {
                 jwks.push(v);
             }
         }
-        let loaded = Arc::new(Loaded { signing, verifying, jwks: json!({"keys": jwks}), at: self.clock.now() });
+        let loaded =
+            Arc::new(Loaded { signing, verifying, jwks: json!({"keys": jwks}), at: self.clock.now() });
         if let Ok(mut g) = self.loaded.write() {
             *g = Some(loaded.clone());
         }

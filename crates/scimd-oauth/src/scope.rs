@@ -225,7 +225,10 @@ mod tests {
         assert!(Scopes::empty().is_empty());
         let read = Scopes::parse(["users:read"]).unwrap();
         assert!(read.is_subset_of(Scopes::all()) && !Scopes::all().is_subset_of(read));
-        assert_eq!(Scopes::parse(["groups:read", "users:read"]).unwrap().to_scope_string(), "users:read groups:read");
+        assert_eq!(
+            Scopes::parse(["groups:read", "users:read"]).unwrap().to_scope_string(),
+            "users:read groups:read"
+        );
         for name in Scopes::KNOWN_NAMES {
             assert!(Scopes::parse_name(name).is_some(), "{name}");
         }
@@ -239,5 +242,4 @@ mod tests {
         let msg = UnknownScope("users:write".into()).to_string();
         assert!(msg.contains("users:write") && msg.contains("users:update") && msg.contains("patch:users"));
     }
-
 }

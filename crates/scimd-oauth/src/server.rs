@@ -326,7 +326,9 @@ fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
             let sep = if uri.contains('?') { '&' } else { '?' };
             let q: Vec<String> = params
                 .iter()
-                .map(|(k, v)| format!("{k}={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()))
+                .map(|(k, v)| {
+                    format!("{k}={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>())
+                })
                 .collect();
             format!("{uri}{sep}{}", q.join("&"))
         }
@@ -337,7 +339,8 @@ fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
 /// or http only on a loopback host (native apps and tests); custom schemes are not needed by the
 /// identity providers scimd serves.
 pub fn valid_redirect_uri(uri: &str) -> Result<(), String> {
-    let url = url::Url::parse(uri).map_err(|e| format!("redirect URI {uri:?} is not an absolute URL: {e}"))?;
+    let url =
+        url::Url::parse(uri).map_err(|e| format!("redirect URI {uri:?} is not an absolute URL: {e}"))?;
     if url.fragment().is_some() {
         return Err(format!("redirect URI {uri:?} must not have a fragment (RFC 6749 §3.1.2)"));
     }
@@ -345,13 +348,16 @@ pub fn valid_redirect_uri(uri: &str) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
-        other => Err(format!("redirect URI {uri:?}: scheme {other:?} is not allowed; use https (http only for localhost)")),
+        other => Err(format!(
+            "redirect URI {uri:?}: scheme {other:?} is not allowed; use https (http only for localhost)"
+        )),
     }
 }
 
 fn parse_scope(scope: Option<&str>, allowed: Scopes) -> Result<Scopes, OAuthError> {
     let Some(scope) = scope.filter(|s| !s.trim().is_empty()) else { return Ok(allowed) };
-    let asked = Scopes::parse(scope.split_ascii_whitespace()).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+    let asked = Scopes::parse(scope.split_ascii_whitespace())
+        .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     if !asked.is_subset_of(allowed) {
         return Err(OAuthError::invalid_scope(format!(
             "the requested scope exceeds what this client may have ({})",
@@ -390,7 +396,11 @@ impl AuthorizationServer {
     // ---------------------------------------------------------------- clients and admins
 
     /// Registers a client for `tenant` and returns its secret once.
-    pub async fn register_client(&self, tenant: &Tenant, reg: ClientRegistration) -> Result<RegisteredClient, String> {
+    pub async fn register_client(
+        &self,
+        tenant: &Tenant,
+        reg: ClientRegistration,
+    ) -> Result<RegisteredClient, String> {
         match reg.grant {
             GrantType::AuthorizationCode => {
                 if reg.redirect_uris.is_empty() {
@@ -405,7 +415,10 @@ impl AuthorizationServer {
                     return Err("a client_credentials client has no redirect URIs".into());
                 }
                 if reg.public {
-                    return Err("a client_credentials client must be confidential (it authenticates with its secret)".into());
+                    return Err(
+                        "a client_credentials client must be confidential (it authenticates with its secret)"
+                            .into(),
+                    );
                 }
             }
         }
@@ -440,7 +453,12 @@ impl AuthorizationServer {
     }
 
     /// Creates a tenant admin with an Argon2id-hashed password.
-    pub async fn create_admin(&self, tenant: &Tenant, email: &str, password: String) -> Result<AdminRecord, String> {
+    pub async fn create_admin(
+        &self,
+        tenant: &Tenant,
+        email: &str,
+        password: String,
+    ) -> Result<AdminRecord, String> {
         let email = email.trim();
         if email.is_empty() || !email.contains('@') {
             return Err(format!("{email:?} is not an email address"));
@@ -453,7 +471,9 @@ impl AuthorizationServer {
             .create_admin(NewAdmin { tenant: tenant.id, email: email.to_owned(), password_hash: hash })
             .await
             .map_err(|e| match e {
-                StoreError::Conflict(_) => format!("an admin with email {email:?} already exists in this tenant"),
+                StoreError::Conflict(_) => {
+                    format!("an admin with email {email:?} already exists in this tenant")
+                }
                 other => other.to_string(),
             })
     }
@@ -466,7 +486,9 @@ impl AuthorizationServer {
         let (id, secret) = match auth {
             ClientAuth::Basic { id, secret } | ClientAuth::Post { id, secret } => (id, Some(secret)),
             ClientAuth::Public { id } => (id, None),
-            ClientAuth::Absent => return Err(OAuthError::invalid_client("client authentication is required")),
+            ClientAuth::Absent => {
+                return Err(OAuthError::invalid_client("client authentication is required"));
+            }
             ClientAuth::Several => {
                 return Err(OAuthError::invalid_request(
                     "the client used more than one authentication method (RFC 6749 §2.3)",
@@ -476,7 +498,9 @@ impl AuthorizationServer {
         let failed = || OAuthError::invalid_client("unknown client or wrong client secret");
         let client = self.store.client(id).await?.ok_or_else(failed)?;
         match (&client.secret_digest, secret) {
-            (Some(stored), Some(given)) if digests_equal(stored, &scimd_store::token::digest(given)) => Ok(client),
+            (Some(stored), Some(given)) if digests_equal(stored, &scimd_store::token::digest(given)) => {
+                Ok(client)
+            }
             (None, None) => Ok(client),
             (None, Some(_)) => Err(OAuthError::invalid_client("this is a public client: it has no secret")),
             _ => Err(failed()),
@@ -486,17 +510,22 @@ impl AuthorizationServer {
     // ---------------------------------------------------------------- the token endpoint
 
     /// RFC 6749 §3.2: the token endpoint. `issuer` is the server's base URL.
-    pub async fn token(&self, auth: &ClientAuth, req: TokenRequest, issuer: &str) -> Result<TokenResponse, OAuthError> {
-        let grant_type = req
-            .grant_type
-            .as_deref()
-            .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    pub async fn token(
+        &self,
+        auth: &ClientAuth,
+        req: TokenRequest,
+        issuer: &str,
+    ) -> Result<TokenResponse, OAuthError> {
+        let grant_type =
+            req.grant_type.as_deref().ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
         let kind = match grant_type {
             "client_credentials" | "authorization_code" | "refresh_token" => grant_type,
             other => {
                 return Err(OAuthError::new(
                     ErrorCode::UnsupportedGrantType,
-                    format!("grant_type {other:?} is not supported; use client_credentials, authorization_code or refresh_token"),
+                    format!(
+                        "grant_type {other:?} is not supported; use client_credentials, authorization_code or refresh_token"
+                    ),
                 ));
             }
         };
@@ -520,22 +549,43 @@ impl AuthorizationServer {
     }
 
     /// RFC 6749 §4.4.
-    async fn client_credentials(&self, client: &ClientRecord, req: &TokenRequest, issuer: &str) -> Result<TokenResponse, OAuthError> {
+    async fn client_credentials(
+        &self,
+        client: &ClientRecord,
+        req: &TokenRequest,
+        issuer: &str,
+    ) -> Result<TokenResponse, OAuthError> {
         Self::require_grant(client, GrantType::ClientCredentials)?;
         // RFC 6749 §4.4.2 / §3.3: the requested scope, which must be within the client's; none
         // requested means all of the client's.
         let scopes = parse_scope(req.scope.as_deref(), client_scopes(client))?;
         let grant = self
             .store
-            .create_grant(NewGrant { tenant: client.tenant, client_id: client.client_id.clone(), admin: None, scopes: scopes.names() })
+            .create_grant(NewGrant {
+                tenant: client.tenant,
+                client_id: client.client_id.clone(),
+                admin: None,
+                scopes: scopes.names(),
+            })
             .await?;
         let access = self.mint(&grant, scopes, issuer).await?;
         // RFC 6749 §4.4.3: no refresh token for client credentials.
-        Ok(TokenResponse { access_token: access, token_type: "Bearer".into(), expires_in: self.config.access_token_ttl.whole_seconds(), refresh_token: None, scope: scopes.to_scope_string() })
+        Ok(TokenResponse {
+            access_token: access,
+            token_type: "Bearer".into(),
+            expires_in: self.config.access_token_ttl.whole_seconds(),
+            refresh_token: None,
+            scope: scopes.to_scope_string(),
+        })
     }
 
     /// RFC 6749 §4.1.3 with RFC 7636 §4.5–4.6.
-    async fn authorization_code(&self, client: &ClientRecord, req: &TokenRequest, issuer: &str) -> Result<TokenResponse, OAuthError> {
+    async fn authorization_code(
+        &self,
+        client: &ClientRecord,
+        req: &TokenRequest,
+        issuer: &str,
+    ) -> Result<TokenResponse, OAuthError> {
         Self::require_grant(client, GrantType::AuthorizationCode)?;
         let code = req.code.as_deref().ok_or_else(|| OAuthError::invalid_request("code is required"))?;
         let record = match self.store.consume_code(&scimd_store::token::digest(code)).await? {
@@ -545,7 +595,9 @@ impl AuthorizationServer {
                 // it (the first redemption may have been an attacker's or the victim's).
                 tracing::warn!(grant = %record.grant.id, client = %client.client_id, "authorization code reused: revoking its grant");
                 self.store.revoke_grant(record.grant.id).await?;
-                return Err(OAuthError::invalid_grant("the authorization code was already used; the tokens issued with it are revoked"));
+                return Err(OAuthError::invalid_grant(
+                    "the authorization code was already used; the tokens issued with it are revoked",
+                ));
             }
             Consumed::First(record) => record,
         };
@@ -565,12 +617,22 @@ impl AuthorizationServer {
         // identical (exact string match, RFC 9700 §4.1.3).
         match (&record.redirect_uri, req.redirect_uri.as_deref()) {
             (Some(expected), Some(given)) if expected == given => {}
-            (Some(_), None) => return Err(OAuthError::invalid_request("redirect_uri is required: the authorization request had one")),
-            (Some(_), Some(_)) => return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request")),
+            (Some(_), None) => {
+                return Err(OAuthError::invalid_request(
+                    "redirect_uri is required: the authorization request had one",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(OAuthError::invalid_grant(
+                    "redirect_uri does not match the authorization request",
+                ));
+            }
             (None, None) => {}
             (None, Some(given)) => {
                 if !client.redirect_uris.iter().any(|u| u == given) {
-                    return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+                    return Err(OAuthError::invalid_grant(
+                        "redirect_uri does not match the authorization request",
+                    ));
                 }
             }
         }
@@ -578,11 +640,21 @@ impl AuthorizationServer {
         match (&record.code_challenge, req.code_verifier.as_deref()) {
             (Some(challenge), Some(verifier)) => {
                 if !pkce::verify(verifier, challenge) {
-                    return Err(OAuthError::invalid_grant("the PKCE code_verifier does not match the code_challenge"));
+                    return Err(OAuthError::invalid_grant(
+                        "the PKCE code_verifier does not match the code_challenge",
+                    ));
                 }
             }
-            (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required: the authorization request had a code_challenge")),
-            (None, Some(_)) => return Err(OAuthError::invalid_grant("code_verifier sent, but the authorization request had no code_challenge")),
+            (Some(_), None) => {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier is required: the authorization request had a code_challenge",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier sent, but the authorization request had no code_challenge",
+                ));
+            }
             (None, None) => {}
         }
         let scopes = Scopes::parse_lenient(record.grant.scopes.iter().map(String::as_str));
@@ -590,9 +662,17 @@ impl AuthorizationServer {
     }
 
     /// RFC 6749 §6 with rotation (RFC 9700 §4.14.2).
-    async fn refresh(&self, client: &ClientRecord, req: &TokenRequest, issuer: &str) -> Result<TokenResponse, OAuthError> {
+    async fn refresh(
+        &self,
+        client: &ClientRecord,
+        req: &TokenRequest,
+        issuer: &str,
+    ) -> Result<TokenResponse, OAuthError> {
         Self::require_grant(client, GrantType::AuthorizationCode)?;
-        let token = req.refresh_token.as_deref().ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let token = req
+            .refresh_token
+            .as_deref()
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
         let record = match self.store.consume_refresh_token(&scimd_store::token::digest(token)).await? {
             Consumed::Unknown => return Err(OAuthError::invalid_grant("the refresh token is invalid")),
             Consumed::Reused(record) => {
@@ -600,7 +680,9 @@ impl AuthorizationServer {
                 // parties holding it is an attacker: revoke the whole family.
                 tracing::warn!(grant = %record.grant.id, client = %client.client_id, "refresh token reused: revoking its grant");
                 self.store.revoke_grant(record.grant.id).await?;
-                return Err(OAuthError::invalid_grant("the refresh token was already used; the authorization is revoked"));
+                return Err(OAuthError::invalid_grant(
+                    "the refresh token was already used; the authorization is revoked",
+                ));
             }
             Consumed::First(record) => record,
         };
@@ -620,7 +702,12 @@ impl AuthorizationServer {
         self.issue_pair(&record.grant, scopes, issuer).await
     }
 
-    async fn issue_pair(&self, grant: &GrantRecord, scopes: Scopes, issuer: &str) -> Result<TokenResponse, OAuthError> {
+    async fn issue_pair(
+        &self,
+        grant: &GrantRecord,
+        scopes: Scopes,
+        issuer: &str,
+    ) -> Result<TokenResponse, OAuthError> {
         let access = self.mint(grant, scopes, issuer).await?;
         let refresh = Secret::generate(&*self.clock, REFRESH_TOKEN_PREFIX);
         self.store
@@ -670,7 +757,9 @@ impl AuthorizationServer {
         let Ok(header) = jsonwebtoken::decode_header(token) else { return Ok(None) };
         // RFC 9068 §4: reject JWTs of other types (an ID token is not an access token), and any
         // algorithm but ours (RFC 8725 §3.1).
-        if header.alg != jsonwebtoken::Algorithm::EdDSA || !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
+        if header.alg != jsonwebtoken::Algorithm::EdDSA
+            || !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"))
+        {
             return Ok(None);
         }
         let Some(kid) = header.kid else { return Ok(None) };
@@ -691,7 +780,8 @@ impl AuthorizationServer {
         if self.clock.now().unix_timestamp() >= claims.exp {
             return Ok(None);
         }
-        let (Ok(grant_id), Ok(tenant)) = (Uuid::parse_str(&claims.gid), Uuid::parse_str(&claims.tenant)) else {
+        let (Ok(grant_id), Ok(tenant)) = (Uuid::parse_str(&claims.gid), Uuid::parse_str(&claims.tenant))
+        else {
             return Ok(None);
         };
         let Some(grant) = self.store.grant(grant_id).await? else { return Ok(None) };
@@ -773,20 +863,41 @@ impl AuthorizationServer {
 
     /// RFC 6749 §4.1.1 / §4.1.2.1: checks an authorization request. The client and redirect URI
     /// are checked first; until both are trusted nothing is redirected.
-    pub async fn check_authorize(&self, params: &AuthorizeParams, issuer: &str) -> Result<AuthorizeRequest, AuthorizeError> {
-        let client_id = params.client_id.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| AuthorizeError::Show("The request names no client (client_id is missing).".into()))?;
+    pub async fn check_authorize(
+        &self,
+        params: &AuthorizeParams,
+        issuer: &str,
+    ) -> Result<AuthorizeRequest, AuthorizeError> {
+        let client_id = params.client_id.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
+            AuthorizeError::Show("The request names no client (client_id is missing).".into())
+        })?;
         let client = match self.store.client(client_id).await {
             Ok(Some(c)) => c,
-            Ok(None) => return Err(AuthorizeError::Show("The request names a client that does not exist.".into())),
-            Err(e) => return Err(AuthorizeError::Show(format!("The server cannot check the request right now ({}).", OAuthError::from(e).description))),
+            Ok(None) => {
+                return Err(AuthorizeError::Show("The request names a client that does not exist.".into()));
+            }
+            Err(e) => {
+                return Err(AuthorizeError::Show(format!(
+                    "The server cannot check the request right now ({}).",
+                    OAuthError::from(e).description
+                )));
+            }
         };
         // RFC 6749 §3.1.2.3 and RFC 9700 §4.1.3: exact match against a registered URI; optional
         // only when exactly one is registered.
         let (redirect_uri, given) = match params.redirect_uri.as_deref() {
             Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => (uri.to_owned(), true),
-            Some(_) => return Err(AuthorizeError::Show("The redirect URI is not one registered for this client.".into())),
+            Some(_) => {
+                return Err(AuthorizeError::Show(
+                    "The redirect URI is not one registered for this client.".into(),
+                ));
+            }
             None if client.redirect_uris.len() == 1 => (client.redirect_uris[0].clone(), false),
-            None => return Err(AuthorizeError::Show("The request has no redirect_uri and the client has several registered.".into())),
+            None => {
+                return Err(AuthorizeError::Show(
+                    "The request has no redirect_uri and the client has several registered.".into(),
+                ));
+            }
         };
         let redirect = |code: ErrorCode, description: &str| {
             let mut q = vec![("error", code.as_str()), ("error_description", description), ("iss", issuer)];
@@ -799,34 +910,75 @@ impl AuthorizationServer {
             return Err(redirect(ErrorCode::UnsupportedResponseType, "only response_type=code is supported"));
         }
         if client.grant != GrantType::AuthorizationCode {
-            return Err(redirect(ErrorCode::UnauthorizedClient, "this client is not registered for authorization_code"));
+            return Err(redirect(
+                ErrorCode::UnauthorizedClient,
+                "this client is not registered for authorization_code",
+            ));
         }
-        let scopes = parse_scope(params.scope.as_deref(), client_scopes(&client)).map_err(|e| redirect(e.code, &e.description))?;
+        let scopes = parse_scope(params.scope.as_deref(), client_scopes(&client))
+            .map_err(|e| redirect(e.code, &e.description))?;
         let challenge = match (params.code_challenge.as_deref(), params.code_challenge_method.as_deref()) {
-            (None, Some(_)) => return Err(redirect(ErrorCode::InvalidRequest, "code_challenge_method without code_challenge")),
+            (None, Some(_)) => {
+                return Err(redirect(
+                    ErrorCode::InvalidRequest,
+                    "code_challenge_method without code_challenge",
+                ));
+            }
             (None, None) if client.secret_digest.is_none() => {
                 // RFC 9700 §2.1.1: public clients MUST use PKCE.
-                return Err(redirect(ErrorCode::InvalidRequest, "PKCE is required for this client: send code_challenge with S256"));
+                return Err(redirect(
+                    ErrorCode::InvalidRequest,
+                    "PKCE is required for this client: send code_challenge with S256",
+                ));
             }
             (None, None) => None,
             // RFC 7636 §4.3: the method defaults to plain, which scimd does not support.
-            (Some(_), None | Some("plain")) => return Err(redirect(ErrorCode::InvalidRequest, "code_challenge_method must be S256 (plain is not supported)")),
-            (Some(_), Some(m)) if m != "S256" => return Err(redirect(ErrorCode::InvalidRequest, "code_challenge_method must be S256")),
-            (Some(c), Some(_)) if !pkce::valid_challenge(c) => return Err(redirect(ErrorCode::InvalidRequest, "code_challenge is not a base64url SHA-256 value")),
+            (Some(_), None | Some("plain")) => {
+                return Err(redirect(
+                    ErrorCode::InvalidRequest,
+                    "code_challenge_method must be S256 (plain is not supported)",
+                ));
+            }
+            (Some(_), Some(m)) if m != "S256" => {
+                return Err(redirect(ErrorCode::InvalidRequest, "code_challenge_method must be S256"));
+            }
+            (Some(c), Some(_)) if !pkce::valid_challenge(c) => {
+                return Err(redirect(
+                    ErrorCode::InvalidRequest,
+                    "code_challenge is not a base64url SHA-256 value",
+                ));
+            }
             (Some(c), Some(_)) => Some(c.to_owned()),
         };
-        Ok(AuthorizeRequest { client, redirect_uri, redirect_uri_given: given, scopes, state: params.state.clone(), code_challenge: challenge })
+        Ok(AuthorizeRequest {
+            client,
+            redirect_uri,
+            redirect_uri_given: given,
+            scopes,
+            state: params.state.clone(),
+            code_challenge: challenge,
+        })
     }
 
     /// The admin approved: records the grant, stores a code bound to it, and returns the redirect
     /// with `code`, `state` and `iss` (RFC 9207).
-    pub async fn approve(&self, req: &AuthorizeRequest, admin: &AdminRecord, issuer: &str) -> Result<String, OAuthError> {
+    pub async fn approve(
+        &self,
+        req: &AuthorizeRequest,
+        admin: &AdminRecord,
+        issuer: &str,
+    ) -> Result<String, OAuthError> {
         if admin.tenant != req.client.tenant {
             return Err(OAuthError::new(ErrorCode::AccessDenied, "the admin belongs to another tenant"));
         }
         let grant = self
             .store
-            .create_grant(NewGrant { tenant: req.client.tenant, client_id: req.client.client_id.clone(), admin: Some(admin.id), scopes: req.scopes.names() })
+            .create_grant(NewGrant {
+                tenant: req.client.tenant,
+                client_id: req.client.client_id.clone(),
+                admin: Some(admin.id),
+                scopes: req.scopes.names(),
+            })
             .await?;
         let code = Secret::generate(&*self.clock, "");
         self.store
@@ -848,7 +1000,11 @@ impl AuthorizationServer {
     /// The admin denied: the redirect with `error=access_denied` (RFC 6749 §4.1.2.1).
     #[must_use]
     pub fn deny(&self, req: &AuthorizeRequest, issuer: &str) -> String {
-        let mut q = vec![("error", "access_denied"), ("error_description", "the administrator denied the request"), ("iss", issuer)];
+        let mut q = vec![
+            ("error", "access_denied"),
+            ("error_description", "the administrator denied the request"),
+            ("iss", issuer),
+        ];
         if let Some(state) = req.state.as_deref() {
             q.push(("state", state));
         }
@@ -860,7 +1016,13 @@ impl AuthorizationServer {
     /// Checks an admin's email and password, throttled per account (in the database, shared by
     /// replicas) and per client address (in this process). RFC 9700 §4.16 / OWASP: one message
     /// for unknown account and wrong password.
-    pub async fn login(&self, tenant: Uuid, email: &str, password: String, addr: Option<IpAddr>) -> Result<AdminRecord, LoginError> {
+    pub async fn login(
+        &self,
+        tenant: Uuid,
+        email: &str,
+        password: String,
+        addr: Option<IpAddr>,
+    ) -> Result<AdminRecord, LoginError> {
         let now = self.clock.now();
         let window = self.config.login_lockout;
         if let Some(ip) = addr
@@ -871,7 +1033,11 @@ impl AuthorizationServer {
         {
             return Err(LoginError::Throttled);
         }
-        let admin = self.store.admin_by_email(tenant, email).await.map_err(|e| LoginError::Unavailable(e.to_string()))?;
+        let admin = self
+            .store
+            .admin_by_email(tenant, email)
+            .await
+            .map_err(|e| LoginError::Unavailable(e.to_string()))?;
         if let Some(a) = &admin
             && a.failed_logins >= self.config.max_failed_logins_per_account
             && a.last_failed_login.is_some_and(|t| now - t < window)
@@ -883,12 +1049,18 @@ impl AuthorizationServer {
             .map_err(|e| LoginError::Unavailable(e.to_string()))?;
         match admin {
             Some(a) if ok => {
-                self.store.record_login(a.id, true).await.map_err(|e| LoginError::Unavailable(e.to_string()))?;
+                self.store
+                    .record_login(a.id, true)
+                    .await
+                    .map_err(|e| LoginError::Unavailable(e.to_string()))?;
                 Ok(a)
             }
             other => {
                 if let Some(a) = other {
-                    self.store.record_login(a.id, false).await.map_err(|e| LoginError::Unavailable(e.to_string()))?;
+                    self.store
+                        .record_login(a.id, false)
+                        .await
+                        .map_err(|e| LoginError::Unavailable(e.to_string()))?;
                 }
                 if let Some(ip) = addr
                     && let Ok(mut map) = self.failures_by_address.lock()
@@ -915,7 +1087,11 @@ impl AuthorizationServer {
         let csrf = Secret::generate(&*self.clock, "");
         let record = self
             .store
-            .create_session(cookie.digest(), csrf.expose().to_owned(), self.clock.now() + self.config.session_ttl)
+            .create_session(
+                cookie.digest(),
+                csrf.expose().to_owned(),
+                self.clock.now() + self.config.session_ttl,
+            )
             .await?;
         Ok((cookie, record))
     }
@@ -928,7 +1104,11 @@ impl AuthorizationServer {
 
     /// Binds the session to the admin with a new cookie value and CSRF token (against session
     /// fixation); returns the new cookie and CSRF token.
-    pub async fn sign_in(&self, session: &SessionRecord, admin: &AdminRecord) -> Result<(Secret, String), OAuthError> {
+    pub async fn sign_in(
+        &self,
+        session: &SessionRecord,
+        admin: &AdminRecord,
+    ) -> Result<(Secret, String), OAuthError> {
         let cookie = Secret::generate(&*self.clock, "");
         let csrf = Secret::generate(&*self.clock, "");
         self.store.sign_in_session(session.id, admin.id, cookie.digest(), csrf.expose().to_owned()).await?;
@@ -980,7 +1160,9 @@ mod tests {
 
     #[test]
     fn redirect_uris() {
-        assert!(valid_redirect_uri("https://system-admin.okta.com/admin/app/cpc/scimd/oauth/callback").is_ok());
+        assert!(
+            valid_redirect_uri("https://system-admin.okta.com/admin/app/cpc/scimd/oauth/callback").is_ok()
+        );
         assert!(valid_redirect_uri("http://127.0.0.1:9999/cb").is_ok());
         assert!(valid_redirect_uri("http://localhost/cb").is_ok());
         assert!(valid_redirect_uri("http://example.com/cb").is_err());

@@ -20,7 +20,10 @@ use scimd_store::{OAuthStore, Result, StoreError};
 use crate::pool::{WriteTx, time_from_db, time_to_db, uuid_from_db};
 use crate::{SqliteStore, map_err};
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(row: &'r SqliteRow, col: &str) -> Result<T> {
+fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+    row: &'r SqliteRow,
+    col: &str,
+) -> Result<T> {
     row.try_get(col).map_err(map_err)
 }
 
@@ -47,8 +50,9 @@ fn client_from_row(row: &SqliteRow) -> Result<ClientRecord> {
     Ok(ClientRecord {
         tenant: uuid_from_db(&get::<String>(row, "tenant_id")?)?,
         name: get(row, "name")?,
-        grant: GrantType::parse(&grant)
-            .ok_or_else(|| StoreError::Internal(format!("client {client_id}: unknown grant type {grant:?}")))?,
+        grant: GrantType::parse(&grant).ok_or_else(|| {
+            StoreError::Internal(format!("client {client_id}: unknown grant type {grant:?}"))
+        })?,
         secret_digest: secret.map(|d| digest32(d, &client_id)).transpose()?,
         redirect_uris: serde_json::from_str(&redirects)
             .map_err(|e| StoreError::Internal(format!("client {client_id}: redirect_uris: {e}")))?,
@@ -129,7 +133,11 @@ async fn grant_in(tx: &mut WriteTx, id: &str) -> Result<GrantRecord> {
 
 /// Marks a single-use secret used and reports whether this was its first use. `table` is one of
 /// two constants, never input.
-async fn consume(store: &SqliteStore, table: &str, digest: &[u8; 32]) -> Result<Option<(SqliteRow, bool, GrantRecord)>> {
+async fn consume(
+    store: &SqliteStore,
+    table: &str,
+    digest: &[u8; 32],
+) -> Result<Option<(SqliteRow, bool, GrantRecord)>> {
     let now = time_to_db(store.clock.now());
     // The read and the update run in one IMMEDIATE transaction on the one writer connection: the
     // write lock is held from BEGIN, so no other redemption can interleave between them.
@@ -281,15 +289,17 @@ impl OAuthStore for SqliteStore {
     }
 
     async fn admin_by_email(&self, tenant: Uuid, email: &str) -> Result<Option<AdminRecord>> {
-        sqlx::query(&format!("SELECT {ADMIN_COLUMNS} FROM oauth_admins WHERE tenant_id = ?1 AND email_key = ?2"))
-            .bind(tenant.to_string())
-            .bind(fold_case(email).as_ref())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(admin_from_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {ADMIN_COLUMNS} FROM oauth_admins WHERE tenant_id = ?1 AND email_key = ?2"
+        ))
+        .bind(tenant.to_string())
+        .bind(fold_case(email).as_ref())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_err)?
+        .as_ref()
+        .map(admin_from_row)
+        .transpose()
     }
 
     async fn admin(&self, id: Uuid) -> Result<Option<AdminRecord>> {
@@ -319,7 +329,12 @@ impl OAuthStore for SqliteStore {
         tx.commit().await.map_err(map_err)
     }
 
-    async fn create_session(&self, digest: [u8; 32], csrf: String, expires: OffsetDateTime) -> Result<SessionRecord> {
+    async fn create_session(
+        &self,
+        digest: [u8; 32],
+        csrf: String,
+        expires: OffsetDateTime,
+    ) -> Result<SessionRecord> {
         let id = self.clock.new_id();
         let mut tx = self.write_tx().await?;
         // Housekeeping: sessions are short-lived and created per visit, so expired ones are
@@ -354,14 +369,15 @@ impl OAuthStore for SqliteStore {
 
     async fn sign_in_session(&self, id: Uuid, admin: Uuid, new_digest: [u8; 32], csrf: String) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE oauth_sessions SET admin_id = ?2, digest = ?3, csrf = ?4 WHERE id = ?1")
-            .bind(id.to_string())
-            .bind(admin.to_string())
-            .bind(&new_digest[..])
-            .bind(&csrf)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let done =
+            sqlx::query("UPDATE oauth_sessions SET admin_id = ?2, digest = ?3, csrf = ?4 WHERE id = ?1")
+                .bind(id.to_string())
+                .bind(admin.to_string())
+                .bind(&new_digest[..])
+                .bind(&csrf)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

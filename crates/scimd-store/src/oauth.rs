@@ -397,7 +397,12 @@ pub trait OAuthStore: Send + Sync {
     /// Records a sign-in outcome: success resets the failure count, failure increments it.
     async fn record_login(&self, admin: Uuid, success: bool) -> Result<()>;
     /// Starts a session. `csrf` is its form token; `expires` when it stops working.
-    async fn create_session(&self, digest: [u8; 32], csrf: String, expires: OffsetDateTime) -> Result<SessionRecord>;
+    async fn create_session(
+        &self,
+        digest: [u8; 32],
+        csrf: String,
+        expires: OffsetDateTime,
+    ) -> Result<SessionRecord>;
     /// The session with this cookie digest (expired ones too; the caller checks).
     async fn session(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>>;
     /// Binds a session to the admin who signed in, with a fresh digest and CSRF token (the session

@@ -294,7 +294,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Token(TokenCommand::Create(args)) => token_create(&*store, &*clock, args).await,
-        Command::Token(TokenCommand::List { tenant }) => crate::credentials::token_list(&*store, &tenant).await,
+        Command::Token(TokenCommand::List { tenant }) => {
+            crate::credentials::token_list(&*store, &tenant).await
+        }
         Command::Token(TokenCommand::Revoke { tenant, id }) => {
             crate::credentials::token_revoke(&*store, &tenant, &id).await
         }

@@ -91,14 +91,21 @@ impl Settings {
                 .or(file.default_page_size)
                 .unwrap_or(defaults.default_page_size),
             oauth: scimd_http::OAuthConfig {
-                access_token_ttl: serve.and_then(|s| s.access_token_ttl).unwrap_or(defaults.oauth.access_token_ttl),
+                access_token_ttl: serve
+                    .and_then(|s| s.access_token_ttl)
+                    .unwrap_or(defaults.oauth.access_token_ttl),
                 ..defaults.oauth.clone()
             },
         };
         // Entra ID's gallery check accepts expires_in between 60 and 360 minutes; other clients
         // may want shorter, but under a minute is a mistake.
-        if http.oauth.access_token_ttl < time::Duration::minutes(1) || http.oauth.access_token_ttl > time::Duration::days(1) {
-            return Err("access token lifetime must be between 1 minute and 1 day (Entra ID wants 60-360 minutes)".into());
+        if http.oauth.access_token_ttl < time::Duration::minutes(1)
+            || http.oauth.access_token_ttl > time::Duration::days(1)
+        {
+            return Err(
+                "access token lifetime must be between 1 minute and 1 day (Entra ID wants 60-360 minutes)"
+                    .into(),
+            );
         }
         if http.max_page_size == 0 {
             return Err("max_page_size must be at least 1".into());

@@ -13,7 +13,7 @@ use scimd_oauth::{AuthorizationServer, ClientRegistration};
 use scimd_store::oauth::GrantType;
 use scimd_store::{Clock, Store, StoreError};
 
-use crate::cli::{ClientCommand, CliError, tenant_by_slug};
+use crate::cli::{CliError, ClientCommand, tenant_by_slug};
 use crate::config::Settings;
 
 fn server(store: &Arc<dyn Store>, clock: &Arc<dyn Clock>, settings: &Settings) -> AuthorizationServer {
@@ -21,7 +21,8 @@ fn server(store: &Arc<dyn Store>, clock: &Arc<dyn Clock>, settings: &Settings) -
 }
 
 fn time(t: time::OffsetDateTime) -> serde_json::Value {
-    t.format(&time::format_description::well_known::Rfc3339).map_or(serde_json::Value::Null, serde_json::Value::String)
+    t.format(&time::format_description::well_known::Rfc3339)
+        .map_or(serde_json::Value::Null, serde_json::Value::String)
 }
 
 /// `token list --tenant T`.
@@ -69,12 +70,16 @@ pub(crate) async fn client(
         ClientCommand::Create(args) => {
             let tenant = tenant_by_slug(&**store, &args.tenant).await?;
             let grant = GrantType::parse(&args.grant).ok_or_else(|| {
-                CliError::Usage(format!("--grant {:?}: use client_credentials or authorization_code", args.grant))
+                CliError::Usage(format!(
+                    "--grant {:?}: use client_credentials or authorization_code",
+                    args.grant
+                ))
             })?;
             let scopes = if args.scopes.is_empty() {
                 Scopes::all()
             } else {
-                Scopes::parse(args.scopes.iter().map(String::as_str)).map_err(|e| CliError::Usage(e.to_string()))?
+                Scopes::parse(args.scopes.iter().map(String::as_str))
+                    .map_err(|e| CliError::Usage(e.to_string()))?
             };
             let reg = ClientRegistration {
                 name: args.name.unwrap_or_else(|| grant.as_str().to_owned()),
@@ -146,7 +151,10 @@ pub(crate) async fn admin_create(
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let password = line.trim_end_matches(['\n', '\r']).to_owned();
-    let admin = server(store, clock, settings).create_admin(&tenant, email, password).await.map_err(CliError::Usage)?;
+    let admin = server(store, clock, settings)
+        .create_admin(&tenant, email, password)
+        .await
+        .map_err(CliError::Usage)?;
     tracing::info!(admin = %admin.id, tenant = %tenant.slug, "admin created");
     println!("{}", json!({"id": admin.id, "email": admin.email, "tenant": tenant.slug}));
     Ok(())
@@ -154,12 +162,20 @@ pub(crate) async fn admin_create(
 
 /// `key rotate`: retired keys are kept for one access-token lifetime plus the time replicas take
 /// to notice the rotation, so every token they signed stays valid until it expires.
-pub(crate) async fn key_rotate(store: &Arc<dyn Store>, clock: &Arc<dyn Clock>, settings: &Settings) -> Result<(), CliError> {
+pub(crate) async fn key_rotate(
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    settings: &Settings,
+) -> Result<(), CliError> {
     let oauth = server(store, clock, settings);
-    let kid = oauth.keys().rotate(settings.http.oauth.access_token_ttl + scimd_oauth::keys::REFRESH).await.map_err(|e| match e {
-        scimd_oauth::keys::KeyError::Store(s) => CliError::Store(s),
-        other => CliError::Usage(other.to_string()),
-    })?;
+    let kid = oauth
+        .keys()
+        .rotate(settings.http.oauth.access_token_ttl + scimd_oauth::keys::REFRESH)
+        .await
+        .map_err(|e| match e {
+            scimd_oauth::keys::KeyError::Store(s) => CliError::Store(s),
+            other => CliError::Usage(other.to_string()),
+        })?;
     println!("{kid}");
     Ok(())
 }

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+mod oauth;
+
 const BIN: &str = env!("CARGO_BIN_EXE_scimd");
 
 /// How long to wait for a line the server should print; a generous bound against a hang, not a

@@ -31,22 +31,33 @@ use crate::AppState;
 pub(crate) const COOKIE: &str = "scimd_session";
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
-        let (name, value) = pair.trim().split_once('=')?;
-        (name == COOKIE && !value.is_empty()).then(|| value.to_owned())
-    })
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == COOKIE && !value.is_empty()).then(|| value.to_owned())
+        })
 }
 
 fn set_cookie(resp: &mut Response, value: &Secret, secure: bool, max_age: i64) {
     let secure = if secure { "; Secure" } else { "" };
-    let cookie = format!("{COOKIE}={}; Path=/oauth2; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}", value.expose());
+    let cookie = format!(
+        "{COOKIE}={}; Path=/oauth2; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        value.expose()
+    );
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
 }
 
 fn unavailable() -> Response {
-    pages::error(StatusCode::SERVICE_UNAVAILABLE, "The server cannot handle the request right now. Try again in a moment.")
+    pages::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The server cannot handle the request right now. Try again in a moment.",
+    )
 }
 
 async fn tenant_slug(state: &AppState, req: &AuthorizeRequest) -> Result<Tenant, Response> {
@@ -58,7 +69,11 @@ async fn tenant_slug(state: &AppState, req: &AuthorizeRequest) -> Result<Tenant,
 }
 
 /// Checks the request; a response when it fails (an error page, or a redirect to the client).
-async fn check(state: &AppState, params: &AuthorizeParams, issuer: &str) -> Result<AuthorizeRequest, Response> {
+async fn check(
+    state: &AppState,
+    params: &AuthorizeParams,
+    issuer: &str,
+) -> Result<AuthorizeRequest, Response> {
     state.oauth.check_authorize(params, issuer).await.map_err(|e| match e {
         AuthorizeError::Show(message) => pages::error(StatusCode::BAD_REQUEST, &message),
         AuthorizeError::Redirect(url) => Redirect::to(&url).into_response(),
@@ -86,7 +101,11 @@ struct Ctx {
 
 fn ctx(state: &AppState, headers: &HeaderMap) -> Ctx {
     let issuer = issuer(&state.config, headers);
-    Ctx { secure: issuer.starts_with("https://"), issuer, max_age: state.config.oauth.session_ttl.whole_seconds() }
+    Ctx {
+        secure: issuer.starts_with("https://"),
+        issuer,
+        max_age: state.config.oauth.session_ttl.whole_seconds(),
+    }
 }
 
 /// The page for this session: consent when signed in as an admin of the client's tenant, else
@@ -130,7 +149,11 @@ async fn render(
 }
 
 /// `GET /oauth2/authorize`.
-pub(crate) async fn show(State(state): State<AppState>, headers: HeaderMap, Query(params): Query<AuthorizeParams>) -> Response {
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<AuthorizeParams>,
+) -> Response {
     let ctx = ctx(&state, &headers);
     let req = match check(&state, &params, &ctx.issuer).await {
         Ok(r) => r,
@@ -179,7 +202,16 @@ pub(crate) async fn submit(
     let csrf_ok = field("csrf").is_some_and(|t| bool::from(t.as_bytes().ct_eq(session.csrf.as_bytes())));
     if new_cookie.is_some() || !csrf_ok {
         let msg = "Your session expired or the form was out of date. Please sign in again.";
-        return render(&state, &ctx, &params, &req, &session, new_cookie.as_ref(), Some((StatusCode::FORBIDDEN, msg))).await;
+        return render(
+            &state,
+            &ctx,
+            &params,
+            &req,
+            &session,
+            new_cookie.as_ref(),
+            Some((StatusCode::FORBIDDEN, msg)),
+        )
+        .await;
     }
     match field("action").as_deref() {
         Some("login") => {
@@ -188,7 +220,9 @@ pub(crate) async fn submit(
             let addr = peer.map(|Extension(ConnectInfo(a))| a.ip());
             match state.oauth.login(req.client.tenant, &email, password, addr).await {
                 Ok(admin) => {
-                    let Ok((cookie, _csrf)) = state.oauth.sign_in(&session, &admin).await else { return unavailable() };
+                    let Ok((cookie, _csrf)) = state.oauth.sign_in(&session, &admin).await else {
+                        return unavailable();
+                    };
                     tracing::info!(admin = %admin.id, client = %req.client.client_id, "admin signed in on the authorization page");
                     // Post/redirect/get back to the consent page, with the same request.
                     let query = serde_urlencoded_query(&params);
@@ -197,11 +231,29 @@ pub(crate) async fn submit(
                     resp
                 }
                 Err(LoginError::Invalid) => {
-                    render(&state, &ctx, &params, &req, &session, None, Some((StatusCode::UNAUTHORIZED, "Wrong email or password."))).await
+                    render(
+                        &state,
+                        &ctx,
+                        &params,
+                        &req,
+                        &session,
+                        None,
+                        Some((StatusCode::UNAUTHORIZED, "Wrong email or password.")),
+                    )
+                    .await
                 }
                 Err(LoginError::Throttled) => {
                     let msg = "Too many failed sign-ins. Wait 15 minutes and try again.";
-                    let mut resp = render(&state, &ctx, &params, &req, &session, None, Some((StatusCode::TOO_MANY_REQUESTS, msg))).await;
+                    let mut resp = render(
+                        &state,
+                        &ctx,
+                        &params,
+                        &req,
+                        &session,
+                        None,
+                        Some((StatusCode::TOO_MANY_REQUESTS, msg)),
+                    )
+                    .await;
                     let wait = state.config.oauth.login_lockout.whole_seconds().to_string();
                     if let Ok(v) = HeaderValue::from_str(&wait) {
                         resp.headers_mut().insert(header::RETRY_AFTER, v);
@@ -220,7 +272,16 @@ pub(crate) async fn submit(
                 Err(_) => return unavailable(),
             };
             let Some(admin) = admin else {
-                return render(&state, &ctx, &params, &req, &session, None, Some((StatusCode::FORBIDDEN, "Sign in first."))).await;
+                return render(
+                    &state,
+                    &ctx,
+                    &params,
+                    &req,
+                    &session,
+                    None,
+                    Some((StatusCode::FORBIDDEN, "Sign in first.")),
+                )
+                .await;
             };
             // One decision per sign-in: the session ends here either way.
             if let Err(e) = state.oauth.end_session(&session).await {
@@ -236,7 +297,9 @@ pub(crate) async fn submit(
             };
             tracing::info!(admin = %admin.id, client = %req.client.client_id, action, "authorization decided");
             let mut resp = Redirect::to(&url).into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("{COOKIE}=; Path=/oauth2; HttpOnly; SameSite=Lax; Max-Age=0")) {
+            if let Ok(v) =
+                HeaderValue::from_str(&format!("{COOKIE}=; Path=/oauth2; HttpOnly; SameSite=Lax; Max-Age=0"))
+            {
                 resp.headers_mut().append(header::SET_COOKIE, v);
             }
             resp

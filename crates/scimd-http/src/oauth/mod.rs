@@ -70,7 +70,8 @@ impl IntoResponse for OAuthReply {
         let body = json!({"error": self.error.code.as_str(), "error_description": self.error.description});
         let mut resp = (status, no_store(), axum::Json(body)).into_response();
         if self.error.code == ErrorCode::InvalidClient && self.header_auth {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"scimd\""));
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"scimd\""));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -128,7 +129,9 @@ fn client_auth(headers: &HeaderMap, form: &HashMap<String, String>) -> ClientAut
                 .and_then(|s| {
                     let (id, secret) = s.split_once(':')?;
                     let decode = |p: &str| {
-                        url::form_urlencoded::parse(format!("x={p}").as_bytes()).next().map(|(_, v)| v.into_owned())
+                        url::form_urlencoded::parse(format!("x={p}").as_bytes())
+                            .next()
+                            .map(|(_, v)| v.into_owned())
                     };
                     Some((decode(id)?, decode(secret)?))
                 })
@@ -244,7 +247,10 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.insert(header::HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            h.insert(
+                header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         h
     }
@@ -257,21 +263,31 @@ mod tests {
         assert_eq!(f.get("a").map(String::as_str), Some("1"));
         assert!(!f.contains_key("b"), "an empty value counts as omitted");
         assert_eq!(f.get("c").map(String::as_str), Some("x y"));
-        assert_eq!(parse_form(&headers(&[FORM]), &Bytes::from("a=1&a=2")).unwrap_err().code, ErrorCode::InvalidRequest);
+        assert_eq!(
+            parse_form(&headers(&[FORM]), &Bytes::from("a=1&a=2")).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
         assert!(parse_form(&headers(&[("content-type", "application/json")]), &Bytes::from("{}")).is_err());
     }
 
     #[test]
     fn client_credentials_from_header_and_body() {
-        let form = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let form =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         // RFC 6749 §2.3.1: id and secret are form-urlencoded inside the Basic credentials.
         let b64 = STANDARD.encode("my%20id:s%3Acret");
         let auth = client_auth(&headers(&[("authorization", &format!("Basic {b64}"))]), &HashMap::new());
         assert_eq!(auth, ClientAuth::Basic { id: "my id".into(), secret: "s:cret".into() });
         let auth = client_auth(&HeaderMap::new(), &form(&[("client_id", "a"), ("client_secret", "b")]));
         assert_eq!(auth, ClientAuth::Post { id: "a".into(), secret: "b".into() });
-        assert_eq!(client_auth(&HeaderMap::new(), &form(&[("client_id", "a")])), ClientAuth::Public { id: "a".into() });
-        let both = client_auth(&headers(&[("authorization", &format!("Basic {b64}"))]), &form(&[("client_secret", "b")]));
+        assert_eq!(
+            client_auth(&HeaderMap::new(), &form(&[("client_id", "a")])),
+            ClientAuth::Public { id: "a".into() }
+        );
+        let both = client_auth(
+            &headers(&[("authorization", &format!("Basic {b64}"))]),
+            &form(&[("client_secret", "b")]),
+        );
         assert_eq!(both, ClientAuth::Several);
         let garbage = client_auth(&headers(&[("authorization", "Basic !!!")]), &HashMap::new());
         assert!(matches!(garbage, ClientAuth::Basic { .. }));

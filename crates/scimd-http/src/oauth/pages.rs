@@ -50,7 +50,9 @@ pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
             (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
             (
                 header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
+                HeaderValue::from_static(
+                    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+                ),
             ),
             (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
         ],
@@ -80,8 +82,16 @@ fn hidden_params(p: &AuthorizeParams) -> String {
 }
 
 /// The sign-in form for the tenant's admins.
-pub(crate) fn login(status: StatusCode, params: &AuthorizeParams, csrf: &str, client: &str, tenant: &str, error: Option<&str>) -> Response {
-    let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
+pub(crate) fn login(
+    status: StatusCode,
+    params: &AuthorizeParams,
+    csrf: &str,
+    client: &str,
+    tenant: &str,
+    error: Option<&str>,
+) -> Response {
+    let error =
+        error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
     let body = format!(
         "<h1>Sign in to scimd</h1>\
          <p><strong>{client}</strong> asks to connect to tenant <code>{tenant}</code>. Sign in as an administrator of this tenant to continue.</p>\
@@ -126,8 +136,11 @@ pub(crate) struct Consent<'a> {
 
 /// The consent page: who asks, for what, where the answer goes; Approve or Deny.
 pub(crate) fn consent(c: &Consent<'_>) -> Response {
-    let items: String =
-        c.scopes.iter().map(|s| format!("<li>{} <small><code>{}</code></small></li>", describe(s), s.as_str())).collect();
+    let items: String = c
+        .scopes
+        .iter()
+        .map(|s| format!("<li>{} <small><code>{}</code></small></li>", describe(s), s.as_str()))
+        .collect();
     let body = format!(
         "<h1>Approve access</h1>\
          <p>Signed in as <strong>{admin}</strong>.</p>\

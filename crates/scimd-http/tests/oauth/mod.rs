@@ -22,27 +22,36 @@ const PASSWORD: &str = "correct horse battery staple";
 /// A client registered through the admin API with a token holding `admin`.
 async fn register(s: &TestServer, body: Value) -> Value {
     let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
-    let r = s.send(s.client.post(s.url("/admin/v1/tenants/default/clients")).bearer_auth(admin).json(&body)).await;
+    let r = s
+        .send(s.client.post(s.url("/admin/v1/tenants/default/clients")).bearer_auth(admin).json(&body))
+        .await;
     assert_eq!(r.status, 201, "{}", r.body);
     r.body
 }
 
 async fn cc_client(s: &TestServer, scopes: &[&str]) -> (String, String) {
-    let c = register(s, json!({"name": "Microsoft Entra ID", "grant_type": "client_credentials", "scopes": scopes})).await;
-    (c["client_id"].as_str().unwrap().to_owned(), c["client_secret"].as_str().unwrap().to_owned())
-}
-
-async fn code_client(s: &TestServer) -> (String, String) {
     let c = register(
         s,
-        json!({"name": "Okta", "grant_type": "authorization_code", "redirect_uris": [REDIRECT]}),
+        json!({"name": "Microsoft Entra ID", "grant_type": "client_credentials", "scopes": scopes}),
     )
     .await;
     (c["client_id"].as_str().unwrap().to_owned(), c["client_secret"].as_str().unwrap().to_owned())
 }
 
+async fn code_client(s: &TestServer) -> (String, String) {
+    let c =
+        register(s, json!({"name": "Okta", "grant_type": "authorization_code", "redirect_uris": [REDIRECT]}))
+            .await;
+    (c["client_id"].as_str().unwrap().to_owned(), c["client_secret"].as_str().unwrap().to_owned())
+}
+
 /// POST /oauth2/token with Basic client authentication.
-async fn token_basic(s: &TestServer, id: &str, secret: &str, form: &[(&str, &str)]) -> scimd_testkit::TestResponse {
+async fn token_basic(
+    s: &TestServer,
+    id: &str,
+    secret: &str,
+    form: &[(&str, &str)],
+) -> scimd_testkit::TestResponse {
     s.send(s.client.post(s.url("/oauth2/token")).basic_auth(id, Some(secret)).form(form)).await
 }
 
@@ -71,7 +80,9 @@ async fn entra_client_credentials_connection() {
     assert_eq!(r.body["scope"].as_str().unwrap().split(' ').count(), 8);
     let access = r.body["access_token"].as_str().unwrap().to_owned();
 
-    let created = s.send(s.client.post(s.url("/scim/v2/Users")).bearer_auth(&access).json(&user("entra@example.com"))).await;
+    let created = s
+        .send(s.client.post(s.url("/scim/v2/Users")).bearer_auth(&access).json(&user("entra@example.com")))
+        .await;
     assert_eq!(created.status, 201, "{}", created.body);
     let listed = scim_get(&s, &access, "/scim/v2/Users?filter=userName%20eq%20%22entra@example.com%22").await;
     assert_eq!(listed.status, 200);
@@ -97,14 +108,17 @@ async fn client_secret_post_and_scope_subsets() {
     assert_eq!(r.body["scope"], "users:read");
     let access = r.body["access_token"].as_str().unwrap();
     assert_eq!(scim_get(&s, access, "/scim/v2/Users").await.status, 200);
-    let post = s.send(s.client.post(s.url("/scim/v2/Users")).bearer_auth(access).json(&user("x@example.com"))).await;
+    let post =
+        s.send(s.client.post(s.url("/scim/v2/Users")).bearer_auth(access).json(&user("x@example.com"))).await;
     assert_eq!(post.status, 403, "the token holds only users:read");
     assert!(post.header("www-authenticate").unwrap().contains("insufficient_scope"));
 
     // RFC 6749 §3.3: asking for more than the client has is invalid_scope.
-    let r = token_basic(&s, &id, &secret, &[("grant_type", "client_credentials"), ("scope", "users:delete")]).await;
+    let r = token_basic(&s, &id, &secret, &[("grant_type", "client_credentials"), ("scope", "users:delete")])
+        .await;
     assert_eq!((r.status.as_u16(), r.body["error"].as_str()), (400, Some("invalid_scope")));
-    let r = token_basic(&s, &id, &secret, &[("grant_type", "client_credentials"), ("scope", "users:write")]).await;
+    let r = token_basic(&s, &id, &secret, &[("grant_type", "client_credentials"), ("scope", "users:write")])
+        .await;
     assert_eq!(r.body["error"], "invalid_scope");
 }
 
@@ -140,10 +154,12 @@ async fn token_endpoint_errors_follow_rfc6749_5_2() {
     assert_eq!(r.body["error"], "invalid_request");
     // Both authentication methods at once (RFC 6749 §2.3).
     let r = s
-        .send(s.client.post(s.url("/oauth2/token")).basic_auth(&id, Some(&secret)).form(&[
-            ("grant_type", "client_credentials"),
-            ("client_secret", secret.as_str()),
-        ]))
+        .send(
+            s.client
+                .post(s.url("/oauth2/token"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[("grant_type", "client_credentials"), ("client_secret", secret.as_str())]),
+        )
         .await;
     assert_eq!(r.body["error"], "invalid_request");
     // A repeated parameter.
@@ -159,7 +175,12 @@ async fn token_endpoint_errors_follow_rfc6749_5_2() {
     assert_eq!(r.body["error"], "invalid_request");
     // Not a form.
     let r = s
-        .send(s.client.post(s.url("/oauth2/token")).basic_auth(&id, Some(&secret)).json(&json!({"grant_type": "client_credentials"})))
+        .send(
+            s.client
+                .post(s.url("/oauth2/token"))
+                .basic_auth(&id, Some(&secret))
+                .json(&json!({"grant_type": "client_credentials"})),
+        )
         .await;
     assert_eq!((r.status.as_u16(), r.body["error"].as_str()), (400, Some("invalid_request")));
 }
@@ -169,14 +190,20 @@ async fn tokens_never_cross_tenants() {
     let s = TestServer::start().await;
     let other = s.store.create_tenant("other").await.unwrap();
     let (id, secret) = cc_client(&s, &[]).await;
-    let access = token_basic(&s, &id, &secret, &[("grant_type", "client_credentials")]).await.body["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let access =
+        token_basic(&s, &id, &secret, &[("grant_type", "client_credentials")]).await.body["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     // Data of tenant `other`, written with its own static token.
     let other_token = s.token_for(&other, Scopes::all(), false).await;
     let r = s
-        .send(s.client.post(s.url("/tenants/other/scim/v2/Users")).bearer_auth(&other_token).json(&user("b@other.example")))
+        .send(
+            s.client
+                .post(s.url("/tenants/other/scim/v2/Users"))
+                .bearer_auth(&other_token)
+                .json(&user("b@other.example")),
+        )
         .await;
     assert_eq!(r.status, 201);
     // Tenant default's access token cannot name tenant `other`…
@@ -195,10 +222,11 @@ async fn expired_tampered_and_foreign_tokens_are_refused() {
     let clock = MockClock::new(datetime!(2026-03-01 9:00 UTC));
     let s = TestServer::start_opts(Options { clock: Arc::new(clock.clone()), ..Options::default() }).await;
     let (id, secret) = cc_client(&s, &[]).await;
-    let access = token_basic(&s, &id, &secret, &[("grant_type", "client_credentials")]).await.body["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let access =
+        token_basic(&s, &id, &secret, &[("grant_type", "client_credentials")]).await.body["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     assert_eq!(scim_get(&s, &access, "/scim/v2/Users").await.status, 200);
 
     // Tampered: the payload claims more scope than was signed.
@@ -227,14 +255,19 @@ async fn revocation_and_introspection() {
     let s = TestServer::start().await;
     let (id, secret) = cc_client(&s, &[]).await;
     let (other_id, other_secret) = cc_client(&s, &[]).await;
-    let access = token_basic(&s, &id, &secret, &[("grant_type", "client_credentials")]).await.body["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let access =
+        token_basic(&s, &id, &secret, &[("grant_type", "client_credentials")]).await.body["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
 
     let s = &s;
     let intro = |who: (&str, &str), token: &str| {
-        let req = s.client.post(s.url("/oauth2/introspect")).basic_auth(who.0, Some(who.1)).form(&[("token", token)]);
+        let req = s
+            .client
+            .post(s.url("/oauth2/introspect"))
+            .basic_auth(who.0, Some(who.1))
+            .form(&[("token", token)]);
         async move { s.send(req).await }
     };
     let r = intro((&id, &secret), &access).await;
@@ -248,20 +281,35 @@ async fn revocation_and_introspection() {
 
     // Another client cannot revoke it.
     let r = s
-        .send(s.client.post(s.url("/oauth2/revoke")).basic_auth(&other_id, Some(&other_secret)).form(&[("token", access.as_str())]))
+        .send(
+            s.client
+                .post(s.url("/oauth2/revoke"))
+                .basic_auth(&other_id, Some(&other_secret))
+                .form(&[("token", access.as_str())]),
+        )
         .await;
     assert_eq!(r.status, 400);
-    assert_eq!(scim_get(&s, &access, "/scim/v2/Users").await.status, 200);
+    assert_eq!(scim_get(s, &access, "/scim/v2/Users").await.status, 200);
     // Its own client can; then the token is dead everywhere.
     let r = s
-        .send(s.client.post(s.url("/oauth2/revoke")).basic_auth(&id, Some(&secret)).form(&[("token", access.as_str())]))
+        .send(
+            s.client
+                .post(s.url("/oauth2/revoke"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[("token", access.as_str())]),
+        )
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(scim_get(&s, &access, "/scim/v2/Users").await.status, 401);
+    assert_eq!(scim_get(s, &access, "/scim/v2/Users").await.status, 401);
     assert_eq!(intro((&id, &secret), &access).await.body, json!({"active": false}));
     // RFC 7009 §2.2: an unknown token is not an error.
     let r = s
-        .send(s.client.post(s.url("/oauth2/revoke")).basic_auth(&id, Some(&secret)).form(&[("token", "nonsense")]))
+        .send(
+            s.client
+                .post(s.url("/oauth2/revoke"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[("token", "nonsense")]),
+        )
         .await;
     assert_eq!(r.status, 200);
 }
@@ -278,7 +326,11 @@ async fn rotating_or_deleting_a_client_ends_its_tokens() {
     let access = get_token(secret.clone()).await.body["access_token"].as_str().unwrap().to_owned();
     let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
     let r = s
-        .send(s.client.post(s.url(&format!("/admin/v1/tenants/default/clients/{id}/secret"))).bearer_auth(&admin))
+        .send(
+            s.client
+                .post(s.url(&format!("/admin/v1/tenants/default/clients/{id}/secret")))
+                .bearer_auth(&admin),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let new_secret = r.body["client_secret"].as_str().unwrap().to_owned();
@@ -327,12 +379,14 @@ async fn metadata_jwks_and_key_rotation() {
     }
 
     let (id, secret) = cc_client(&s, &[]).await;
-    let old = token_basic(&s, &id, &secret, &[("grant_type", "client_credentials")]).await.body["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let old =
+        token_basic(&s, &id, &secret, &[("grant_type", "client_credentials")]).await.body["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     let kid_of = |t: &str| -> String {
-        let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(t.split('.').next().unwrap()).unwrap()).unwrap();
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(t.split('.').next().unwrap()).unwrap()).unwrap();
         assert_eq!(header["alg"], "EdDSA");
         assert_eq!(header["typ"], "at+jwt");
         header["kid"].as_str().unwrap().to_owned()
@@ -343,16 +397,28 @@ async fn metadata_jwks_and_key_rotation() {
     assert!(jwks.body["keys"][0].get("d").is_none(), "only public keys are published");
 
     // Rotation: new tokens use the new key, the old token keeps working until it expires.
-    let server = scimd_oauth::AuthorizationServer::new(s.store.clone(), s.clock.clone(), scimd_oauth::OAuthConfig::default());
+    let server = scimd_oauth::AuthorizationServer::new(
+        s.store.clone(),
+        s.clock.clone(),
+        scimd_oauth::OAuthConfig::default(),
+    );
     let new_kid = server.keys().rotate(time::Duration::hours(1)).await.unwrap();
     assert_ne!(new_kid, old_kid);
     assert_eq!(scim_get(&s, &old, "/scim/v2/Users").await.status, 200);
     // The serving process notices the rotation within its refresh interval; a fresh server
     // instance (another replica) signs with the new key at once.
-    let replica = scimd_oauth::AuthorizationServer::new(s.store.clone(), s.clock.clone(), scimd_oauth::OAuthConfig::default());
+    let replica = scimd_oauth::AuthorizationServer::new(
+        s.store.clone(),
+        s.clock.clone(),
+        scimd_oauth::OAuthConfig::default(),
+    );
     let auth = scimd_oauth::ClientAuth::Basic { id: id.clone(), secret: secret.clone() };
     let minted = replica
-        .token(&auth, scimd_oauth::TokenRequest { grant_type: Some("client_credentials".into()), ..Default::default() }, &s.base_url)
+        .token(
+            &auth,
+            scimd_oauth::TokenRequest { grant_type: Some("client_credentials".into()), ..Default::default() },
+            &s.base_url,
+        )
         .await
         .unwrap();
     assert_eq!(kid_of(&minted.access_token), new_kid);
@@ -366,21 +432,42 @@ async fn metadata_jwks_and_key_rotation() {
 
 /// A browser: keeps cookies, does not follow redirects (the test looks at each one).
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).no_proxy().build().unwrap()
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap()
 }
 
 /// The value of a hidden or named input in an HTML form.
 fn field(html: &str, name: &str) -> Option<String> {
     let at = html.find(&format!("name=\"{name}\" value=\""))?;
     let rest = &html[at + name.len() + 15..];
-    Some(rest[..rest.find('"')?].replace("&amp;", "&").replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">"))
+    Some(
+        rest[..rest.find('"')?]
+            .replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">"),
+    )
 }
 
 fn form_fields(html: &str) -> Vec<(String, String)> {
-    ["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method", "csrf"]
-        .iter()
-        .filter_map(|n| field(html, n).map(|v| ((*n).to_owned(), v)))
-        .collect()
+    [
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+        "csrf",
+    ]
+    .iter()
+    .filter_map(|n| field(html, n).map(|v| ((*n).to_owned(), v)))
+    .collect()
 }
 
 fn authorize_url(s: &TestServer, client_id: &str, state: &str) -> String {
@@ -397,12 +484,21 @@ fn authorize_url(s: &TestServer, client_id: &str, state: &str) -> String {
 }
 
 async fn admin(s: &TestServer, email: &str) {
-    let server = scimd_oauth::AuthorizationServer::new(s.store.clone(), s.clock.clone(), scimd_oauth::OAuthConfig::default());
+    let server = scimd_oauth::AuthorizationServer::new(
+        s.store.clone(),
+        s.clock.clone(),
+        scimd_oauth::OAuthConfig::default(),
+    );
     server.create_admin(&s.tenant, email, PASSWORD.into()).await.unwrap();
 }
 
 /// Drives sign-in and consent like a browser; returns the final redirect's query parameters.
-async fn browser_flow(s: &TestServer, b: &reqwest::Client, client_id: &str, approve: bool) -> Vec<(String, String)> {
+async fn browser_flow(
+    s: &TestServer,
+    b: &reqwest::Client,
+    client_id: &str,
+    approve: bool,
+) -> Vec<(String, String)> {
     let page = b.get(authorize_url(s, client_id, "xyz-state")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let cookie = page.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
@@ -413,14 +509,22 @@ async fn browser_flow(s: &TestServer, b: &reqwest::Client, client_id: &str, appr
 
     // A wrong password first: the page says so and the form stays usable.
     let mut form = form_fields(&html);
-    form.extend([("action".into(), "login".into()), ("email".into(), "okta-admin@example.com".into()), ("password".into(), "wrong".into())]);
+    form.extend([
+        ("action".into(), "login".into()),
+        ("email".into(), "okta-admin@example.com".into()),
+        ("password".into(), "wrong".into()),
+    ]);
     let r = b.post(s.url("/oauth2/authorize")).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let html = r.text().await.unwrap();
     assert!(html.contains("Wrong email or password"));
 
     let mut form = form_fields(&html);
-    form.extend([("action".into(), "login".into()), ("email".into(), "OKTA-ADMIN@example.com".into()), ("password".into(), PASSWORD.into())]);
+    form.extend([
+        ("action".into(), "login".into()),
+        ("email".into(), "OKTA-ADMIN@example.com".into()),
+        ("password".into(), PASSWORD.into()),
+    ]);
     let r = b.post(s.url("/oauth2/authorize")).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 303, "post/redirect/get after sign-in");
     let back = r.headers().get("location").unwrap().to_str().unwrap().to_owned();
@@ -429,7 +533,10 @@ async fn browser_flow(s: &TestServer, b: &reqwest::Client, client_id: &str, appr
     let consent = b.get(s.url(&back)).send().await.unwrap();
     assert_eq!(consent.status(), 200);
     let html = consent.text().await.unwrap();
-    assert!(html.contains("Approve access") && html.contains("Read users") && html.contains("Create users"), "{html}");
+    assert!(
+        html.contains("Approve access") && html.contains("Read users") && html.contains("Create users"),
+        "{html}"
+    );
     assert!(!html.contains("Delete users"), "only the requested scopes are shown");
     let mut form = form_fields(&html);
     form.push(("action".into(), if approve { "approve" } else { "deny" }.into()));
@@ -456,13 +563,20 @@ async fn okta_authorization_code_connection_through_the_pages() {
     let code = param(&q, "code").unwrap().to_owned();
 
     // Okta exchanges the code (client_secret_basic, PKCE verifier, same redirect URI).
-    let exchange = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT), ("code_verifier", VERIFIER)];
+    let exchange = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
     let r = token_basic(&s, &id, &secret, &exchange).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["scope"], "users:read users:create groups:read");
     let access = r.body["access_token"].as_str().unwrap().to_owned();
     let refresh = r.body["refresh_token"].as_str().unwrap().to_owned();
-    let created = s.send(s.client.post(s.url("/scim/v2/Users")).bearer_auth(&access).json(&user("okta@example.com"))).await;
+    let created = s
+        .send(s.client.post(s.url("/scim/v2/Users")).bearer_auth(&access).json(&user("okta@example.com")))
+        .await;
     assert_eq!(created.status, 201);
     let del = s.send(s.client.delete(s.url("/scim/v2/Users/x")).bearer_auth(&access)).await;
     assert_eq!(del.status, 403, "users:delete was not granted");
@@ -471,7 +585,13 @@ async fn okta_authorization_code_connection_through_the_pages() {
     let again = token_basic(&s, &id, &secret, &exchange).await;
     assert_eq!((again.status.as_u16(), again.body["error"].as_str()), (400, Some("invalid_grant")));
     assert_eq!(scim_get(&s, &access, "/scim/v2/Users").await.status, 401);
-    let r = token_basic(&s, &id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())]).await;
+    let r = token_basic(
+        &s,
+        &id,
+        &secret,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())],
+    )
+    .await;
     assert_eq!(r.body["error"], "invalid_grant", "the refresh token died with its grant");
 }
 
@@ -482,34 +602,92 @@ async fn refresh_rotation_and_reuse_detection() {
     let (id, secret) = code_client(&s).await;
     let q = browser_flow(&s, &browser(), &id, true).await;
     let code = param(&q, "code").unwrap();
-    let r = token_basic(&s, &id, &secret, &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT), ("code_verifier", VERIFIER)]).await;
+    let r = token_basic(
+        &s,
+        &id,
+        &secret,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
     let first_refresh = r.body["refresh_token"].as_str().unwrap().to_owned();
 
     // Refresh with a narrower scope: the access token narrows, the family keeps the grant.
-    let r = token_basic(&s, &id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", first_refresh.as_str()), ("scope", "users:read")]).await;
+    let r = token_basic(
+        &s,
+        &id,
+        &secret,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", first_refresh.as_str()),
+            ("scope", "users:read"),
+        ],
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["scope"], "users:read");
     let second_refresh = r.body["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(second_refresh, first_refresh, "rotation issues a new refresh token");
-    let r = token_basic(&s, &id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", second_refresh.as_str()), ("scope", "users:delete")]).await;
+    let r = token_basic(
+        &s,
+        &id,
+        &secret,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", second_refresh.as_str()),
+            ("scope", "users:delete"),
+        ],
+    )
+    .await;
     assert_eq!(r.body["error"], "invalid_scope");
     // That failed request consumed the second token; rotation continues from a fresh exchange.
-    let r = token_basic(&s, &id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", second_refresh.as_str())]).await;
+    let r = token_basic(
+        &s,
+        &id,
+        &secret,
+        &[("grant_type", "refresh_token"), ("refresh_token", second_refresh.as_str())],
+    )
+    .await;
     assert_eq!(r.body["error"], "invalid_grant", "a used refresh token is dead");
 
     // A new connection; its live access token dies when an old refresh token is replayed.
     let q = browser_flow(&s, &browser(), &id, true).await;
     let code = param(&q, "code").unwrap();
-    let r = token_basic(&s, &id, &secret, &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT), ("code_verifier", VERIFIER)]).await;
+    let r = token_basic(
+        &s,
+        &id,
+        &secret,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
     let rt1 = r.body["refresh_token"].as_str().unwrap().to_owned();
-    let r = token_basic(&s, &id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", rt1.as_str())]).await;
+    let r =
+        token_basic(&s, &id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", rt1.as_str())])
+            .await;
     let access2 = r.body["access_token"].as_str().unwrap().to_owned();
     let rt2 = r.body["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(scim_get(&s, &access2, "/scim/v2/Users").await.status, 200);
-    let replay = token_basic(&s, &id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", rt1.as_str())]).await;
+    let replay =
+        token_basic(&s, &id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", rt1.as_str())])
+            .await;
     assert_eq!(replay.body["error"], "invalid_grant");
-    assert_eq!(scim_get(&s, &access2, "/scim/v2/Users").await.status, 401, "RFC 9700 §4.14.2: the family is revoked");
-    let r = token_basic(&s, &id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", rt2.as_str())]).await;
+    assert_eq!(
+        scim_get(&s, &access2, "/scim/v2/Users").await.status,
+        401,
+        "RFC 9700 §4.14.2: the family is revoked"
+    );
+    let r =
+        token_basic(&s, &id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", rt2.as_str())])
+            .await;
     assert_eq!(r.body["error"], "invalid_grant");
 }
 
@@ -539,28 +717,28 @@ async fn code_exchange_negative_cases() {
     };
 
     // PKCE mismatch.
-    let code = fresh_code(&s, &id).await;
+    let code = fresh_code(s, &id).await;
     let r = post(exchange(&code, REDIRECT, &"x".repeat(43)), id.clone(), secret.clone()).await;
     assert_eq!(r.body["error"], "invalid_grant");
     assert!(r.body["error_description"].as_str().unwrap().contains("code_verifier"));
     // Missing verifier.
-    let code = fresh_code(&s, &id).await;
+    let code = fresh_code(s, &id).await;
     let mut form = exchange(&code, REDIRECT, VERIFIER);
     form.pop();
     assert_eq!(post(form, id.clone(), secret.clone()).await.body["error"], "invalid_grant");
     // Redirect URI mismatch.
-    let code = fresh_code(&s, &id).await;
+    let code = fresh_code(s, &id).await;
     let r = post(exchange(&code, "http://127.0.0.1:9/other", VERIFIER), id.clone(), secret.clone()).await;
     assert_eq!(r.body["error"], "invalid_grant");
     // Another client presenting the code (a code_client is needed: a cc client is refused first).
-    let code = fresh_code(&s, &id).await;
+    let code = fresh_code(s, &id).await;
     let r = post(exchange(&code, REDIRECT, VERIFIER), cc_id.clone(), cc_secret.clone()).await;
     assert_eq!(r.body["error"], "unauthorized_client");
-    let (id2, secret2) = code_client(&s).await;
+    let (id2, secret2) = code_client(s).await;
     let r = post(exchange(&code, REDIRECT, VERIFIER), id2, secret2).await;
     assert_eq!(r.body["error"], "invalid_grant");
     // Expired code (the injected clock moves past its two minutes).
-    let code = fresh_code(&s, &id).await;
+    let code = fresh_code(s, &id).await;
     clock.advance(time::Duration::minutes(3));
     let r = post(exchange(&code, REDIRECT, VERIFIER), id.clone(), secret.clone()).await;
     assert_eq!(r.body["error"], "invalid_grant");
@@ -582,17 +760,27 @@ async fn deny_and_requests_that_must_not_redirect() {
 
     let b = browser();
     // Unknown client and unregistered redirect URI: an error page, never a redirect.
-    let r = b.get(s.url(&format!("/oauth2/authorize?response_type=code&client_id=nope&redirect_uri={REDIRECT}"))).send().await.unwrap();
+    let r = b
+        .get(s.url(&format!("/oauth2/authorize?response_type=code&client_id=nope&redirect_uri={REDIRECT}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("location").is_none());
     assert!(r.headers().get("content-type").unwrap().to_str().unwrap().starts_with("text/html"));
     let evil = "https://evil.example/cb";
-    let r = b.get(s.url(&format!("/oauth2/authorize?response_type=code&client_id={id}&redirect_uri={evil}"))).send().await.unwrap();
+    let r = b
+        .get(s.url(&format!("/oauth2/authorize?response_type=code&client_id={id}&redirect_uri={evil}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("location").is_none());
     // A trusted redirect URI gets the error by redirect.
     let r = b
-        .get(s.url(&format!("/oauth2/authorize?response_type=token&client_id={id}&redirect_uri={REDIRECT}&state=s1")))
+        .get(s.url(&format!(
+            "/oauth2/authorize?response_type=token&client_id={id}&redirect_uri={REDIRECT}&state=s1"
+        )))
         .send()
         .await
         .unwrap();
@@ -610,7 +798,9 @@ async fn deny_and_requests_that_must_not_redirect() {
     assert!(r.headers().get("location").unwrap().to_str().unwrap().contains("error=invalid_request"));
     // Scope beyond the client's.
     let r = b
-        .get(s.url(&format!("/oauth2/authorize?response_type=code&client_id={id}&redirect_uri={REDIRECT}&scope=admin")))
+        .get(s.url(&format!(
+            "/oauth2/authorize?response_type=code&client_id={id}&redirect_uri={REDIRECT}&scope=admin"
+        )))
         .send()
         .await
         .unwrap();
@@ -625,8 +815,13 @@ async fn csrf_session_and_throttling_on_the_pages() {
     let b = browser();
     let html = b.get(authorize_url(&s, &id, "st")).send().await.unwrap().text().await.unwrap();
     // A form post without the CSRF token is refused and the sign-in form shown again.
-    let mut form: Vec<(String, String)> = form_fields(&html).into_iter().filter(|(k, _)| k != "csrf").collect();
-    form.extend([("action".into(), "login".into()), ("email".into(), "okta-admin@example.com".into()), ("password".into(), PASSWORD.into())]);
+    let mut form: Vec<(String, String)> =
+        form_fields(&html).into_iter().filter(|(k, _)| k != "csrf").collect();
+    form.extend([
+        ("action".into(), "login".into()),
+        ("email".into(), "okta-admin@example.com".into()),
+        ("password".into(), PASSWORD.into()),
+    ]);
     let r = b.post(s.url("/oauth2/authorize")).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 403);
     // A post from a browser without the session cookie (cross-site) is refused too.
@@ -641,11 +836,19 @@ async fn csrf_session_and_throttling_on_the_pages() {
     // Five wrong passwords throttle the account, even with the right one after.
     for _ in 0..5 {
         let mut form = form_fields(&html);
-        form.extend([("action".into(), "login".into()), ("email".into(), "okta-admin@example.com".into()), ("password".into(), "wrong".into())]);
+        form.extend([
+            ("action".into(), "login".into()),
+            ("email".into(), "okta-admin@example.com".into()),
+            ("password".into(), "wrong".into()),
+        ]);
         assert_eq!(b.post(s.url("/oauth2/authorize")).form(&form).send().await.unwrap().status(), 401);
     }
     let mut form = form_fields(&html);
-    form.extend([("action".into(), "login".into()), ("email".into(), "okta-admin@example.com".into()), ("password".into(), PASSWORD.into())]);
+    form.extend([
+        ("action".into(), "login".into()),
+        ("email".into(), "okta-admin@example.com".into()),
+        ("password".into(), PASSWORD.into()),
+    ]);
     let r = b.post(s.url("/oauth2/authorize")).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 429);
     assert!(r.headers().get("retry-after").is_some());
@@ -684,20 +887,26 @@ async fn a_public_client_must_use_pkce() {
 async fn the_oauth2_crate_connects_both_ways() {
     use oauth2::basic::BasicClient;
     use oauth2::{
-        AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope as OScope,
-        TokenResponse as _, TokenUrl,
+        AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, RedirectUrl,
+        Scope as OScope, TokenResponse as _, TokenUrl,
     };
 
     let s = TestServer::start().await;
     admin(&s, "okta-admin@example.com").await;
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().unwrap();
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().unwrap();
 
     // Client credentials.
     let (cc_id, cc_secret) = cc_client(&s, &[]).await;
     let client = BasicClient::new(ClientId::new(cc_id))
         .set_client_secret(ClientSecret::new(cc_secret))
         .set_token_uri(TokenUrl::new(s.url("/oauth2/token")).unwrap());
-    let token = client.exchange_client_credentials().add_scope(OScope::new("users:read".into())).request_async(&http).await.unwrap();
+    let token = client
+        .exchange_client_credentials()
+        .add_scope(OScope::new("users:read".into()))
+        .request_async(&http)
+        .await
+        .unwrap();
     assert_eq!(scim_get(&s, token.access_token().secret(), "/scim/v2/Users").await.status, 200);
     assert_eq!(token.expires_in().unwrap().as_secs(), 3600);
 
@@ -709,11 +918,19 @@ async fn the_oauth2_crate_connects_both_ways() {
         .set_token_uri(TokenUrl::new(s.url("/oauth2/token")).unwrap())
         .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, csrf) = client.authorize_url(CsrfToken::new_random).add_scope(OScope::new("scim".into())).set_pkce_challenge(challenge).url();
+    let (url, csrf) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(OScope::new("scim".into()))
+        .set_pkce_challenge(challenge)
+        .url();
     let b = browser();
     let html = b.get(url.as_str()).send().await.unwrap().text().await.unwrap();
     let mut form = form_fields(&html);
-    form.extend([("action".into(), "login".into()), ("email".into(), "okta-admin@example.com".into()), ("password".into(), PASSWORD.into())]);
+    form.extend([
+        ("action".into(), "login".into()),
+        ("email".into(), "okta-admin@example.com".into()),
+        ("password".into(), PASSWORD.into()),
+    ]);
     let back = b.post(s.url("/oauth2/authorize")).form(&form).send().await.unwrap();
     let back = back.headers().get("location").unwrap().to_str().unwrap().to_owned();
     let html = b.get(s.url(&back)).send().await.unwrap().text().await.unwrap();
@@ -721,11 +938,18 @@ async fn the_oauth2_crate_connects_both_ways() {
     form.push(("action".into(), "approve".into()));
     let r = b.post(s.url("/oauth2/authorize")).form(&form).send().await.unwrap();
     let location = url::Url::parse(r.headers().get("location").unwrap().to_str().unwrap()).unwrap();
-    let pairs: Vec<(String, String)> = location.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let pairs: Vec<(String, String)> =
+        location.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     assert_eq!(param(&pairs, "state"), Some(csrf.secret().as_str()));
     let code = param(&pairs, "code").unwrap().to_owned();
-    let token = client.exchange_code(AuthorizationCode::new(code)).set_pkce_verifier(verifier).request_async(&http).await.unwrap();
+    let token = client
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
     assert_eq!(scim_get(&s, token.access_token().secret(), "/scim/v2/Groups").await.status, 200);
-    let refreshed = client.exchange_refresh_token(token.refresh_token().unwrap()).request_async(&http).await.unwrap();
+    let refreshed =
+        client.exchange_refresh_token(token.refresh_token().unwrap()).request_async(&http).await.unwrap();
     assert_eq!(scim_get(&s, refreshed.access_token().secret(), "/scim/v2/Users").await.status, 200);
 }
