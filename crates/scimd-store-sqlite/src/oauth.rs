@@ -547,3 +547,197 @@ impl OAuthStore for SqliteStore {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use scimd_store::oauth::{Consumed, GrantType, NewAdmin, NewClient, NewCode, NewGrant, NewRefreshToken};
+    use scimd_store::token::digest;
+    use scimd_store::{Clock as _, OAuthStore, StoreError, TenantStore};
+    use time::Duration;
+
+    use crate::test_support;
+
+    fn client(tenant: uuid::Uuid, id: &str) -> NewClient {
+        NewClient {
+            tenant,
+            client_id: id.into(),
+            name: "Okta".into(),
+            grant: GrantType::AuthorizationCode,
+            secret_digest: Some(digest("scimd_cs_secret")),
+            redirect_uris: vec!["https://okta.example/cb".into()],
+            scopes: vec!["users:read".into()],
+        }
+    }
+
+    #[tokio::test]
+    async fn clients_round_trip_and_cascade() {
+        let (_dir, store) = test_support::store().await;
+        let t = store.create_tenant("acme").await.unwrap();
+        let c = store.create_client(client(t.id, "c1")).await.unwrap();
+        assert_eq!(store.client("c1").await.unwrap().as_ref(), Some(&c));
+        assert_eq!(c.redirect_uris, ["https://okta.example/cb"]);
+        assert!(matches!(store.create_client(client(t.id, "c1")).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            store.create_client(client(uuid::Uuid::nil(), "c2")).await,
+            Err(StoreError::NotFound)
+        ));
+        let g = store
+            .create_grant(NewGrant {
+                tenant: t.id,
+                client_id: "c1".into(),
+                admin: None,
+                scopes: vec!["users:read".into()],
+            })
+            .await
+            .unwrap();
+        // Rotation revokes the client's grants.
+        let rotated = store.rotate_client_secret("c1", digest("scimd_cs_new")).await.unwrap();
+        assert_eq!(rotated.secret_digest, Some(digest("scimd_cs_new")));
+        assert!(rotated.secret_rotated.is_some());
+        assert!(store.grant(g.id).await.unwrap().unwrap().revoked.is_some());
+        // Deleting removes grants, codes and refresh tokens with it.
+        store.delete_client("c1").await.unwrap();
+        assert_eq!(store.grant(g.id).await.unwrap(), None);
+        assert!(matches!(store.delete_client("c1").await, Err(StoreError::NotFound)));
+        // A grant for a client of another tenant is refused.
+        store.create_client(client(t.id, "c3")).await.unwrap();
+        let other = store.create_tenant("other").await.unwrap();
+        let r = store
+            .create_grant(NewGrant { tenant: other.id, client_id: "c3".into(), admin: None, scopes: vec![] })
+            .await;
+        assert!(matches!(r, Err(StoreError::NotFound)));
+    }
+
+    #[tokio::test]
+    async fn a_code_is_consumed_exactly_once_under_concurrency() {
+        let clock = test_support::clock();
+        let (_dir, store) = test_support::store_with(clock.clone()).await;
+        let store = Arc::new(store);
+        let t = store.create_tenant("acme").await.unwrap();
+        store.create_client(client(t.id, "c1")).await.unwrap();
+        let g = store
+            .create_grant(NewGrant {
+                tenant: t.id,
+                client_id: "c1".into(),
+                admin: None,
+                scopes: vec!["users:read".into()],
+            })
+            .await
+            .unwrap();
+        store
+            .create_code(NewCode {
+                digest: digest("the-code"),
+                grant: g.id,
+                redirect_uri: Some("https://okta.example/cb".into()),
+                code_challenge: None,
+                expires: clock.now() + Duration::minutes(2),
+            })
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.consume_code(&digest("the-code")).await.unwrap() })
+            })
+            .collect();
+        let mut first = 0;
+        let mut reused = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Consumed::First(c) => {
+                    first += 1;
+                    assert_eq!(c.grant.id, g.id);
+                    assert_eq!(c.redirect_uri.as_deref(), Some("https://okta.example/cb"));
+                }
+                Consumed::Reused(_) => reused += 1,
+                Consumed::Unknown => panic!("the code exists"),
+            }
+        }
+        assert_eq!((first, reused), (1, 31));
+        assert_eq!(store.consume_code(&digest("other")).await.unwrap(), Consumed::Unknown);
+    }
+
+    #[tokio::test]
+    async fn refresh_tokens_rotate_once_and_revocation_is_sticky() {
+        let clock = test_support::clock();
+        let (_dir, store) = test_support::store_with(clock.clone()).await;
+        let t = store.create_tenant("acme").await.unwrap();
+        store.create_client(client(t.id, "c1")).await.unwrap();
+        let g = store
+            .create_grant(NewGrant {
+                tenant: t.id,
+                client_id: "c1".into(),
+                admin: None,
+                scopes: vec!["users:read".into()],
+            })
+            .await
+            .unwrap();
+        let expires = clock.now() + Duration::days(90);
+        store
+            .create_refresh_token(NewRefreshToken { digest: digest("rt"), grant: g.id, expires })
+            .await
+            .unwrap();
+        assert_eq!(store.refresh_token(&digest("rt")).await.unwrap().unwrap().expires, expires);
+        assert!(matches!(store.consume_refresh_token(&digest("rt")).await.unwrap(), Consumed::First(_)));
+        assert!(matches!(store.consume_refresh_token(&digest("rt")).await.unwrap(), Consumed::Reused(_)));
+        store.revoke_grant(g.id).await.unwrap();
+        let first = store.grant(g.id).await.unwrap().unwrap().revoked;
+        clock.advance(Duration::minutes(5));
+        store.revoke_grant(g.id).await.unwrap();
+        assert_eq!(
+            store.grant(g.id).await.unwrap().unwrap().revoked,
+            first,
+            "the first revocation time stays"
+        );
+        // Only digests are stored.
+        let stored: Vec<u8> = sqlx::query_scalar("SELECT digest FROM oauth_refresh_tokens")
+            .fetch_one(&store.reader)
+            .await
+            .unwrap();
+        assert_eq!(stored, digest("rt"));
+    }
+
+    #[tokio::test]
+    async fn admins_and_sessions() {
+        let (_dir, store) = test_support::store().await;
+        let t = store.create_tenant("acme").await.unwrap();
+        let new =
+            NewAdmin { tenant: t.id, email: "IT@Acme.example".into(), password_hash: "$argon2id$x".into() };
+        let a = store.create_admin(new.clone()).await.unwrap();
+        assert!(format!("{a:?}").contains("***") && !format!("{a:?}").contains("argon2id"));
+        assert!(matches!(
+            store.create_admin(NewAdmin { email: "it@acme.EXAMPLE".into(), ..new }).await,
+            Err(StoreError::Conflict(c)) if c == "email"
+        ));
+        assert_eq!(store.admin_by_email(t.id, "it@acme.example").await.unwrap().unwrap().id, a.id);
+        store.record_login(a.id, false).await.unwrap();
+        store.record_login(a.id, false).await.unwrap();
+        let after = store.admin(a.id).await.unwrap().unwrap();
+        assert_eq!(after.failed_logins, 2);
+        assert!(after.last_failed_login.is_some());
+        store.record_login(a.id, true).await.unwrap();
+        assert_eq!(store.admin(a.id).await.unwrap().unwrap().failed_logins, 0);
+
+        let s = store
+            .create_session(
+                digest("cookie"),
+                "csrf".into(),
+                test_support::clock().now() + Duration::minutes(30),
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.session(&digest("cookie")).await.unwrap().as_ref(), Some(&s));
+        store.sign_in_session(s.id, a.id, digest("cookie2"), "csrf2".into()).await.unwrap();
+        assert_eq!(
+            store.session(&digest("cookie")).await.unwrap(),
+            None,
+            "the old cookie is dead after sign-in"
+        );
+        let signed = store.session(&digest("cookie2")).await.unwrap().unwrap();
+        assert_eq!((signed.admin, signed.csrf.as_str()), (Some(a.id), "csrf2"));
+        store.delete_session(s.id).await.unwrap();
+        assert_eq!(store.session(&digest("cookie2")).await.unwrap(), None);
+    }
+}

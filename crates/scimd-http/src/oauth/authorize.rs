@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use subtle::ConstantTimeEq as _;
@@ -148,12 +148,47 @@ async fn render(
     resp
 }
 
+/// The authorization request from the query string. RFC 6749 §3.1: parameters sent without a
+/// value are treated as omitted, and none may be repeated.
+fn parse_query(query: Option<&str>) -> Result<AuthorizeParams, Response> {
+    let mut params = AuthorizeParams::default();
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if v.is_empty() {
+            continue;
+        }
+        if !seen.insert(k.clone().into_owned()) {
+            return Err(pages::error(
+                StatusCode::BAD_REQUEST,
+                &format!("The request repeats the parameter {k}."),
+            ));
+        }
+        let slot = match k.as_ref() {
+            "response_type" => &mut params.response_type,
+            "client_id" => &mut params.client_id,
+            "redirect_uri" => &mut params.redirect_uri,
+            "scope" => &mut params.scope,
+            "state" => &mut params.state,
+            "code_challenge" => &mut params.code_challenge,
+            "code_challenge_method" => &mut params.code_challenge_method,
+            // RFC 6749 §3.1: unrecognised parameters are ignored.
+            _ => continue,
+        };
+        *slot = Some(v.into_owned());
+    }
+    Ok(params)
+}
+
 /// `GET /oauth2/authorize`.
 pub(crate) async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(params): Query<AuthorizeParams>,
+    RawQuery(query): RawQuery,
 ) -> Response {
+    let params = match parse_query(query.as_deref()) {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
     let ctx = ctx(&state, &headers);
     let req = match check(&state, &params, &ctx.issuer).await {
         Ok(r) => r,

@@ -350,9 +350,18 @@ async fn rotating_or_deleting_a_client_ends_its_tokens() {
         .await;
     assert_eq!(r.status, 204);
     assert_eq!(scim_get(&s, &fresh, "/scim/v2/Users").await.status, 401);
-    // The admin API needs the admin scope: the default SCIM token lacks it.
+    // The admin API needs the admin scope: the default SCIM token lacks it…
     let r = scim_get(&s, &s.token, "/admin/v1/tenants/default/clients").await;
     assert_eq!(r.status, 403);
+    // …and an operator token reaches every tenant's.
+    let other = s.store.create_tenant("other").await.unwrap();
+    let operator = s.token_for(&other, Scopes::all(), true).await;
+    let r = scim_get(&s, &operator, "/admin/v1/tenants/default/tokens").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["tokens"].as_array().unwrap().len() >= 2);
+    assert!(!r.body.to_string().contains(&s.token), "listings never show secrets");
+    let r = scim_get(&s, &operator, "/admin/v1/tenants/nope/tokens").await;
+    assert_eq!(r.status, 404);
 }
 
 #[tokio::test]
@@ -852,6 +861,37 @@ async fn csrf_session_and_throttling_on_the_pages() {
     let r = b.post(s.url("/oauth2/authorize")).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 429);
     assert!(r.headers().get("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_throttled_per_address() {
+    let s = TestServer::start().await;
+    admin(&s, "okta-admin@example.com").await;
+    let (id, _) = code_client(&s).await;
+    let b = browser();
+    let html = b.get(authorize_url(&s, &id, "st")).send().await.unwrap().text().await.unwrap();
+    // Twenty failures spread over unknown accounts (so no one account is throttled) block the
+    // address, and then even the right password from it.
+    for i in 0..20 {
+        let mut form = form_fields(&html);
+        form.extend([
+            ("action".into(), "login".into()),
+            ("email".into(), format!("guess{i}@example.com")),
+            ("password".into(), "x".into()),
+        ]);
+        assert_eq!(b.post(s.url("/oauth2/authorize")).form(&form).send().await.unwrap().status(), 401);
+    }
+    let mut form = form_fields(&html);
+    form.extend([
+        ("action".into(), "login".into()),
+        ("email".into(), "okta-admin@example.com".into()),
+        ("password".into(), PASSWORD.into()),
+    ]);
+    assert_eq!(b.post(s.url("/oauth2/authorize")).form(&form).send().await.unwrap().status(), 429);
+    // A repeated query parameter is an error page (RFC 6749 §3.1), not a redirect.
+    let r = b.get(format!("{}&state=again", authorize_url(&s, &id, "st"))).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
 }
 
 #[tokio::test]
