@@ -150,7 +150,7 @@ async fn render(
 
 /// The authorization request from the query string. RFC 6749 §3.1: parameters sent without a
 /// value are treated as omitted, and none may be repeated.
-fn parse_query(query: Option<&str>) -> Result<AuthorizeParams, Response> {
+fn parse_query(query: Option<&str>) -> Result<AuthorizeParams, String> {
     let mut params = AuthorizeParams::default();
     let mut seen = std::collections::HashSet::new();
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
@@ -187,7 +187,7 @@ pub(crate) async fn show(
 ) -> Response {
     let params = match parse_query(query.as_deref()) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(message) => return pages::error(StatusCode::BAD_REQUEST, &message),
     };
     let ctx = ctx(&state, &headers);
     let req = match check(&state, &params, &ctx.issuer).await {
