@@ -158,10 +158,7 @@ fn parse_query(query: Option<&str>) -> Result<AuthorizeParams, String> {
             continue;
         }
         if !seen.insert(k.clone().into_owned()) {
-            return Err(pages::error(
-                StatusCode::BAD_REQUEST,
-                &format!("The request repeats the parameter {k}."),
-            ));
+            return Err(format!("The request repeats the parameter {k}."));
         }
         let slot = match k.as_ref() {
             "response_type" => &mut params.response_type,
