@@ -28,6 +28,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/clients/{client_id}/secret", post(rotate_secret))
         .route("/tokens", get(list_tokens))
         .route("/tokens/{id}", delete(revoke_token))
+        .route("/logs", get(logs))
 }
 
 /// DESIGN.md "Scopes": `admin` opens the admin API of the credential's own tenant; an operator
@@ -178,4 +179,60 @@ async fn revoke_token(
     }
     state.store.revoke_token(id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /admin/v1/tenants/{slug}/logs?status=4xx&since=1h&count=100&cursor=ID`: the tenant's
+/// provisioning log, newest first; `nextCursor` pages further back.
+async fn logs(
+    State(state): State<AppState>,
+    p: Principal,
+    axum::extract::Query(q): axum::extract::Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    require_admin(&p)?;
+    let Some(log) = &state.log else {
+        return Err(ScimError::not_found("this server keeps no provisioning log").into());
+    };
+    let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let status = match get("status") {
+        Some(s) => Some(
+            crate::provisioning_log::parse_status(s)
+                .ok_or_else(|| ScimError::invalid_value(format!("status {s:?}: use e.g. 4xx or 409")))?,
+        ),
+        None => None,
+    };
+    let since = match get("since") {
+        Some(s) => Some(crate::provisioning_log::parse_since(s, state.clock.now()).ok_or_else(|| {
+            ScimError::invalid_value(format!("since {s:?}: use e.g. 1h, 30m, 7d or an RFC 3339 time"))
+        })?),
+        None => None,
+    };
+    let before = match get("cursor") {
+        Some(c) => Some(Uuid::parse_str(c).map_err(|_| {
+            ScimError::new(
+                scimd_schema::ScimType::InvalidCursor,
+                "the cursor is not one this endpoint returned",
+            )
+        })?),
+        None => None,
+    };
+    let count = match get("count") {
+        Some(c) => {
+            c.parse::<u32>().map_err(|_| ScimError::invalid_value(format!("count {c:?} is not a number")))?
+        }
+        None => 100,
+    }
+    .clamp(1, 1000);
+    let entries = log
+        .store()
+        .query(&scimd_store::LogQuery {
+            tenant: p.tenant.id,
+            status,
+            since,
+            before,
+            after: None,
+            limit: count,
+        })
+        .await?;
+    let next = (entries.len() == count as usize).then(|| entries.last().map(|e| e.id.to_string())).flatten();
+    Ok(axum::Json(json!({"entries": entries, "nextCursor": next})).into_response())
 }

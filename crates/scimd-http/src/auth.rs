@@ -250,6 +250,9 @@ impl FromRequestParts<AppState> for Principal {
         if let Some(label) = parts.extensions.get::<TenantLabel>() {
             label.set(&principal.tenant.slug);
         }
+        if let Some(slot) = parts.extensions.get::<crate::provisioning_log::LogSlot>() {
+            slot.set(&principal);
+        }
         tracing::Span::current().record("tenant", principal.tenant.slug.as_str());
         tracing::Span::current().record("credential", principal.credential.id.as_str());
         parts.extensions.insert(principal.clone());

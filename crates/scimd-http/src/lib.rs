@@ -14,6 +14,7 @@ mod health;
 pub mod metrics;
 mod middleware;
 pub mod oauth;
+pub mod provisioning_log;
 pub mod request_id;
 mod scim;
 
@@ -33,6 +34,7 @@ pub use auth::{
 };
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use provisioning_log::ProvisioningLog;
 pub use scimd_oauth::{AuthorizationServer, OAuthConfig};
 
 /// Settings of the HTTP layer (the `serve` flags and config file keys that concern it).
@@ -79,6 +81,8 @@ pub struct AppState {
     pub verifier: Arc<dyn CredentialVerifier>,
     /// The OAuth 2.0 authorization server behind `/oauth2/*`.
     pub oauth: Arc<AuthorizationServer>,
+    /// The provisioning log, when the application keeps one ([`AppState::with_log`]).
+    pub log: Option<Arc<ProvisioningLog>>,
 }
 
 impl AppState {
@@ -90,7 +94,23 @@ impl AppState {
             Arc::new(StaticTokenVerifier::new(store.clone(), clock.clone())),
             Arc::new(AccessTokenVerifier::new(store.clone(), oauth.clone())),
         ]));
-        Self { store, clock, config: Arc::new(config), metrics: Arc::new(Metrics::new()), verifier, oauth }
+        Self {
+            store,
+            clock,
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::new()),
+            verifier,
+            oauth,
+            log: None,
+        }
+    }
+
+    /// Records every SCIM request in `log` (issue 5's provisioning log), keeping `retention` of it.
+    /// Starts the background writer on the current tokio runtime.
+    #[must_use]
+    pub fn with_log(mut self, log: Arc<dyn scimd_store::LogStore>, retention: time::Duration) -> Self {
+        self.log = Some(ProvisioningLog::start(log, self.clock.clone(), retention));
+        self
     }
 
     /// Replaces the credential verifier (e.g. with a chain of static and OAuth verifiers).
@@ -131,6 +151,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(
             tower::ServiceBuilder::new()
                 .layer(axum::middleware::from_fn_with_state(state.clone(), request_id::middleware))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), provisioning_log::record))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
                 .layer(axum::middleware::from_fn(middleware::scim_error_bodies))
                 .layer(CatchPanicLayer::custom(middleware::panic_response))

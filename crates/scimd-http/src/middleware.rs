@@ -21,7 +21,7 @@ use crate::AppState;
 use crate::error::{ApiError, SCIM_JSON};
 
 /// Whether the path is under a SCIM prefix (`/scim/v2`, `/tenants/{slug}/scim/v2`).
-fn is_scim_path(path: &str) -> bool {
+pub(crate) fn is_scim_path(path: &str) -> bool {
     let rest = match path.strip_prefix("/tenants/") {
         Some(rest) => rest.split_once('/').map_or("", |(_, r)| r),
         None => path.strip_prefix('/').unwrap_or(path),

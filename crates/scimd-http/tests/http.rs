@@ -433,4 +433,5 @@ mod infra {
 }
 
 mod oauth;
+mod provisioning_log;
 mod scim;

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod credentials;
+mod log;
 mod oauth;
 mod pool;
 mod resources;
@@ -19,6 +20,7 @@ use sqlx::error::ErrorKind;
 
 use scimd_store::{Clock, Result, Store, StoreError};
 
+pub use log::{SqliteLogStore, log_url};
 pub(crate) use pool::WriteTx;
 
 /// The SQLite store. Cheap to clone (pools and clock are shared).

@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod credentials;
 pub mod error;
+pub mod log;
 pub mod model;
 pub mod oauth;
 pub mod resources;
@@ -19,6 +20,7 @@ pub mod token;
 pub use clock::{Clock, MockClock, SystemClock};
 pub use credentials::{CredentialStore, NewToken, TokenRecord};
 pub use error::{Result, StoreError};
+pub use log::{LogEntry, LogQuery, LogStore};
 pub use model::*;
 pub use oauth::OAuthStore;
 pub use resources::{ResourceStore, UpdateFn};

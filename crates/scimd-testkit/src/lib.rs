@@ -123,7 +123,11 @@ impl TestServer {
             }
         };
         let tenant = store.create_tenant("default").await.expect("create tenant default");
-        let state = AppState::new(store.clone(), options.clock.clone(), options.config);
+        // The provisioning log beside the database, as `serve` keeps it.
+        let log_db = format!("sqlite://{}", dir.path().join("scimd-log.db").display());
+        let log = scimd_store_sqlite::SqliteLogStore::open(&log_db).await.expect("open the provisioning log");
+        let state = AppState::new(store.clone(), options.clock.clone(), options.config)
+            .with_log(Arc::new(log), time::Duration::days(30));
         let (secret, _) = create_static_token(
             &*store,
             &*options.clock,

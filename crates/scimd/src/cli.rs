@@ -75,6 +75,28 @@ pub enum Command {
     /// Manage the keys OAuth access tokens are signed with.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Read a tenant's provisioning log: one JSON object per SCIM request, oldest first.
+    Logs(LogsArgs),
+}
+
+/// `logs` options.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The tenant.
+    #[arg(long, value_name = "SLUG")]
+    pub tenant: String,
+    /// Only these statuses: a class (4xx, 5xx) or one status (409).
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    /// Only records this recent (1h, 30m, 7d) or since an RFC 3339 time.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// How many of the latest records to show first. [default: 100]
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub limit: u32,
+    /// Keep printing new records as they arrive (until interrupted).
+    #[arg(long)]
+    pub follow: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,6 +197,9 @@ pub struct ServeArgs {
     /// Lifetime of OAuth access tokens, e.g. 1h, 90m. [default: 1h]
     #[arg(long, env = "SCIMD_ACCESS_TOKEN_TTL", value_name = "DURATION", value_parser = parse_duration)]
     pub access_token_ttl: Option<Duration>,
+    /// How long the provisioning log keeps records, e.g. 30d, 12h. [default: 30d]
+    #[arg(long, env = "SCIMD_LOG_RETENTION", value_name = "DURATION", value_parser = parse_duration)]
+    pub log_retention: Option<Duration>,
     /// Do not apply pending migrations on start (run `scimd migrate` in a separate step instead).
     #[arg(long)]
     pub no_migrate: bool,
@@ -305,6 +330,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             crate::credentials::admin_create(&store, &clock, &settings, &tenant, &email).await
         }
         Command::Key(KeyCommand::Rotate) => crate::credentials::key_rotate(&store, &clock, &settings).await,
+        Command::Logs(args) => crate::logs::run(&*store, &*clock, &settings, args).await,
     };
     store.close().await;
     result
@@ -351,7 +377,8 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
     }
     tracing::info!(%addr, scim_url, "scimd listening");
 
-    let state = AppState::new(store, clock, settings.http.clone());
+    let log = crate::database::open_log(&settings.database).await?;
+    let state = AppState::new(store, clock, settings.http.clone()).with_log(log, settings.log_retention);
     // The peer address feeds the per-address sign-in throttling of the authorization pages.
     let app = scimd_http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;

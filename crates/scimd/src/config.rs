@@ -66,6 +66,8 @@ pub struct Settings {
     pub listen: String,
     /// HTTP settings (`serve`).
     pub http: scimd_http::HttpConfig,
+    /// How long the provisioning log keeps records (`serve`).
+    pub log_retention: time::Duration,
 }
 
 impl Settings {
@@ -126,6 +128,8 @@ impl Settings {
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
             http,
+            // Issue 5: 30 days by default.
+            log_retention: serve.and_then(|s| s.log_retention).unwrap_or(time::Duration::days(30)),
         })
     }
 }

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use scimd_store::{Clock, Store};
-use scimd_store_sqlite::SqliteStore;
+use scimd_store::{Clock, LogStore, Store};
+use scimd_store_sqlite::{SqliteLogStore, SqliteStore, log_url};
 
 use crate::cli::CliError;
 
@@ -25,4 +25,10 @@ pub async fn open(url: &str, clock: Arc<dyn Clock>, migrate: bool) -> Result<Arc
         store.migrate().await?;
     }
     Ok(store)
+}
+
+/// Opens the provisioning log that goes with the database at `url`: on SQLite a second file beside
+/// it (`scimd.db` → `scimd-log.db`), so log writes never queue behind data writes.
+pub async fn open_log(url: &str) -> Result<Arc<dyn LogStore>, CliError> {
+    Ok(Arc::new(SqliteLogStore::open(&log_url(url)).await?))
 }

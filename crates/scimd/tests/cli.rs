@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 mod oauth;
+mod provisioning_log;
 
 const BIN: &str = env!("CARGO_BIN_EXE_scimd");
 

@@ -1,0 +1,403 @@
+//! The provisioning log's recorder (issue 5): a middleware that turns every SCIM request into a
+//! [`LogEntry`] — who (tenant, credential, detected client), what (method, path, redacted body),
+//! and how it ended (status, scimType, detail, duration, resource id) — and a background task that
+//! writes them in batches to the [`LogStore`], off the request path and off the data's writer.
+//!
+//! The request path only queues: when the queue is full (the log store is slower than the traffic)
+//! records are dropped and counted, never waited for.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+
+use scimd_schema::ScimError;
+use scimd_store::{Clock, LogEntry, LogStore};
+
+use crate::AppState;
+use crate::auth::{CredentialKind, Principal};
+use crate::error::ApiError;
+
+/// Records queued but not yet written before new ones are dropped.
+const QUEUE: usize = 10_000;
+/// Records per write.
+const BATCH: usize = 500;
+/// How long a partial batch waits for company before it is written.
+const LINGER: Duration = Duration::from_millis(100);
+/// How much of a request body is kept.
+const MAX_BODY: usize = 16 * 1024;
+/// How much of an error response is read to find its scimType and detail.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// The recorder: a queue in front of the log store.
+pub struct ProvisioningLog {
+    tx: mpsc::Sender<LogEntry>,
+    store: Arc<dyn LogStore>,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for ProvisioningLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvisioningLog").field("dropped", &self.dropped()).finish_non_exhaustive()
+    }
+}
+
+impl ProvisioningLog {
+    /// Starts the writer task (and hourly pruning of records older than `retention`) on the
+    /// current tokio runtime.
+    pub fn start(store: Arc<dyn LogStore>, clock: Arc<dyn Clock>, retention: time::Duration) -> Arc<Self> {
+        let (tx, mut rx) = mpsc::channel::<LogEntry>(QUEUE);
+        let writer = store.clone();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut last_prune: Option<OffsetDateTime> = None;
+            while let Some(first) = rx.recv().await {
+                batch.push(first);
+                let deadline = tokio::time::Instant::now() + LINGER;
+                while batch.len() < BATCH {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(e)) => batch.push(e),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+                if let Err(e) = writer.append(&batch).await {
+                    tracing::warn!(error = %e, records = batch.len(), "could not write provisioning log records");
+                }
+                batch.clear();
+                let now = clock.now();
+                if last_prune.is_none_or(|t| now - t >= time::Duration::hours(1)) {
+                    last_prune = Some(now);
+                    match writer.prune(now - retention).await {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::info!(records = n, "pruned provisioning log records past retention")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "could not prune the provisioning log"),
+                    }
+                }
+            }
+        });
+        Arc::new(Self { tx, store, dropped: std::sync::atomic::AtomicU64::new(0) })
+    }
+
+    /// The store, for reading.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn LogStore> {
+        &self.store
+    }
+
+    /// Records dropped because the queue was full.
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn record(&self, entry: LogEntry) {
+        if self.tx.try_send(entry).is_err() {
+            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// `status=4xx` → 400..=499; `status=404` → 404..=404.
+pub fn parse_status(s: &str) -> Option<(u16, u16)> {
+    let s = s.trim().to_ascii_lowercase();
+    if let Some(class) = s.strip_suffix("xx") {
+        let c: u16 = class.parse().ok().filter(|c| (1..=5).contains(c))?;
+        return Some((c * 100, c * 100 + 99));
+    }
+    let n: u16 = s.parse().ok().filter(|n| (100..=599).contains(n))?;
+    Some((n, n))
+}
+
+/// `since=1h` (a duration back from now: s, m, h, d, w) or an RFC 3339 time.
+pub fn parse_since(s: &str, now: time::OffsetDateTime) -> Option<time::OffsetDateTime> {
+    if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        return Some(t);
+    }
+    let (n, unit) = s.split_at(s.len().checked_sub(1)?);
+    let n: i64 = n.parse().ok().filter(|n| *n > 0)?;
+    let d = match unit {
+        "s" => time::Duration::seconds(n),
+        "m" => time::Duration::minutes(n),
+        "h" => time::Duration::hours(n),
+        "d" => time::Duration::days(n),
+        "w" => time::Duration::weeks(n),
+        _ => return None,
+    };
+    Some(now - d)
+}
+
+/// Filled by the [`Principal`] extractor, read by the middleware after the handler ran.
+#[derive(Clone, Default)]
+pub(crate) struct LogSlot(Arc<Mutex<Option<Principal>>>);
+
+impl LogSlot {
+    pub(crate) fn set(&self, p: &Principal) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some(p.clone());
+        }
+    }
+
+    fn take(&self) -> Option<Principal> {
+        self.0.lock().ok().and_then(|mut g| g.take())
+    }
+}
+
+/// The identity provider a request looks like it came from: the User-Agent first (Okta sends
+/// `Okta SCIM Client`; Entra's is undocumented but contains `Azure AD` or `Microsoft` in every
+/// capture, IDP-BEHAVIOUR §10), then Entra's query flag, then Entra's capitalised PATCH ops
+/// (IDP-BEHAVIOUR §2.3), which Okta never sends.
+pub(crate) fn detect_client(headers: &HeaderMap, query: Option<&str>, body: Option<&Value>) -> &'static str {
+    let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    if ua.contains("okta") {
+        return "okta";
+    }
+    if ua.contains("azure") || ua.contains("microsoft") || ua.contains("entra") {
+        return "entra";
+    }
+    if query.is_some_and(|q| q.to_ascii_lowercase().contains("aadoptscim062020")) {
+        return "entra";
+    }
+    let capitalised_op =
+        body.and_then(|b| b.get("Operations")).and_then(Value::as_array).is_some_and(|ops| {
+            ops.iter()
+                .filter_map(|o| o.get("op").and_then(Value::as_str))
+                .any(|op| op.starts_with(char::is_uppercase))
+        });
+    if capitalised_op { "entra" } else { "other" }
+}
+
+/// Replaces every secret in a request body by `"***"`: any `password` member (any case, at any
+/// depth), and the value of a PATCH operation whose path names `password`.
+pub(crate) fn redact(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let patch_password = map
+                .get("path")
+                .and_then(Value::as_str)
+                .is_some_and(|p| p.to_ascii_lowercase().contains("password"));
+            for (k, child) in map.iter_mut() {
+                if k.eq_ignore_ascii_case("password") || (patch_password && k == "value") {
+                    *child = Value::String("***".into());
+                } else {
+                    redact(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+/// `…/Users/{id}` or `…/Groups/{id}` → the id.
+fn resource_in_path(path: &str) -> Option<String> {
+    let mut parts = path.rsplit('/');
+    let last = parts.next()?;
+    let kind = parts.next()?;
+    (matches!(kind, "Users" | "Groups") && !last.is_empty()).then(|| last.to_owned())
+}
+
+/// Middleware: records SCIM requests when the application has a provisioning log.
+pub(crate) async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(log) = state.log.clone() else { return next.run(req).await };
+    if !crate::middleware::is_scim_path(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let started = Instant::now();
+    let time = state.clock.now();
+    let method = req.method().clone();
+    let path =
+        req.uri().path_and_query().map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+    let query = req.uri().query().map(str::to_owned);
+    let headers = req.headers().clone();
+    let slot = LogSlot::default();
+
+    // Keep the body of writes: read it (within the configured limit) and put it back.
+    let (mut parts, body) = req.into_parts();
+    let mut body_json = None;
+    let mut body_text = None;
+    let mut too_large = false;
+    let body = if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
+        match axum::body::to_bytes(body, state.config.max_body_bytes).await {
+            Ok(bytes) => {
+                match serde_json::from_slice::<Value>(&bytes) {
+                    Ok(mut v) => {
+                        let original = v.clone();
+                        redact(&mut v);
+                        body_text = Some(truncate(v.to_string(), MAX_BODY));
+                        body_json = Some(original);
+                    }
+                    Err(_) if !bytes.is_empty() => {
+                        body_text = Some(format!("(not JSON, {} bytes)", bytes.len()))
+                    }
+                    Err(_) => {}
+                }
+                Body::from(bytes)
+            }
+            Err(_) => {
+                too_large = true;
+                Body::empty()
+            }
+        }
+    } else {
+        body
+    };
+    parts.extensions.insert(slot.clone());
+    let resp = if too_large {
+        // Over the limit (413), answered here since the body has been consumed; recorded as such.
+        ApiError::from(ScimError::status(
+            413,
+            format!("the request body is larger than the limit of {} bytes", state.config.max_body_bytes),
+        ))
+        .into_response()
+    } else {
+        next.run(Request::from_parts(parts, body)).await
+    };
+
+    let status = resp.status();
+    let (resp, scim_type, detail) = if status.is_client_error() || status.is_server_error() {
+        let (rparts, rbody) = resp.into_parts();
+        let bytes = axum::body::to_bytes(rbody, MAX_ERROR_BODY).await.unwrap_or_default();
+        let err: Option<Value> = serde_json::from_slice(&bytes).ok();
+        let field = |k: &str| err.as_ref().and_then(|e| e.get(k)).and_then(Value::as_str).map(str::to_owned);
+        let (t, d) = (field("scimType"), field("detail"));
+        (Response::from_parts(rparts, Body::from(bytes)), t, d)
+    } else {
+        (resp, None, None)
+    };
+
+    let principal = slot.take();
+    let tenant = match &principal {
+        Some(p) => Some(p.tenant.id),
+        // Unauthenticated (401) or refused (403) under a tenant URL: still the tenant's to see.
+        None => match path.strip_prefix("/tenants/").and_then(|r| r.split('/').next()) {
+            Some(slug) => state.store.tenant_by_slug(slug).await.ok().flatten().map(|t| t.id),
+            None => None,
+        },
+    };
+    let Some(tenant) = tenant else { return resp };
+    let resource_id = resp
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(resource_in_path)
+        .or_else(|| resource_in_path(path.split('?').next().unwrap_or("")));
+    let credential = principal.as_ref().map(|p| &p.credential);
+    log.record(LogEntry {
+        id: state.clock.new_id(),
+        time,
+        tenant,
+        credential_id: credential.map(|c| c.id.clone()),
+        credential_name: credential.map(|c| c.name.clone()),
+        credential_kind: credential.map(|c| {
+            match c.kind {
+                CredentialKind::StaticToken => "static_token",
+                CredentialKind::OAuthAccessToken => "oauth_access_token",
+            }
+            .to_owned()
+        }),
+        client: detect_client(&headers, query.as_deref(), body_json.as_ref()).to_owned(),
+        method: method.to_string(),
+        path,
+        status: status.as_u16(),
+        scim_type,
+        detail,
+        duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        resource_id,
+        request_body: body_text,
+        request_id: crate::request_id::current(),
+    });
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn status_and_since_filters() {
+        assert_eq!(parse_status("4xx"), Some((400, 499)));
+        assert_eq!(parse_status("5XX"), Some((500, 599)));
+        assert_eq!(parse_status("409"), Some((409, 409)));
+        assert_eq!(parse_status("9xx"), None);
+        assert_eq!(parse_status("abc"), None);
+        let now = time::macros::datetime!(2026-11-23 12:00 UTC);
+        assert_eq!(parse_since("1h", now), Some(time::macros::datetime!(2026-11-23 11:00 UTC)));
+        assert_eq!(parse_since("2d", now), Some(time::macros::datetime!(2026-11-21 12:00 UTC)));
+        assert_eq!(
+            parse_since("2026-11-23T10:00:00Z", now),
+            Some(time::macros::datetime!(2026-11-23 10:00 UTC))
+        );
+        assert_eq!(parse_since("0h", now), None);
+        assert_eq!(parse_since("h", now), None);
+        assert_eq!(parse_since("", now), None);
+    }
+
+    #[test]
+    fn secrets_are_redacted_everywhere() {
+        let mut v = json!({
+            "userName": "b",
+            "password": "hunter2",
+            "nested": [{"Password": "x"}],
+            "Operations": [
+                {"op": "replace", "path": "password", "value": "s3cret"},
+                {"op": "replace", "value": {"password": "t0p", "active": false}},
+                {"op": "replace", "path": "active", "value": false}
+            ]
+        });
+        redact(&mut v);
+        let s = v.to_string();
+        for secret in ["hunter2", "s3cret", "t0p", "\"x\""] {
+            assert!(!s.contains(secret), "{secret} leaked: {s}");
+        }
+        assert_eq!(v["Operations"][2]["value"], false, "other values stay");
+        assert_eq!(v["userName"], "b");
+    }
+
+    #[test]
+    fn clients_are_told_apart() {
+        let ua = |s: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::USER_AGENT, HeaderValue::from_str(s).unwrap());
+            h
+        };
+        assert_eq!(detect_client(&ua("Okta SCIM Client 1.0.0"), None, None), "okta");
+        assert_eq!(detect_client(&ua("Microsoft Azure AD SCIM provisioning 1.0.0"), None, None), "entra");
+        assert_eq!(detect_client(&HeaderMap::new(), Some("aadOptscim062020"), None), "entra");
+        let entra_patch = json!({"Operations": [{"op": "Replace", "path": "active", "value": "False"}]});
+        assert_eq!(detect_client(&HeaderMap::new(), None, Some(&entra_patch)), "entra");
+        let rfc_patch = json!({"Operations": [{"op": "replace", "path": "active", "value": false}]});
+        assert_eq!(detect_client(&ua("curl/8"), None, Some(&rfc_patch)), "other");
+    }
+
+    #[test]
+    fn resource_ids_from_paths() {
+        assert_eq!(resource_in_path("/scim/v2/Users/abc").as_deref(), Some("abc"));
+        assert_eq!(resource_in_path("http://h/tenants/x/scim/v2/Groups/g1").as_deref(), Some("g1"));
+        assert_eq!(resource_in_path("/scim/v2/Users"), None);
+        assert_eq!(truncate("ééé".into(), 3), "é…");
+    }
+}

@@ -1,0 +1,265 @@
+//! [`LogStore`] on SQLite: a second database file beside the data (`scimd.db` → `scimd-log.db`),
+//! with its own writer connection and `synchronous=NORMAL`. Recording a request therefore never
+//! queues behind, or delays, a data write; losing the last few records on a power cut is the price,
+//! and it is the right one for a debugging aid.
+
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row as _;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use time::OffsetDateTime;
+
+use scimd_store::{LogEntry, LogQuery, LogStore, Result, StoreError};
+
+use crate::map_err;
+use crate::pool::{time_from_db, time_to_db, uuid_from_db};
+
+/// The provisioning log's database.
+#[derive(Clone, Debug)]
+pub struct SqliteLogStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+/// The log file for a data URL: `sqlite://dir/scimd.db` → `sqlite://dir/scimd-log.db`; an
+/// in-memory database gets an in-memory log.
+#[must_use]
+pub fn log_url(data_url: &str) -> String {
+    if data_url.contains(":memory:") || data_url.contains("mode=memory") {
+        return "sqlite::memory:".to_owned();
+    }
+    let (path, query) = data_url.split_once('?').map_or((data_url, None), |(p, q)| (p, Some(q)));
+    let path = match path.strip_suffix(".db") {
+        Some(stem) => format!("{stem}-log.db"),
+        None => format!("{path}-log"),
+    };
+    query.map_or(path.clone(), |q| format!("{path}?{q}"))
+}
+
+fn get<'r, T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>>(row: &'r SqliteRow, col: &str) -> Result<T> {
+    row.try_get(col).map_err(map_err)
+}
+
+fn entry_from_row(row: &SqliteRow) -> Result<LogEntry> {
+    Ok(LogEntry {
+        id: uuid_from_db(&get::<String>(row, "id")?)?,
+        time: time_from_db(&get::<String>(row, "time")?)?,
+        tenant: uuid_from_db(&get::<String>(row, "tenant_id")?)?,
+        credential_id: get(row, "credential_id")?,
+        credential_name: get(row, "credential_name")?,
+        credential_kind: get(row, "credential_kind")?,
+        client: get(row, "client")?,
+        method: get(row, "method")?,
+        path: get(row, "path")?,
+        status: u16::try_from(get::<i64>(row, "status")?).unwrap_or(0),
+        scim_type: get(row, "scim_type")?,
+        detail: get(row, "detail")?,
+        duration_us: u64::try_from(get::<i64>(row, "duration_us")?).unwrap_or(0),
+        resource_id: get(row, "resource_id")?,
+        request_body: get(row, "request_body")?,
+        request_id: get(row, "request_id")?,
+    })
+}
+
+impl SqliteLogStore {
+    /// Opens (creating if missing) and migrates the log database at `url` (see [`log_url`]).
+    pub async fn open(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Internal(format!("invalid SQLite URL {url:?}: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL: durable against a process crash, not a power cut — enough for a log, and it
+            // spares the log an fsync per batch.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+        let memory = url.contains(":memory:");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .connect_with(options.clone())
+            .await
+            .map_err(map_err)?;
+        // An in-memory database exists per connection: readers must share the writer's.
+        let reader = if memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(2)
+                .connect_with(options.read_only(true))
+                .await
+                .map_err(map_err)?
+        };
+        sqlx::migrate!("./log_migrations").run(&writer).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => map_err(e),
+            other => StoreError::Internal(format!("log migration failed: {other}")),
+        })?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Closes the pools.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+#[async_trait]
+impl LogStore for SqliteLogStore {
+    async fn append(&self, entries: &[LogEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        // SQLite allows 32766 bound parameters per statement; 16 per row, so chunks of 500.
+        for chunk in entries.chunks(500) {
+            let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
+                "INSERT OR IGNORE INTO log (id, time, tenant_id, credential_id, credential_name, credential_kind, client, \
+                 method, path, status, scim_type, detail, duration_us, resource_id, request_body, request_id) ",
+            );
+            qb.push_values(chunk, |mut b, e| {
+                b.push_bind(e.id.to_string())
+                    .push_bind(time_to_db(e.time))
+                    .push_bind(e.tenant.to_string())
+                    .push_bind(e.credential_id.clone())
+                    .push_bind(e.credential_name.clone())
+                    .push_bind(e.credential_kind.clone())
+                    .push_bind(e.client.clone())
+                    .push_bind(e.method.clone())
+                    .push_bind(e.path.clone())
+                    .push_bind(i64::from(e.status))
+                    .push_bind(e.scim_type.clone())
+                    .push_bind(e.detail.clone())
+                    .push_bind(i64::try_from(e.duration_us).unwrap_or(i64::MAX))
+                    .push_bind(e.resource_id.clone())
+                    .push_bind(e.request_body.clone())
+                    .push_bind(e.request_id.clone());
+            });
+            qb.build().execute(&mut *tx).await.map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn query(&self, q: &LogQuery) -> Result<Vec<LogEntry>> {
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("SELECT * FROM log WHERE tenant_id = ");
+        qb.push_bind(q.tenant.to_string());
+        if let Some((lo, hi)) = q.status {
+            qb.push(" AND status BETWEEN ").push_bind(i64::from(lo)).push(" AND ").push_bind(i64::from(hi));
+        }
+        if let Some(since) = q.since {
+            qb.push(" AND time >= ").push_bind(time_to_db(since));
+        }
+        if let Some(after) = q.after {
+            qb.push(" AND id > ").push_bind(after.to_string()).push(" ORDER BY id ASC");
+        } else {
+            if let Some(before) = q.before {
+                qb.push(" AND id < ").push_bind(before.to_string());
+            }
+            qb.push(" ORDER BY id DESC");
+        }
+        qb.push(" LIMIT ").push_bind(i64::from(q.limit));
+        qb.build().fetch_all(&self.reader).await.map_err(map_err)?.iter().map(entry_from_row).collect()
+    }
+
+    async fn prune(&self, before: OffsetDateTime) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM log WHERE time < ?1")
+            .bind(time_to_db(before))
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    use super::*;
+
+    #[test]
+    fn log_urls() {
+        assert_eq!(log_url("sqlite://scimd.db"), "sqlite://scimd-log.db");
+        assert_eq!(
+            log_url("sqlite:///var/lib/scimd/data.db?mode=rwc"),
+            "sqlite:///var/lib/scimd/data-log.db?mode=rwc"
+        );
+        assert_eq!(log_url("sqlite://data"), "sqlite://data-log");
+        assert_eq!(log_url("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    fn entry(n: u128, tenant: Uuid, status: u16, minute: u8) -> LogEntry {
+        LogEntry {
+            id: Uuid::from_u128(n),
+            time: datetime!(2026-11-23 10:00 UTC) + time::Duration::minutes(i64::from(minute)),
+            tenant,
+            credential_id: Some("t1".into()),
+            credential_name: Some("entra".into()),
+            credential_kind: Some("static_token".into()),
+            client: "entra".into(),
+            method: "POST".into(),
+            path: "/scim/v2/Users".into(),
+            status,
+            scim_type: (status == 409).then(|| "uniqueness".into()),
+            detail: None,
+            duration_us: 1200,
+            resource_id: None,
+            request_body: Some("{}".into()),
+            request_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn append_query_page_follow_prune() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = log_url(&format!("sqlite://{}", dir.path().join("scimd.db").display()));
+        let log = SqliteLogStore::open(&url).await.unwrap();
+        assert!(dir.path().join("scimd-log.db").exists());
+        let (a, b) = (Uuid::from_u128(0xa), Uuid::from_u128(0xb));
+        let entries: Vec<_> =
+            (1..=6).map(|n| entry(n, a, if n % 2 == 0 { 409 } else { 201 }, n as u8)).collect();
+        log.append(&entries).await.unwrap();
+        log.append(&[entry(7, b, 201, 7)]).await.unwrap();
+
+        let q = |f: fn(&mut LogQuery)| {
+            let mut q = LogQuery { tenant: a, limit: 100, ..LogQuery::default() };
+            f(&mut q);
+            q
+        };
+        let ids = |v: Vec<LogEntry>| v.iter().map(|e| e.id.as_u128()).collect::<Vec<_>>();
+        assert_eq!(
+            ids(log.query(&q(|_| {})).await.unwrap()),
+            [6, 5, 4, 3, 2, 1],
+            "newest first, own tenant only"
+        );
+        assert_eq!(log.query(&q(|_| {})).await.unwrap()[0], entries[5], "round trip");
+        assert_eq!(ids(log.query(&q(|q| q.status = Some((400, 499)))).await.unwrap()), [6, 4, 2]);
+        assert_eq!(
+            ids(log
+                .query(&q(|q| {
+                    q.before = Some(Uuid::from_u128(4));
+                    q.limit = 2
+                }))
+                .await
+                .unwrap()),
+            [3, 2]
+        );
+        assert_eq!(
+            ids(log.query(&q(|q| q.after = Some(Uuid::from_u128(4)))).await.unwrap()),
+            [5, 6],
+            "following: oldest first"
+        );
+        assert_eq!(
+            ids(log.query(&q(|q| q.since = Some(datetime!(2026-11-23 10:05 UTC)))).await.unwrap()),
+            [6, 5]
+        );
+        assert_eq!(log.prune(datetime!(2026-11-23 10:03 UTC)).await.unwrap(), 2);
+        assert_eq!(ids(log.query(&q(|_| {})).await.unwrap()), [6, 5, 4, 3]);
+    }
+}
