@@ -29,6 +29,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/tokens", get(list_tokens))
         .route("/tokens/{id}", delete(revoke_token))
         .route("/logs", get(logs))
+        .route("/settings", get(get_settings).put(put_settings))
 }
 
 /// DESIGN.md "Scopes": `admin` opens the admin API of the credential's own tenant; an operator
@@ -179,6 +180,26 @@ async fn revoke_token(
     }
     state.store.revoke_token(id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /admin/v1/tenants/{slug}/settings`: the tenant's policies.
+async fn get_settings(p: Principal) -> Result<Response, ApiError> {
+    require_admin(&p)?;
+    Ok(axum::Json(&p.tenant.settings).into_response())
+}
+
+/// `PUT /admin/v1/tenants/{slug}/settings`: replaces the policies; omitted fields take their
+/// defaults, unknown ones are refused.
+async fn put_settings(
+    State(state): State<AppState>,
+    p: Principal,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    require_admin(&p)?;
+    let settings: scimd_store::TenantSettings = serde_json::from_slice(&body)
+        .map_err(|e| ScimError::invalid_value(format!("the body is not tenant settings: {e}")))?;
+    let tenant = state.store.update_tenant_settings(p.tenant.id, &settings).await?;
+    Ok(axum::Json(&tenant.settings).into_response())
 }
 
 /// `GET /admin/v1/tenants/{slug}/logs?status=4xx&since=1h&count=100&cursor=ID`: the tenant's

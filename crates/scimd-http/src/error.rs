@@ -32,6 +32,9 @@ pub enum ApiError {
     /// A bug or an unexpected state: logged, shown only as "internal error" with the request id.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The credential is over its tenant's rate limit; retry after this many seconds.
+    #[error("too many requests: retry after {0} s")]
+    RateLimited(u64),
 }
 
 /// What an error renders as.
@@ -122,6 +125,12 @@ impl ApiError {
                 }
             }
             ApiError::Internal(_) => internal(&rid),
+            // RFC 6585 §4: 429 with Retry-After; Entra backs off and retries.
+            ApiError::RateLimited(secs) => client(
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+                format!("too many requests: retry after {secs} s"),
+            ),
         }
     }
 }
@@ -153,6 +162,11 @@ impl IntoResponse for ApiError {
         }
         if parts.status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let ApiError::RateLimited(secs) = self
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp
     }

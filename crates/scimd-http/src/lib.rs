@@ -15,6 +15,7 @@ pub mod metrics;
 mod middleware;
 pub mod oauth;
 pub mod provisioning_log;
+pub mod rate_limit;
 pub mod request_id;
 mod scim;
 
@@ -83,6 +84,8 @@ pub struct AppState {
     pub oauth: Arc<AuthorizationServer>,
     /// The provisioning log, when the application keeps one ([`AppState::with_log`]).
     pub log: Option<Arc<ProvisioningLog>>,
+    /// Per-credential request rates.
+    pub limits: Arc<rate_limit::RateLimits>,
 }
 
 impl AppState {
@@ -102,6 +105,7 @@ impl AppState {
             verifier,
             oauth,
             log: None,
+            limits: Arc::default(),
         }
     }
 

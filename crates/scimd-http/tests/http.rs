@@ -433,5 +433,6 @@ mod infra {
 }
 
 mod oauth;
+mod policies;
 mod provisioning_log;
 mod scim;

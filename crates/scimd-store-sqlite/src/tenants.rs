@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use scimd_schema::ScimError;
 use scimd_store::tenants::valid_slug;
-use scimd_store::{Result, StoreError, Tenant, TenantStore};
+use scimd_store::{Result, StoreError, Tenant, TenantSettings, TenantStore};
 
 use crate::pool::{time_from_db, time_to_db, uuid_from_db};
 use crate::{SqliteStore, map_err};
@@ -15,7 +15,10 @@ use crate::{SqliteStore, map_err};
 fn tenant_from_row(row: &SqliteRow) -> Result<Tenant> {
     let id: String = row.try_get("id").map_err(map_err)?;
     let created: String = row.try_get("created").map_err(map_err)?;
+    let settings: String = row.try_get("settings").map_err(map_err)?;
     Ok(Tenant {
+        settings: serde_json::from_str(&settings)
+            .map_err(|e| StoreError::Internal(format!("tenant {id}: stored settings: {e}")))?,
         id: uuid_from_db(&id)?,
         slug: row.try_get("slug").map_err(map_err)?,
         created: time_from_db(&created)?,
@@ -30,7 +33,12 @@ impl TenantStore for SqliteStore {
                 "invalid tenant slug {slug:?}: use 1-63 characters a-z, 0-9 and '-', starting with a letter or digit"
             ))));
         }
-        let tenant = Tenant { id: self.clock.new_id(), slug: slug.to_owned(), created: self.clock.now() };
+        let tenant = Tenant {
+            id: self.clock.new_id(),
+            slug: slug.to_owned(),
+            created: self.clock.now(),
+            settings: TenantSettings::default(),
+        };
         // Round-trip through the stored text so the returned value equals what a read gives back.
         let created = time_to_db(tenant.created);
         let mut tx = self.write_tx().await?;
@@ -46,7 +54,7 @@ impl TenantStore for SqliteStore {
     }
 
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {
-        sqlx::query("SELECT id, slug, created FROM tenants WHERE slug = ?1")
+        sqlx::query("SELECT id, slug, created, settings FROM tenants WHERE slug = ?1")
             .bind(slug)
             .fetch_optional(&self.reader)
             .await
@@ -57,7 +65,7 @@ impl TenantStore for SqliteStore {
     }
 
     async fn tenant_by_id(&self, id: Uuid) -> Result<Option<Tenant>> {
-        sqlx::query("SELECT id, slug, created FROM tenants WHERE id = ?1")
+        sqlx::query("SELECT id, slug, created, settings FROM tenants WHERE id = ?1")
             .bind(id.to_string())
             .fetch_optional(&self.reader)
             .await
@@ -65,6 +73,24 @@ impl TenantStore for SqliteStore {
             .as_ref()
             .map(tenant_from_row)
             .transpose()
+    }
+
+    async fn update_tenant_settings(&self, id: Uuid, settings: &TenantSettings) -> Result<Tenant> {
+        let json =
+            serde_json::to_string(settings).map_err(|e| StoreError::Internal(format!("settings: {e}")))?;
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(
+            "UPDATE tenants SET settings = ?2 WHERE id = ?1 RETURNING id, slug, created, settings",
+        )
+        .bind(id.to_string())
+        .bind(json)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+        let tenant = tenant_from_row(&row)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(tenant)
     }
 
     async fn tenant_count(&self) -> Result<u64> {
@@ -93,6 +119,17 @@ mod tests {
         assert_eq!(store.tenant_by_slug("ACME").await.unwrap(), None);
         assert_eq!(store.tenant_by_id(uuid::Uuid::nil()).await.unwrap(), None);
         assert_eq!(store.tenant_count().await.unwrap(), 1);
+        assert_eq!(t.settings, scimd_store::TenantSettings::default());
+        let strict = scimd_store::TenantSettings {
+            strict: true,
+            reprovision: scimd_store::Reprovision::Reactivate,
+            rate_limit: Some(0),
+            ..Default::default()
+        };
+        let updated = store.update_tenant_settings(t.id, &strict).await.unwrap();
+        assert_eq!(updated.settings, strict);
+        assert_eq!(store.tenant_by_slug("acme").await.unwrap().unwrap().settings, strict);
+        assert!(store.update_tenant_settings(uuid::Uuid::nil(), &strict).await.is_err());
     }
 
     #[tokio::test]

@@ -15,6 +15,56 @@ pub struct Tenant {
     pub slug: String,
     /// When it was created.
     pub created: OffsetDateTime,
+    /// The tenant's policies.
+    pub settings: TenantSettings,
+}
+
+/// Per-tenant policies for what cannot be inferred from a request (issue 5). The defaults are what
+/// Entra ID and Okta work with unchanged; each switch exists for the client or operator that needs
+/// it. Stored as JSON, so a setting added later reads as its default in older rows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantSettings {
+    /// RFC-strict mode, for tenants whose clients follow the RFC to the letter: a PATCH filter that
+    /// matches nothing is 400 `noTarget` (RFC 7644 §3.5.2), unknown attributes are refused rather
+    /// than dropped. Off by default: Entra creates elements through filters and sends stray
+    /// attributes (IDP-BEHAVIOUR §8).
+    pub strict: bool,
+    /// What a successful PATCH answers.
+    pub patch_response: PatchResponse,
+    /// Refuse PUT, PATCH and DELETE without `If-Match` (428, RFC 6585 §3), for applications that
+    /// want every write conditional. Neither Entra nor Okta sends `If-Match`: leave off for them.
+    pub require_if_match: bool,
+    /// What a POST does when its userName belongs to an existing *inactive* user.
+    pub reprovision: Reprovision,
+    /// Requests per second per credential before 429 with `Retry-After` (Entra retries on 429);
+    /// `None` is the server's default ([`DEFAULT_RATE_LIMIT`]), `Some(0)` no limit.
+    pub rate_limit: Option<u32>,
+}
+
+/// The default per-credential rate limit: far above the ~25 requests/s Entra sends per tenant.
+pub const DEFAULT_RATE_LIMIT: u32 = 1000;
+
+/// The body of a successful PATCH.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatchResponse {
+    /// 200 with the resource (IDP-BEHAVIOUR §8: what Microsoft's validator and most checkers want).
+    #[default]
+    Body,
+    /// 204 No Content (what Entra's documentation describes for groups; RFC 7644 §3.5.2 allows it).
+    NoContent,
+}
+
+/// Re-provisioning of an inactive user (Okta re-creates users it deactivated earlier).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reprovision {
+    /// 409 `uniqueness`, as for any taken userName (RFC 7644 §3.3).
+    #[default]
+    Reject,
+    /// Replace the inactive user with the POSTed one, re-activate it, and answer 201 with its id.
+    Reactivate,
 }
 
 /// The two SCIM resource types scimd serves.

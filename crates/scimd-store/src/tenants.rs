@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::model::Tenant;
+use crate::model::{Tenant, TenantSettings};
 
 /// Creating and finding tenants.
 #[async_trait]
@@ -22,6 +22,9 @@ pub trait TenantStore: Send + Sync {
 
     /// The tenant with this id, if any.
     async fn tenant_by_id(&self, id: Uuid) -> Result<Option<Tenant>>;
+
+    /// Replaces the tenant's settings. Errors: [`crate::StoreError::NotFound`].
+    async fn update_tenant_settings(&self, id: Uuid, settings: &TenantSettings) -> Result<Tenant>;
 
     /// How many tenants exist (`serve` bootstraps tenant `default` when there are none).
     async fn tenant_count(&self) -> Result<u64>;

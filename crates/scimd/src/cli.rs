@@ -212,6 +212,37 @@ pub enum TenantCommand {
         /// URL name: 1-63 characters a-z, 0-9 and '-'.
         slug: String,
     },
+    /// Print a tenant's settings as JSON.
+    Show {
+        /// The tenant.
+        slug: String,
+    },
+    /// Change a tenant's settings (only those given); prints the result as JSON.
+    Set(TenantSetArgs),
+}
+
+/// `tenant set` options: the per-tenant policies of issue 5.
+#[derive(Debug, Args)]
+pub struct TenantSetArgs {
+    /// The tenant.
+    pub slug: String,
+    /// RFC-strict mode: PATCH filters that match nothing are 400 noTarget, unknown attributes are
+    /// refused. Off by default (Entra needs it off).
+    #[arg(long, value_name = "BOOL")]
+    pub strict: Option<bool>,
+    /// What a successful PATCH answers: body (200 with the resource, default) or no-content (204).
+    #[arg(long, value_name = "WHAT", value_parser = ["body", "no-content"])]
+    pub patch_response: Option<String>,
+    /// Refuse PUT, PATCH and DELETE without If-Match (428).
+    #[arg(long, value_name = "BOOL")]
+    pub require_if_match: Option<bool>,
+    /// A POST whose userName belongs to an inactive user: reject (409, default) or reactivate
+    /// (replace and re-activate that user, 201).
+    #[arg(long, value_name = "POLICY", value_parser = ["reject", "reactivate"])]
+    pub reprovision: Option<String>,
+    /// Requests per second per credential before 429 (0: unlimited; "default": the server's).
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -318,6 +349,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("{}", tenant.slug);
             Ok(())
         }
+        Command::Tenant(TenantCommand::Show { slug }) => {
+            let tenant = tenant_by_slug(&*store, &slug).await?;
+            println!(
+                "{}",
+                serde_json::to_string(&tenant.settings).map_err(|e| CliError::Usage(e.to_string()))?
+            );
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Set(args)) => tenant_set(&*store, args).await,
         Command::Token(TokenCommand::Create(args)) => token_create(&*store, &*clock, args).await,
         Command::Token(TokenCommand::List { tenant }) => {
             crate::credentials::token_list(&*store, &tenant).await
@@ -334,6 +374,43 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     };
     store.close().await;
     result
+}
+
+async fn tenant_set(store: &dyn Store, args: TenantSetArgs) -> Result<(), CliError> {
+    let tenant = tenant_by_slug(store, &args.slug).await?;
+    let mut settings = tenant.settings;
+    if let Some(v) = args.strict {
+        settings.strict = v;
+    }
+    if let Some(v) = args.patch_response {
+        settings.patch_response = if v == "no-content" {
+            scimd_store::PatchResponse::NoContent
+        } else {
+            scimd_store::PatchResponse::Body
+        };
+    }
+    if let Some(v) = args.require_if_match {
+        settings.require_if_match = v;
+    }
+    if let Some(v) = args.reprovision {
+        settings.reprovision = if v == "reactivate" {
+            scimd_store::Reprovision::Reactivate
+        } else {
+            scimd_store::Reprovision::Reject
+        };
+    }
+    if let Some(v) = args.rate_limit {
+        settings.rate_limit = match v.as_str() {
+            "default" => None,
+            n => Some(
+                n.parse()
+                    .map_err(|_| CliError::Usage(format!("--rate-limit {n:?}: a number, or default")))?,
+            ),
+        };
+    }
+    let updated = store.update_tenant_settings(tenant.id, &settings).await?;
+    println!("{}", serde_json::to_string(&updated.settings).map_err(|e| CliError::Usage(e.to_string()))?);
+    Ok(())
 }
 
 pub(crate) async fn tenant_by_slug(store: &dyn Store, slug: &str) -> Result<Tenant, CliError> {

@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use serde_json::Value;
 
 use scimd_schema::ScimError;
-use scimd_store::{ResourceKind, WriteContext};
+use scimd_store::{PatchResponse, ResourceKind, WriteContext};
 
 use crate::AppState;
 use crate::auth::{Principal, Scope};
@@ -55,7 +55,21 @@ fn ctx<'a>(state: &'a AppState, principal: &Principal, headers: &HeaderMap, uri:
             request_id: headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
         },
         base: render::scim_base(&state.config, headers, &uri.0),
+        settings: principal.tenant.settings.clone(),
     }
+}
+
+/// Tenant policy `require_if_match`: RFC 6585 §3 428 Precondition Required for a write without
+/// `If-Match`, so no client overwrites a change it has not seen (RFC 7644 §3.14).
+fn check_precondition(principal: &Principal, pre: Option<&Precondition>) -> Result<(), ApiError> {
+    if principal.tenant.settings.require_if_match && pre.is_none() {
+        return Err(ScimError::status(
+            428,
+            "this tenant requires If-Match on PUT, PATCH and DELETE: send the resource's ETag".to_owned(),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 fn scope(kind: ResourceKind, op: Op) -> Scope {
@@ -193,13 +207,22 @@ async fn write(
     let body = json_body(&body)?;
     let p = ProjectionParams::from_query(&query);
     let pre = precondition(&headers, header::IF_MATCH);
+    check_precondition(&principal, pre.as_ref())?;
     let ctx = ctx(&state, &principal, &headers, &uri);
     let r = match how {
         Write::Replace => service::replace(&ctx, kind, &id, body, pre.as_ref(), &p).await?,
         Write::Patch => service::modify(&ctx, kind, &id, body, pre.as_ref(), &p).await?,
     };
     // Both answer 200 with the resource; for PATCH that is what IDP-BEHAVIOUR §8 recommends:
-    // Entra, Okta and Microsoft's validator all accept it.
+    // Entra, Okta and Microsoft's validator all accept it. A tenant may ask for 204 instead (RFC
+    // 7644 §3.5.2 allows it); the ETag still tells the new version.
+    if matches!(how, Write::Patch) && principal.tenant.settings.patch_response == PatchResponse::NoContent {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        if let Ok(tag) = HeaderValue::from_str(&render::etag(r.version)) {
+            resp.headers_mut().insert(header::ETAG, tag);
+        }
+        return Ok(resp);
+    }
     Ok(resource_response(StatusCode::OK, &r, false))
 }
 
@@ -213,6 +236,7 @@ async fn remove(
 ) -> Result<Response, ApiError> {
     principal.require(scope(kind, Op::Delete))?;
     let pre = precondition(&headers, header::IF_MATCH);
+    check_precondition(&principal, pre.as_ref())?;
     service::delete(&ctx(&state, &principal, &headers, &uri), kind, &id, pre.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -9,8 +9,8 @@ use scimd_schema::patch::{self, MemberChange, PatchOptions};
 use scimd_schema::validate::{self, ValidateOptions};
 use scimd_schema::{ResourceSchema, ScimError, urn};
 use scimd_store::{
-    ListQuery, NewResource, Paging, ResourceKind, Store, StoreError, StoredResource, Update, WriteContext,
-    search_document,
+    ListQuery, NewResource, Paging, Reprovision, ResourceKind, Store, StoreError, StoredResource,
+    TenantSettings, Update, WriteContext, search_document,
 };
 use uuid::Uuid;
 
@@ -49,6 +49,8 @@ pub(crate) struct Ctx<'a> {
     pub write: WriteContext,
     /// The absolute SCIM base URL of this request.
     pub base: String,
+    /// The tenant's policies.
+    pub settings: TenantSettings,
 }
 
 fn wants_members(rs: &ResourceSchema, p: &ProjectionParams) -> Result<bool, ScimError> {
@@ -125,17 +127,97 @@ pub(crate) async fn create(
     p: &ProjectionParams,
 ) -> Result<Rendered, ApiError> {
     let rs = schema_of(kind);
-    let mut doc = validate::validate_create(rs, body, &ValidateOptions::default())?;
+    let original = body.clone();
+    let mut doc = validate::validate_create(rs, body, &validate_options(ctx))?;
     strip_server_attributes(&mut doc);
     let members = if kind == ResourceKind::Group { take_member_ids(&mut doc) } else { Vec::new() };
     let password_hash = password::take_and_hash(&mut doc, ctx.clock).await?;
+    let user_name = doc.get("userName").and_then(Value::as_str).map(str::to_owned);
     let search = search_document(rs, &doc);
     let new = NewResource { kind, doc, search, members, password_hash };
-    let (stored, report) = ctx.store.create(&ctx.write, new).await.map_err(store_error(kind, ""))?;
+    let (stored, report) = match ctx.store.create(&ctx.write, new).await {
+        Err(StoreError::Conflict(attr))
+            if kind == ResourceKind::User
+                && attr == "userName"
+                && ctx.settings.reprovision == Reprovision::Reactivate =>
+        {
+            let name = user_name.unwrap_or_default();
+            return reactivate(ctx, &name, original, p).await;
+        }
+        other => other.map_err(store_error(kind, ""))?,
+    };
     if !report.skipped.is_empty() {
         tracing::info!(skipped = ?report.skipped, "members that name no resource of the tenant were not added");
     }
     let stored = reread(ctx, kind, stored, wants_members(rs, p)?).await?;
+    Ok(rendered(ctx, rs, &stored, p)?)
+}
+
+fn validate_options(ctx: &Ctx<'_>) -> ValidateOptions {
+    ValidateOptions { strict: ctx.settings.strict }
+}
+
+/// Tenant policy `reprovision = reactivate` (issue 5): Okta re-creates users it deactivated. A POST
+/// whose userName belongs to an *inactive* user replaces that user with the POSTed representation
+/// (as PUT would, RFC 7644 §3.5.1), sets it active, and answers 201 with its id; an *active* user
+/// with that userName is still 409 `uniqueness`. The activity check runs inside the update's
+/// transaction, so two concurrent POSTs cannot both take the user over.
+async fn reactivate(
+    ctx: &Ctx<'_>,
+    user_name: &str,
+    body: Value,
+    p: &ProjectionParams,
+) -> Result<Rendered, ApiError> {
+    let kind = ResourceKind::User;
+    let rs = schema_of(kind);
+    let taken = || ApiError::from(ScimError::uniqueness("userName is already in use by another User"));
+    // RFC 7644 §3.4.2.2: a filter's string literal is a JSON string, so JSON encoding quotes it.
+    let literal = serde_json::to_string(user_name).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let filter = scimd_filter::parse_filter(&format!("userName eq {literal}")).map_err(|_| taken())?;
+    let query = ListQuery {
+        filter: Some(filter),
+        sort_by: None,
+        sort_order: scimd_store::SortOrder::default(),
+        paging: Paging::Index { start_index: 1, count: 1 },
+        with_members: false,
+    };
+    let page = ctx.store.list(ctx.tenant, kind, rs, &query).await?;
+    let Some(existing) = page.resources.first() else { return Err(taken()) };
+    let mut body = body;
+    if let Some(obj) = body.as_object_mut() {
+        obj.retain(|k, _| !k.eq_ignore_ascii_case("active"));
+        obj.insert("active".into(), Value::Bool(true));
+    }
+    let password_hash =
+        match body.as_object().and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("password"))) {
+            Some((_, Value::String(plain))) if !plain.is_empty() => {
+                Some(password::hash(plain.clone(), ctx.clock).await?)
+            }
+            _ => None,
+        };
+    let opts = validate_options(ctx);
+    let update = move |current: &StoredResource| -> scimd_store::Result<Update> {
+        if current.doc.get("active").and_then(Value::as_bool) != Some(false) {
+            return Err(StoreError::Conflict("userName".into()));
+        }
+        let mut existing = current.doc.clone();
+        if let Some(obj) = existing.as_object_mut() {
+            obj.insert("id".into(), Value::String(current.id.clone()));
+        }
+        let mut doc = validate::validate_replace(rs, &existing, body.clone(), &opts)?;
+        strip_server_attributes(&mut doc);
+        if let Some(obj) = doc.as_object_mut() {
+            obj.remove("password");
+        }
+        let search = search_document(rs, &doc);
+        Ok(Update { doc: Some((doc, search)), members: Vec::new(), password_hash: password_hash.clone() })
+    };
+    let (stored, _) = ctx
+        .store
+        .update(&ctx.write, kind, &existing.id, None, &update)
+        .await
+        .map_err(store_error(kind, &existing.id))?;
+    tracing::info!(user = %stored.id, "re-provisioned an inactive user (tenant policy reprovision = reactivate)");
     Ok(rendered(ctx, rs, &stored, p)?)
 }
 
@@ -163,7 +245,7 @@ pub(crate) async fn replace(
     p: &ProjectionParams,
 ) -> Result<Rendered, ApiError> {
     let rs = schema_of(kind);
-    let opts = ValidateOptions::default();
+    let opts = validate_options(ctx);
     // Hash any new password before entering the write transaction (Argon2 is slow on purpose).
     let password_hash =
         match body.as_object().and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("password"))) {
@@ -239,7 +321,7 @@ pub(crate) async fn modify(
         Some(plain) if !plain.is_empty() => Some(password::hash(plain, ctx.clock).await?),
         _ => None,
     };
-    let opts = PatchOptions::default();
+    let opts = PatchOptions { strict: ctx.settings.strict };
     let update = |current: &StoredResource| -> scimd_store::Result<Update> {
         let mut doc = current.doc.clone();
         let outcome = patch::apply(rs, &mut doc, &ops, &opts)?;

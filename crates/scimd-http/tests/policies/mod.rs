@@ -1,0 +1,143 @@
+//! Per-tenant policies (issue 5): re-provisioning of inactive users, PATCH 204, required If-Match,
+//! strict RFC mode and per-credential rate limits, each set through the admin API and observed
+//! through SCIM.
+
+use serde_json::{Value, json};
+
+use scimd_http::Scopes;
+use scimd_testkit::TestServer;
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+async fn set(s: &TestServer, settings: Value) {
+    let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
+    let r = s
+        .send(s.client.put(s.url("/admin/v1/tenants/default/settings")).bearer_auth(&admin).json(&settings))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let read = s.send(s.client.get(s.url("/admin/v1/tenants/default/settings")).bearer_auth(&admin)).await;
+    assert_eq!(read.body, r.body);
+}
+
+fn deactivate() -> Value {
+    json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": false}]})
+}
+
+#[tokio::test]
+async fn okta_reprovisioning_reactivates_an_inactive_user_when_asked() {
+    let s = TestServer::start().await;
+    let user = json!({"schemas": [USER], "userName": "rehire@example.com", "name": {"givenName": "Old"}, "active": true});
+    let id = s.post("/scim/v2/Users", &user).await.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.patch(&format!("/scim/v2/Users/{id}"), &deactivate()).await.status, 200);
+    // Default policy: the name is taken.
+    let again = json!({"schemas": [USER], "userName": "REHIRE@example.com", "name": {"givenName": "New"}, "active": true});
+    let r = s.post("/scim/v2/Users", &again).await;
+    assert_eq!((r.status.as_u16(), r.body["scimType"].as_str()), (409, Some("uniqueness")));
+
+    set(&s, json!({"reprovision": "reactivate"})).await;
+    let r = s.post("/scim/v2/Users", &again).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["id"], id.as_str(), "the same user, re-activated");
+    assert_eq!(r.body["active"], true);
+    assert_eq!(r.body["name"]["givenName"], "New", "replaced by the POSTed representation");
+    let stored = s.get(&format!("/scim/v2/Users/{id}")).await;
+    assert_eq!(stored.body["active"], true);
+    let list = s.get("/scim/v2/Users").await;
+    assert_eq!(list.body["totalResults"], 1, "no second user");
+    // An active user with that name is still a conflict.
+    assert_eq!(s.post("/scim/v2/Users", &again).await.status, 409);
+}
+
+#[tokio::test]
+async fn patch_204_and_required_if_match() {
+    let s = TestServer::start().await;
+    let id =
+        s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "p@example.com"})).await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    set(&s, json!({"patch_response": "no_content", "require_if_match": true})).await;
+    let path = format!("/scim/v2/Users/{id}");
+    let r = s.patch(&path, &deactivate()).await;
+    assert_eq!(r.status, 428, "{}", r.body);
+    assert_eq!(r.body["status"], "428");
+    let etag = s.get(&path).await.header("etag").unwrap().to_owned();
+    let r =
+        s.send(s.request(reqwest::Method::PATCH, &path).header("if-match", &etag).json(&deactivate())).await;
+    assert_eq!(r.status, 204);
+    assert!(r.header("etag").is_some_and(|t| t != etag), "the new version's ETag");
+    assert_eq!(s.get(&path).await.body["active"], false);
+    assert_eq!(s.delete(&path).await.status, 428);
+    let etag = s.get(&path).await.header("etag").unwrap().to_owned();
+    let r = s.send(s.request(reqwest::Method::DELETE, &path).header("if-match", &etag)).await;
+    assert_eq!(r.status, 204);
+}
+
+#[tokio::test]
+async fn strict_mode_follows_the_rfc_to_the_letter() {
+    let s = TestServer::start().await;
+    let id =
+        s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "st@example.com"})).await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let no_match = json!({"schemas": [PATCH], "Operations": [
+        {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "w@example.com"}]});
+    let stray = json!({"schemas": [USER], "userName": "stray@example.com", "department": "x"});
+    // Tolerant by default (IDP-BEHAVIOUR §8): the element is created, the stray attribute dropped.
+    assert_eq!(s.patch(&format!("/scim/v2/Users/{id}"), &no_match).await.status, 200);
+    assert_eq!(s.post("/scim/v2/Users", &stray).await.status, 201);
+
+    set(&s, json!({"strict": true})).await;
+    let id2 = s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "st2@example.com"})).await.body
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = s.patch(&format!("/scim/v2/Users/{id2}"), &no_match).await;
+    assert_eq!((r.status.as_u16(), r.body["scimType"].as_str()), (400, Some("noTarget")), "{}", r.body);
+    let r = s
+        .post(
+            "/scim/v2/Users",
+            &json!({"schemas": [USER], "userName": "stray2@example.com", "department": "x"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    // Unknown settings are refused, not ignored.
+    let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
+    let r = s
+        .send(
+            s.client
+                .put(s.url("/admin/v1/tenants/default/settings"))
+                .bearer_auth(&admin)
+                .json(&json!({"strcit": true})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after_per_credential() {
+    let s = TestServer::start().await;
+    set(&s, json!({"rate_limit": 3})).await;
+    let mut responses = Vec::new();
+    for _ in 0..6 {
+        responses.push(s.get("/scim/v2/Users").await);
+    }
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status.as_u16()).collect();
+    assert!(statuses.iter().filter(|s| **s == 200).count() >= 3, "the burst passes: {statuses:?}");
+    let refused =
+        responses.iter().find(|r| r.status == 429).unwrap_or_else(|| panic!("no 429 in {statuses:?}"));
+    assert!(refused.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(refused.body["status"], "429");
+    // Another credential of the tenant has its own budget.
+    let other = s.token(&["users:read"]).await;
+    let r = s.send(s.client.get(s.url("/scim/v2/Users")).bearer_auth(other)).await;
+    assert_eq!(r.status, 200);
+    // 0 lifts the limit.
+    set(&s, json!({"rate_limit": 0})).await;
+    for _ in 0..20 {
+        assert_eq!(s.get("/scim/v2/Users").await.status, 200);
+    }
+}
