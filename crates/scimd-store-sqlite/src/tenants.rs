@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use scimd_schema::ScimError;
 use scimd_store::tenants::valid_slug;
-use scimd_store::{Result, StoreError, Tenant, TenantSettings, TenantStore};
+use scimd_store::{DomainRecord, Result, StoreError, Tenant, TenantSettings, TenantStore};
 
 use crate::pool::{time_from_db, time_to_db, uuid_from_db};
 use crate::{SqliteStore, map_err};
@@ -22,6 +22,17 @@ fn tenant_from_row(row: &SqliteRow) -> Result<Tenant> {
         id: uuid_from_db(&id)?,
         slug: row.try_get("slug").map_err(map_err)?,
         created: time_from_db(&created)?,
+    })
+}
+
+fn domain_from_row(row: &SqliteRow) -> Result<DomainRecord> {
+    let created: String = row.try_get("created").map_err(map_err)?;
+    let verified: Option<String> = row.try_get("verified").map_err(map_err)?;
+    Ok(DomainRecord {
+        domain: row.try_get("domain").map_err(map_err)?,
+        token: row.try_get("token").map_err(map_err)?,
+        created: time_from_db(&created)?,
+        verified: verified.as_deref().map(time_from_db).transpose()?,
     })
 }
 
@@ -93,6 +104,77 @@ impl TenantStore for SqliteStore {
         Ok(tenant)
     }
 
+    async fn add_domain(&self, tenant: Uuid, domain: &str, token: &str) -> Result<DomainRecord> {
+        let domain = domain.to_ascii_lowercase();
+        let created = time_to_db(self.clock.now());
+        let mut tx = self.write_tx().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tenants WHERE id = ?1")
+            .bind(tenant.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("INSERT INTO tenant_domains (tenant_id, domain, token, created) VALUES (?1, ?2, ?3, ?4)")
+            .bind(tenant.to_string())
+            .bind(&domain)
+            .bind(token)
+            .bind(&created)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => StoreError::Conflict("domain".into()),
+                other => other,
+            })?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(DomainRecord { domain, token: token.to_owned(), created: time_from_db(&created)?, verified: None })
+    }
+
+    async fn list_domains(&self, tenant: Uuid) -> Result<Vec<DomainRecord>> {
+        sqlx::query("SELECT domain, token, created, verified FROM tenant_domains WHERE tenant_id = ?1 ORDER BY created, domain")
+            .bind(tenant.to_string())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(domain_from_row)
+            .collect()
+    }
+
+    async fn mark_domain_verified(&self, tenant: Uuid, domain: &str) -> Result<DomainRecord> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(
+            "UPDATE tenant_domains SET verified = coalesce(verified, ?3) WHERE tenant_id = ?1 AND domain = ?2
+             RETURNING domain, token, created, verified",
+        )
+        .bind(tenant.to_string())
+        .bind(domain.to_ascii_lowercase())
+        .bind(time_to_db(self.clock.now()))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+        let record = domain_from_row(&row)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(record)
+    }
+
+    async fn remove_domain(&self, tenant: Uuid, domain: &str) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("DELETE FROM tenant_domains WHERE tenant_id = ?1 AND domain = ?2")
+            .bind(tenant.to_string())
+            .bind(domain.to_ascii_lowercase())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
     async fn tenant_count(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
             .fetch_one(&self.reader)
@@ -130,6 +212,25 @@ mod tests {
         assert_eq!(updated.settings, strict);
         assert_eq!(store.tenant_by_slug("acme").await.unwrap().unwrap().settings, strict);
         assert!(store.update_tenant_settings(uuid::Uuid::nil(), &strict).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn domains() {
+        let (_dir, store) = test_support::store().await;
+        let t = store.create_tenant("acme").await.unwrap();
+        let d = store.add_domain(t.id, "Example.COM", "tok").await.unwrap();
+        assert_eq!((d.domain.as_str(), d.verified), ("example.com", None));
+        assert!(matches!(store.add_domain(t.id, "example.com", "x").await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            store.add_domain(uuid::Uuid::nil(), "a.example", "x").await,
+            Err(StoreError::NotFound)
+        ));
+        let v = store.mark_domain_verified(t.id, "EXAMPLE.com").await.unwrap();
+        assert!(v.verified.is_some());
+        assert_eq!(store.list_domains(t.id).await.unwrap(), vec![v]);
+        store.remove_domain(t.id, "example.com").await.unwrap();
+        assert!(store.list_domains(t.id).await.unwrap().is_empty());
+        assert!(matches!(store.remove_domain(t.id, "example.com").await, Err(StoreError::NotFound)));
     }
 
     #[tokio::test]

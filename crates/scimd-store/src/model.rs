@@ -42,6 +42,20 @@ pub struct TenantSettings {
     pub rate_limit: Option<u32>,
 }
 
+/// A domain a tenant claims (issue 5, verified domains): users' userNames and emails must be in
+/// one of its verified domains once it has any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainRecord {
+    /// The domain, lower-case.
+    pub domain: String,
+    /// The value the DNS TXT record must carry.
+    pub token: String,
+    /// When it was added.
+    pub created: OffsetDateTime,
+    /// When its TXT record was found, if it has been.
+    pub verified: Option<OffsetDateTime>,
+}
+
 /// The default per-credential rate limit: far above the ~25 requests/s Entra sends per tenant.
 pub const DEFAULT_RATE_LIMIT: u32 = 1000;
 

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::model::{Tenant, TenantSettings};
+use crate::model::{DomainRecord, Tenant, TenantSettings};
 
 /// Creating and finding tenants.
 #[async_trait]
@@ -25,6 +25,19 @@ pub trait TenantStore: Send + Sync {
 
     /// Replaces the tenant's settings. Errors: [`crate::StoreError::NotFound`].
     async fn update_tenant_settings(&self, id: Uuid, settings: &TenantSettings) -> Result<Tenant>;
+
+    /// Claims a domain for the tenant (lower-cased) with its verification token. Errors:
+    /// `Conflict("domain")` when the tenant has it already, `NotFound` without the tenant.
+    async fn add_domain(&self, tenant: Uuid, domain: &str, token: &str) -> Result<DomainRecord>;
+
+    /// The tenant's domains, in the order added.
+    async fn list_domains(&self, tenant: Uuid) -> Result<Vec<DomainRecord>>;
+
+    /// Marks a domain verified at the clock's time. Errors: `NotFound`.
+    async fn mark_domain_verified(&self, tenant: Uuid, domain: &str) -> Result<DomainRecord>;
+
+    /// Drops a domain. Errors: `NotFound`.
+    async fn remove_domain(&self, tenant: Uuid, domain: &str) -> Result<()>;
 
     /// How many tenants exist (`serve` bootstraps tenant `default` when there are none).
     async fn tenant_count(&self) -> Result<u64>;

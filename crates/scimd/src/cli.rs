@@ -77,6 +77,46 @@ pub enum Command {
     Key(KeyCommand),
     /// Read a tenant's provisioning log: one JSON object per SCIM request, oldest first.
     Logs(LogsArgs),
+    /// Manage a tenant's verified domains (only users in them are accepted once it has any).
+    #[command(subcommand)]
+    Domain(DomainCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Claim a domain; prints the DNS TXT record to publish.
+    Add {
+        /// The tenant.
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+        /// The domain (example.com).
+        domain: String,
+    },
+    /// Look up the TXT record and mark the domain verified.
+    Verify {
+        /// The tenant.
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+        /// The domain.
+        domain: String,
+        /// Ask this DNS server (IP:PORT) instead of the system resolver.
+        #[arg(long, value_name = "ADDR")]
+        dns_server: Option<std::net::SocketAddr>,
+    },
+    /// List the tenant's domains as JSON lines.
+    List {
+        /// The tenant.
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+    },
+    /// Drop a domain.
+    Remove {
+        /// The tenant.
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+        /// The domain.
+        domain: String,
+    },
 }
 
 /// `logs` options.
@@ -371,6 +411,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Key(KeyCommand::Rotate) => crate::credentials::key_rotate(&store, &clock, &settings).await,
         Command::Logs(args) => crate::logs::run(&*store, &*clock, &settings, args).await,
+        Command::Domain(cmd) => crate::domains::run(&*store, &*clock, cmd).await,
     };
     store.close().await;
     result

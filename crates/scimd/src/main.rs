@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod credentials;
 mod database;
+mod domains;
 mod logs;
 
 use std::process::ExitCode;

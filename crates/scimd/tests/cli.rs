@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+mod domains;
 mod oauth;
 mod provisioning_log;
 

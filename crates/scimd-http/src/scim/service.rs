@@ -129,6 +129,7 @@ pub(crate) async fn create(
     let rs = schema_of(kind);
     let original = body.clone();
     let mut doc = validate::validate_create(rs, body, &validate_options(ctx))?;
+    check_domains(&doc, allowed_domains(ctx, kind).await?.as_deref())?;
     strip_server_attributes(&mut doc);
     let members = if kind == ResourceKind::Group { take_member_ids(&mut doc) } else { Vec::new() };
     let password_hash = password::take_and_hash(&mut doc, ctx.clock).await?;
@@ -151,6 +152,48 @@ pub(crate) async fn create(
     }
     let stored = reread(ctx, kind, stored, wants_members(rs, p)?).await?;
     Ok(rendered(ctx, rs, &stored, p)?)
+}
+
+/// Verified domains (issue 5): `None` when the tenant claims no domain (no restriction), else the
+/// verified ones (possibly none yet: then no user with a domain is accepted).
+async fn allowed_domains(ctx: &Ctx<'_>, kind: ResourceKind) -> Result<Option<Vec<String>>, ApiError> {
+    if kind != ResourceKind::User {
+        return Ok(None);
+    }
+    let claimed = ctx.store.list_domains(ctx.tenant).await?;
+    if claimed.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(claimed.into_iter().filter(|d| d.verified.is_some()).map(|d| d.domain).collect()))
+}
+
+/// A user's userName (when it is an address) and every `emails[].value` must be in a verified
+/// domain of the tenant, compared case-insensitively (RFC 5321 §2.4: domains are case-insensitive);
+/// otherwise 400 `invalidValue` naming the domain.
+fn check_domains(doc: &Value, allowed: Option<&[String]>) -> Result<(), ScimError> {
+    let Some(allowed) = allowed else { return Ok(()) };
+    let mut addresses: Vec<(String, &str)> = Vec::new();
+    if let Some(name) = doc.get("userName").and_then(Value::as_str) {
+        addresses.push(("userName".into(), name));
+    }
+    if let Some(emails) = doc.get("emails").and_then(Value::as_array) {
+        for (i, e) in emails.iter().enumerate() {
+            if let Some(v) = e.get("value").and_then(Value::as_str) {
+                addresses.push((format!("emails[{i}].value"), v));
+            }
+        }
+    }
+    for (attr, address) in addresses {
+        let Some((_, domain)) = address.rsplit_once('@') else { continue };
+        let domain = domain.to_ascii_lowercase();
+        if !allowed.iter().any(|d| *d == domain) {
+            let verified = if allowed.is_empty() { "none yet".to_owned() } else { allowed.join(", ") };
+            return Err(ScimError::invalid_value(format!(
+                "{attr}: the domain {domain} is not a verified domain of this tenant (verified: {verified})"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn validate_options(ctx: &Ctx<'_>) -> ValidateOptions {
@@ -196,6 +239,7 @@ async fn reactivate(
             _ => None,
         };
     let opts = validate_options(ctx);
+    let domains = allowed_domains(ctx, kind).await?;
     let update = move |current: &StoredResource| -> scimd_store::Result<Update> {
         if current.doc.get("active").and_then(Value::as_bool) != Some(false) {
             return Err(StoreError::Conflict("userName".into()));
@@ -205,6 +249,7 @@ async fn reactivate(
             obj.insert("id".into(), Value::String(current.id.clone()));
         }
         let mut doc = validate::validate_replace(rs, &existing, body.clone(), &opts)?;
+        check_domains(&doc, domains.as_deref())?;
         strip_server_attributes(&mut doc);
         if let Some(obj) = doc.as_object_mut() {
             obj.remove("password");
@@ -254,12 +299,14 @@ pub(crate) async fn replace(
             }
             _ => None,
         };
+    let domains = allowed_domains(ctx, kind).await?;
     let update = move |current: &StoredResource| -> scimd_store::Result<Update> {
         let mut existing = current.doc.clone();
         if let Some(obj) = existing.as_object_mut() {
             obj.insert("id".into(), Value::String(current.id.clone()));
         }
         let mut doc = validate::validate_replace(rs, &existing, body.clone(), &opts)?;
+        check_domains(&doc, domains.as_deref())?;
         strip_server_attributes(&mut doc);
         if let Some(obj) = doc.as_object_mut() {
             obj.remove("password");
@@ -322,9 +369,11 @@ pub(crate) async fn modify(
         _ => None,
     };
     let opts = PatchOptions { strict: ctx.settings.strict };
+    let domains = allowed_domains(ctx, kind).await?;
     let update = |current: &StoredResource| -> scimd_store::Result<Update> {
         let mut doc = current.doc.clone();
         let outcome = patch::apply(rs, &mut doc, &ops, &opts)?;
+        check_domains(&doc, domains.as_deref())?;
         let had_password = doc.as_object_mut().and_then(|o| o.remove("password")).is_some();
         let doc_change = (doc != current.doc).then(|| {
             let search = search_document(rs, &doc);
@@ -443,4 +492,28 @@ pub(crate) async fn search_all(
         return Err(e.into());
     }
     Ok(list_response(total, Some(start_index), resources, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::check_domains;
+
+    #[test]
+    fn domains_are_checked_case_insensitively_on_username_and_emails() {
+        let allowed = vec!["example.com".to_owned()];
+        let ok = json!({"userName": "b@EXAMPLE.com", "emails": [{"value": "b@example.com"}]});
+        assert!(check_domains(&ok, Some(&allowed)).is_ok());
+        assert!(check_domains(&json!({"userName": "bjensen"}), Some(&allowed)).is_ok(), "not an address");
+        let bad = json!({"userName": "b@example.com", "emails": [{"value": "b@example.com"}, {"value": "b@evil.example"}]});
+        let e = check_domains(&bad, Some(&allowed)).unwrap_err();
+        assert!(e.detail.contains("emails[1].value") && e.detail.contains("evil.example"), "{}", e.detail);
+        assert!(
+            check_domains(&json!({"userName": "b@sub.example.com"}), Some(&allowed)).is_err(),
+            "exact domains only"
+        );
+        assert!(check_domains(&ok, Some(&[])).unwrap_err().detail.contains("none yet"));
+        assert!(check_domains(&bad, None).is_ok(), "no claimed domain: no restriction");
+    }
 }

@@ -141,3 +141,28 @@ async fn rate_limits_answer_429_with_retry_after_per_credential() {
         assert_eq!(s.get("/scim/v2/Users").await.status, 200);
     }
 }
+
+#[tokio::test]
+async fn verified_domains_restrict_usernames_and_emails() {
+    let s = TestServer::start().await;
+    let user = |name: &str, email: &str| json!({"schemas": [USER], "userName": name, "emails": [{"value": email, "type": "work"}]});
+    // No claimed domain: anything goes.
+    assert_eq!(s.post("/scim/v2/Users", &user("a@anything.example", "a@anything.example")).await.status, 201);
+    // Claimed but not verified yet: users with addresses are refused.
+    s.store.add_domain(s.tenant.id, "example.com", "tok").await.unwrap();
+    let r = s.post("/scim/v2/Users", &user("b@example.com", "b@example.com")).await;
+    assert_eq!((r.status.as_u16(), r.body["scimType"].as_str()), (400, Some("invalidValue")));
+    assert!(r.body["detail"].as_str().unwrap().contains("none yet"), "{}", r.body);
+    s.store.mark_domain_verified(s.tenant.id, "example.com").await.unwrap();
+    let ok = s.post("/scim/v2/Users", &user("b@Example.COM", "b@example.com")).await;
+    assert_eq!(ok.status, 201, "{}", ok.body);
+    let r = s.post("/scim/v2/Users", &user("c@example.com", "c@elsewhere.example")).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["detail"].as_str().unwrap().contains("elsewhere.example"), "{}", r.body);
+    // A PATCH that adds an address outside the domains is refused and changes nothing.
+    let id = ok.body["id"].as_str().unwrap();
+    let patch = json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "emails", "value": [{"value": "x@evil.example", "type": "home"}]}]});
+    let r = s.patch(&format!("/scim/v2/Users/{id}"), &patch).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(s.get(&format!("/scim/v2/Users/{id}")).await.body["emails"].as_array().unwrap().len(), 1);
+}
