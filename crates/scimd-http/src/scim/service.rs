@@ -186,7 +186,7 @@ fn check_domains(doc: &Value, allowed: Option<&[String]>) -> Result<(), ScimErro
     for (attr, address) in addresses {
         let Some((_, domain)) = address.rsplit_once('@') else { continue };
         let domain = domain.to_ascii_lowercase();
-        if !allowed.iter().any(|d| *d == domain) {
+        if !allowed.contains(&domain) {
             let verified = if allowed.is_empty() { "none yet".to_owned() } else { allowed.join(", ") };
             return Err(ScimError::invalid_value(format!(
                 "{attr}: the domain {domain} is not a verified domain of this tenant (verified: {verified})"
