@@ -2,7 +2,7 @@
 //! `/oauth2/revoke`, `/oauth2/introspect`, `/oauth2/jwks` and RFC 8414's
 //! `/.well-known/oauth-authorization-server`. Handlers parse the form and the client's
 //! credentials, call scimd-oauth, and render its answer; this surface's errors are RFC 6749 §5.2
-//! JSON (its own table, [`OAuthReply`]), not SCIM error bodies.
+//! JSON (its own table, `OAuthReply`), not SCIM error bodies.
 
 mod authorize;
 mod pages;
