@@ -377,6 +377,41 @@ mod tests {
         assert_eq!(v["userName"], "b");
     }
 
+    /// Any JSON value, with `password` members planted at random depths.
+    fn json_with_passwords() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            "[a-z]{0,6}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec(("(password|PassWord|name|value|path)", inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn no_password_left(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => m.iter().all(|(k, child)| {
+                if k.eq_ignore_ascii_case("password") { child == "***" } else { no_password_left(child) }
+            }),
+            Value::Array(items) => items.iter().all(no_password_left),
+            _ => true,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn redaction_leaves_no_password_member(mut v in json_with_passwords()) {
+            redact(&mut v);
+            proptest::prop_assert!(no_password_left(&v), "{}", v);
+        }
+    }
+
     #[test]
     fn clients_are_told_apart() {
         let ua = |s: &str| {
