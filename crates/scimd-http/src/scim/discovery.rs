@@ -23,6 +23,10 @@ use scimd_store::ResourceKind;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/ServiceProviderConfig", get(service_provider_config))
+        // IDP-BEHAVIOUR §1.1: Microsoft's Postman collection (MS-PM) calls the reference code's
+        // non-standard `GET {base}/serviceConfiguration` and expects `patch.supported`; an alias
+        // of RFC 7644 §4's endpoint costs nothing.
+        .route("/serviceConfiguration", get(service_provider_config))
         .route("/ResourceTypes", get(resource_types))
         .route("/ResourceTypes/{name}", get(resource_type))
         .route("/Schemas", get(schemas))
