@@ -90,6 +90,24 @@ fn strip_server_attributes(doc: &mut Value) {
     }
 }
 
+/// IDP-BEHAVIOUR §1.8: a User always shows `active` — OKTA-SPEC reads `Resources[0].active`, and
+/// Okta takes a missing or false `active` on a user it just pushed as "deactivated" and loops
+/// (kortix-ai/suna#4244). RFC 7643 gives `active` no default, and RFC 7644 §3.5.1 lets the server
+/// choose for an omitted readWrite attribute: on create a user is active unless it says otherwise
+/// (what every IdP means by creating it); a PUT that omits `active` does not assert it, so the
+/// stored value is kept — neither re-enabling a disabled user nor disabling an active one.
+fn ensure_active(kind: ResourceKind, doc: &mut Value, current: Option<&Value>) {
+    if kind != ResourceKind::User {
+        return;
+    }
+    let Some(obj) = doc.as_object_mut() else { return };
+    if obj.get("active").is_some_and(Value::is_boolean) {
+        return;
+    }
+    let kept = current.and_then(|c| c.get("active")).and_then(Value::as_bool).unwrap_or(true);
+    obj.insert("active".into(), Value::Bool(kept));
+}
+
 /// After a write, reads back what the response needs (members only if the projection shows them).
 async fn reread(
     ctx: &Ctx<'_>,
@@ -131,6 +149,7 @@ pub(crate) async fn create(
     let mut doc = validate::validate_create(rs, body, &validate_options(ctx))?;
     check_domains(&doc, allowed_domains(ctx, kind).await?.as_deref())?;
     strip_server_attributes(&mut doc);
+    ensure_active(kind, &mut doc, None);
     let members = if kind == ResourceKind::Group { take_member_ids(&mut doc) } else { Vec::new() };
     let password_hash = password::take_and_hash(&mut doc, ctx.clock).await?;
     let user_name = doc.get("userName").and_then(Value::as_str).map(str::to_owned);
@@ -308,6 +327,7 @@ pub(crate) async fn replace(
         let mut doc = validate::validate_replace(rs, &existing, body.clone(), &opts)?;
         check_domains(&doc, domains.as_deref())?;
         strip_server_attributes(&mut doc);
+        ensure_active(kind, &mut doc, Some(&current.doc));
         if let Some(obj) = doc.as_object_mut() {
             obj.remove("password");
         }
@@ -372,8 +392,15 @@ pub(crate) async fn modify(
     let domains = allowed_domains(ctx, kind).await?;
     let update = |current: &StoredResource| -> scimd_store::Result<Update> {
         let mut doc = current.doc.clone();
+        // The stored document has no `id` (it is a column), but the engine must see it to tell an
+        // echoed id (Okta's group rename `{"id": <same>, "displayName": …}`, ignored) from a change
+        // (400 `mutability`, IDP-BEHAVIOUR §7); it is stripped again below.
+        if let Some(obj) = doc.as_object_mut() {
+            obj.insert("id".into(), Value::String(current.id.clone()));
+        }
         let outcome = patch::apply(rs, &mut doc, &ops, &opts)?;
         check_domains(&doc, domains.as_deref())?;
+        strip_server_attributes(&mut doc);
         let had_password = doc.as_object_mut().and_then(|o| o.remove("password")).is_some();
         let doc_change = (doc != current.doc).then(|| {
             let search = search_document(rs, &doc);
@@ -498,7 +525,7 @@ pub(crate) async fn search_all(
 mod tests {
     use serde_json::json;
 
-    use super::check_domains;
+    use super::*;
 
     #[test]
     fn domains_are_checked_case_insensitively_on_username_and_emails() {
@@ -515,5 +542,26 @@ mod tests {
         );
         assert!(check_domains(&ok, Some(&[])).unwrap_err().detail.contains("none yet"));
         assert!(check_domains(&bad, None).is_ok(), "no claimed domain: no restriction");
+    }
+
+    #[test]
+    fn active_defaults_on_create_and_is_kept_by_a_put_that_omits_it() {
+        // IDP-BEHAVIOUR §1.8: always present; never flipped by omission.
+        let mut created = json!({"userName": "a"});
+        ensure_active(ResourceKind::User, &mut created, None);
+        assert_eq!(created["active"], true);
+
+        let stored = json!({"userName": "a", "active": false});
+        let mut put = json!({"userName": "a"});
+        ensure_active(ResourceKind::User, &mut put, Some(&stored));
+        assert_eq!(put["active"], false, "a PUT without active does not re-enable");
+
+        let mut put = json!({"userName": "a", "active": true});
+        ensure_active(ResourceKind::User, &mut put, Some(&stored));
+        assert_eq!(put["active"], true, "a PUT that says active is obeyed");
+
+        let mut group = json!({"displayName": "g"});
+        ensure_active(ResourceKind::Group, &mut group, None);
+        assert!(group.get("active").is_none(), "Groups have no active");
     }
 }
