@@ -432,6 +432,7 @@ mod infra {
     }
 }
 
+mod idp;
 mod oauth;
 mod policies;
 mod provisioning_log;
