@@ -95,7 +95,9 @@ fn strip_server_attributes(doc: &mut Value) {
 /// (kortix-ai/suna#4244). RFC 7643 gives `active` no default, and RFC 7644 §3.5.1 lets the server
 /// choose for an omitted readWrite attribute: on create a user is active unless it says otherwise
 /// (what every IdP means by creating it); a PUT that omits `active` does not assert it, so the
-/// stored value is kept — neither re-enabling a disabled user nor disabling an active one.
+/// stored value is kept — neither re-enabling a disabled user nor disabling an active one. The same
+/// holds for a PATCH that removes or clears `active` (IDP-BEHAVIOUR §1.7.7's `""`/`null`): a
+/// user is enabled or disabled, never neither.
 fn ensure_active(kind: ResourceKind, doc: &mut Value, current: Option<&Value>) {
     if kind != ResourceKind::User {
         return;
@@ -401,6 +403,7 @@ pub(crate) async fn modify(
         let outcome = patch::apply(rs, &mut doc, &ops, &opts)?;
         check_domains(&doc, domains.as_deref())?;
         strip_server_attributes(&mut doc);
+        ensure_active(kind, &mut doc, Some(&current.doc));
         let had_password = doc.as_object_mut().and_then(|o| o.remove("password")).is_some();
         let doc_change = (doc != current.doc).then(|| {
             let search = search_document(rs, &doc);

@@ -561,6 +561,21 @@ async fn entra_matching_queries(c: Idp) {
             assert_eq!(found[0]["id"], u.as_str(), "{filter}");
         }
     }
+    // §2.2 "Special characters in joining property values": a UPN with `'`, `+` and non-ASCII
+    // letters, form-encoded (`+` as `%2B`), is found, case-insensitively, and collides on create.
+    let special = "o'brien+tëst@contoso.com";
+    let s = c.entra_user(special).await;
+    for query in [special.to_owned(), special.to_uppercase()] {
+        let r = c
+            .get(Client::Entra, &format!("/Users?{}", entra_filter(&format!("userName eq \"{query}\""))))
+            .await;
+        assert_eq!(assert_list(&r, 1, 1)[0]["id"], s.as_str(), "{query}");
+    }
+    let r = c.post(Client::Entra, "/Users", &entra_user_body(&special.to_uppercase())).await;
+    assert_error(&r, 409, Some("uniqueness"));
+    // A value with an escaped quote (RFC 7644 §3.4.2.2: JSON string) matches nothing, safely.
+    let r = c.get(Client::Okta, "/Users?filter=userName%20eq%20%22a%5C%22b%22").await;
+    assert_list(&r, 0, 0);
     // The Users probe of Test Connection exactly as captured (SCIMReferenceCode#63).
     let r =
         c.get(Client::Entra, "/Users?filter=userName+eq+%22cf4d78e8-cc4f-4d5d-b8b9-183561c0104a%22").await;
@@ -781,6 +796,17 @@ async fn string_booleans_only_where_the_schema_says_boolean(c: Idp) {
         c.patch(Client::Entra, &path, json!([{"op": "Replace", "path": "active", "value": "maybe"}])).await;
     assert_error(&r, 400, Some("invalidValue"));
     assert_eq!(c.state(&path).await["active"], true, "nothing half-written");
+    // §1.8 "active must always be present": clearing it (null or "", §1.7.7) keeps the stored value.
+    for empty in [Value::Null, json!("")] {
+        let r = c
+            .patch(Client::Validator, &path, json!([{"op": "replace", "path": "active", "value": empty}]))
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(c.state(&path).await["active"], true, "{empty}");
+    }
+    let r = c.patch(Client::Validator, &path, json!([{"op": "remove", "path": "active"}])).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(c.state(&path).await["active"], true);
     // PUT with a string boolean (Okta AIW writes whatever its profile holds).
     let mut put = c.state(&path).await;
     put["active"] = json!("False");
