@@ -2,7 +2,7 @@
 //! [`AppState`]; the binary (and the test kit) only bind a listener and serve it.
 //!
 //! Keeping the listener out makes the router testable in-process and lets embedding applications
-//! mount it. Around the routes sit, outermost first: trailing-slash normalisation, the request id
+//! mount it. Around the routes sit, outermost first: path normalisation (repeated and trailing slashes), the request id
 //! and its tracing span, metrics, panic → 500, the body-size and content-type checks for SCIM, and
 //! the guarantee that every error response carries an RFC 7644 §3.12 SCIM error body.
 #![warn(missing_docs)]
@@ -164,6 +164,11 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         )
         .with_state(state);
     // Routing happens inside `app`, so the path must be normalised before it: `/scim/v2/Users/`
-    // reaches the `/scim/v2/Users` route.
-    Router::new().fallback_service(NormalizePathLayer::trim_trailing_slash().layer(app))
+    // and `/scim/v2//Users` reach the `/scim/v2/Users` route.
+    Router::new().fallback_service(
+        tower::ServiceBuilder::new()
+            .map_request(middleware::collapse_slashes::<axum::body::Body>)
+            .layer(NormalizePathLayer::trim_trailing_slash())
+            .service(app),
+    )
 }

@@ -158,6 +158,42 @@ pub(crate) async fn scim_error_bodies(req: Request, next: Next) -> Response {
     new
 }
 
+/// IDP-BEHAVIOUR §1.1: a tenant URL typed with a trailing slash (Microsoft's own example is
+/// `https://api.contoso.com/scim/`) becomes `…/scim/v2//Users` once the IdP appends `/Users`.
+/// An empty path segment means nothing in a SCIM URL (RFC 7644 §3.2 names resources by endpoint
+/// and id), so runs of `/` are collapsed into one before routing. Only the path changes; the
+/// query string is kept byte for byte (its percent-encoding matters to the filter).
+pub(crate) fn collapse_slashes<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
+    let Some(path) = collapsed(req.uri().path()) else { return req };
+    let path_and_query = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    // A path built from a valid path minus some `/` is valid; if not, the request goes on as sent.
+    if let Ok(pq) = path_and_query.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// The path with runs of `/` collapsed, or `None` when it has none.
+fn collapsed(path: &str) -> Option<String> {
+    if !path.contains("//") {
+        return None;
+    }
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && out.ends_with('/')) {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
 /// tower-http's catch-panic handler: 500 with a SCIM body. The panic message is logged (inside the
 /// request's span), never sent.
 pub(crate) fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response<Body> {
@@ -182,6 +218,23 @@ mod tests {
         assert!(!is_scim_path("/healthz"));
         assert!(!is_scim_path("/oauth2/token"));
         assert!(!is_scim_path("/tenants/acme/admin"));
+    }
+
+    #[test]
+    fn repeated_slashes_collapse() {
+        // IDP-BEHAVIOUR §1.1: base URL with a trailing slash + "/Users".
+        assert_eq!(collapsed("/scim/v2//Users").as_deref(), Some("/scim/v2/Users"));
+        assert_eq!(
+            collapsed("//tenants//acme///scim/v2//Groups/").as_deref(),
+            Some("/tenants/acme/scim/v2/Groups/")
+        );
+        assert_eq!(collapsed("/scim/v2/Users"), None);
+        let req =
+            axum::http::Request::get("/scim/v2//Users?filter=userName+eq+%22a%2F%2Fb%22").body(()).unwrap();
+        assert_eq!(
+            collapse_slashes(req).uri().to_string(),
+            "/scim/v2/Users?filter=userName+eq+%22a%2F%2Fb%22"
+        );
     }
 
     #[test]

@@ -308,7 +308,8 @@ fn assert_list(r: &TestResponse, total: u64, on_page: usize) -> Vec<Value> {
 // ---------------------------------------------------------------------------------------------
 
 /// IDP-BEHAVIOUR §1.1: MS-PM sends `GET {base}/Users/?filter=DisplayName+eq+%22BobIsAmazing%22`
-/// (a trailing slash, a capitalised attribute, `+` for spaces) and expects 200 with one result.
+/// (a trailing slash, a capitalised attribute, `+` for spaces) and expects 200 with one result;
+/// a base typed with a trailing slash yields `//Users`.
 async fn trailing_slash_and_form_encoded_filter(c: Idp) {
     let mut body = entra_user_body("bob");
     body["displayName"] = json!("BobIsAmazing");
@@ -318,6 +319,17 @@ async fn trailing_slash_and_form_encoded_filter(c: Idp) {
     assert_eq!(found[0]["userName"], "bob");
     let r = c.get(Client::Postman, "/Groups/?filter=displayName+eq+%22BobIsAmazing%22").await;
     assert_list(&r, 0, 0);
+    // A tenant URL pasted with a trailing slash (MS-TUT's `https://api.contoso.com/scim/`) gives
+    // `…/scim/v2//Users` once Entra appends `/Users`.
+    let r = c.get(Client::Entra, "//Users?filter=userName+eq+%22bob%22").await;
+    assert_eq!(
+        assert_list(&r, 1, 1)[0]["meta"]["location"].as_str().unwrap(),
+        format!("{}/Users/{}", c.base(), id(&found[0]))
+    );
+    let r = c.post(Client::Entra, "//Users", &entra_user_body("slash@contoso.com")).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = c.get(Client::Entra, &format!("//Users//{}", id(&r.body))).await;
+    assert_eq!(r.body["userName"], "slash@contoso.com", "{r:?}");
 }
 
 /// IDP-BEHAVIOUR §1.1: the discovery endpoints under the base, and MS-PM's non-standard
