@@ -1530,6 +1530,153 @@ async fn entra_flag_off_and_on_dialects_agree(c: Idp) {
     assert_eq!(ends[0], ends[1]);
 }
 
+/// IDP-BEHAVIOUR §1.7, §1.8, §7 (MS-VAL-OBS): the Microsoft SCIM Validator's run, request by
+/// request as captured — create with `roles[].primary: "True"`, different-case filters, no-path
+/// userName replace (then found by the new name), valuePath replaces, manager add / replace /
+/// remove-without-value, duplicate group 409, group reads excluding members, no-path group
+/// replaces of externalId and displayName, member add by `replace`, remove by filter, and the
+/// preview tests (several ops on one attribute, deleting twice and deleting what never existed).
+async fn microsoft_validator_run(c: Idp) {
+    let v = Client::Validator;
+    let r = c.post(v, "/Users", &json!({
+        "schemas": [USER, ENTERPRISE],
+        "userName": "ford_purdy@abernathypadberg.uk",
+        "active": true,
+        "displayName": "KQWJZNTBVRHO",
+        "emails": [{"type": "work", "value": "tressie@brown.com", "primary": true}],
+        "name": {"givenName": "Ford", "familyName": "Purdy"},
+        "roles": [{"primary": "True", "display": "KEGJDMBTZXPD", "value": "YFPHYSVYNPPK", "type": "ABDRTDIQFQMG"}],
+        ENTERPRISE: {"employeeNumber": "EMP1", "department": "DEPT"}
+    })).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.body["roles"][0]["primary"], true, "a boolean, not \"True\" (Bug H)");
+    let u = id(&r.body);
+    let path = format!("/Users/{u}");
+    let r = c.get(v, "/Users?filter=userName+eq+%22FORD_PURDY%40ABERNATHYPADBERG.UK%22").await;
+    assert_eq!(assert_list(&r, 1, 1)[0]["id"], u.as_str());
+    // Update User userName (no-path replace), then the matching query finds the new name only.
+    let r = c.patch(v, &path, json!([{"op": "replace", "value": {"userName": "emilio@hermann.uk"}}])).await;
+    assert_eq!(r.body["userName"], "emilio@hermann.uk", "{r:?}");
+    assert_list(
+        &c.get(v, &format!("/Users?{}", entra_filter("userName eq \"Emilio@Hermann.uk\""))).await,
+        1,
+        1,
+    );
+    assert_list(
+        &c.get(v, &format!("/Users?{}", entra_filter("userName eq \"ford_purdy@abernathypadberg.uk\"")))
+            .await,
+        0,
+        0,
+    );
+    // Patch User - Replace Attributes.
+    let r = c.patch(v, &path, json!([
+        {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "lilian.graham@millszboncak.ca"},
+        {"op": "replace", "path": "phoneNumbers[type eq \"work\"].value", "value": "07-272-0828"},
+        {"op": "replace", "path": "addresses[type eq \"work\"].streetAddress", "value": "2809 Johns Walk"},
+        {"op": "replace", "path": "addresses[type eq \"work\"].locality", "value": "KMYVNUJVVZWC"}
+    ])).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let s = c.state(&path).await;
+    assert_eq!(
+        s["emails"],
+        json!([{"type": "work", "value": "lilian.graham@millszboncak.ca", "primary": true}]),
+        "{s}"
+    );
+    assert_eq!(s["phoneNumbers"][0]["value"], "07-272-0828", "{s}");
+    assert_eq!(s["addresses"][0]["locality"], "KMYVNUJVVZWC", "{s}");
+    assert!(s.as_object().unwrap().keys().all(|k| !k.contains('[')), "no flat valuePath keys: {s}");
+    // Manager: add, replace (object on the URN path), remove without a value.
+    let urn_manager = format!("{ENTERPRISE}:manager");
+    for m in ["AXTKDLNRKMKT", "CBEQXYNPNAZS"] {
+        let r = c.patch(v, &path, json!([{"op": if m.starts_with('A') { "add" } else { "replace" }, "path": urn_manager, "value": {"value": m}}])).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let s = c.state(&path).await;
+        assert_eq!(s[ENTERPRISE]["manager"], json!({"value": m}), "{s}");
+        assert!(s.get(urn_manager.as_str()).is_none(), "not a flat key: {s}");
+    }
+    let r = c.patch(v, &path, json!([{"op": "remove", "path": urn_manager}])).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let s = c.state(&path).await;
+    assert!(s[ENTERPRISE].get("manager").is_none(), "{s}");
+    assert_eq!(s[ENTERPRISE]["employeeNumber"], "EMP1", "the rest of the extension stays: {s}");
+    // Preview: several ops on the same attribute, in order.
+    let r = c
+        .patch(
+            v,
+            &path,
+            json!([
+                {"op": "remove", "path": "displayName"},
+                {"op": "add", "path": "displayName", "value": "AAA"},
+                {"op": "replace", "path": "displayName", "value": "BBB"}
+            ]),
+        )
+        .await;
+    assert_eq!(r.body["displayName"], "BBB", "{r:?}");
+
+    // Groups.
+    let body = json!({"displayName": "UHYYWKURUTZS", "externalId": "c420a4bf-cb0d-415a-98ff-bb3c12b0b2e3", "schemas": [GROUP]});
+    let r = c.post(v, "/Groups", &body).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let g = id(&r.body);
+    let gpath = format!("/Groups/{g}");
+    assert_error(&c.post(v, "/Groups", &body).await, 409, Some("uniqueness"));
+    let r = c.get(v, "/Groups?filter=displayName+eq+%22uhyywkurutzs%22").await;
+    assert_eq!(assert_list(&r, 1, 1)[0]["id"], g.as_str());
+    let r = c.patch(v, &gpath, json!([{"op": "replace", "path": "members", "value": [{"value": u}]}])).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = c.get(v, &format!("{gpath}?excludedAttributes=members")).await;
+    assert!(r.body.get("members").is_none(), "{}", r.body);
+    assert_eq!(r.body["displayName"], "UHYYWKURUTZS");
+    let r = c.get(v, "/Groups?excludedAttributes=members&filter=displayName+eq+%22UHYYWKURUTZS%22").await;
+    assert!(assert_list(&r, 1, 1)[0].get("members").is_none(), "{}", r.body);
+    // Patch Group - Replace Attributes / Update Group displayName (no-path objects).
+    let r = c
+        .patch(
+            v,
+            &gpath,
+            json!([{"op": "replace", "value": {"externalId": "c3b97a69-ee33-427b-8bc1-d661b7769314"}}]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = c.patch(v, &gpath, json!([{"op": "replace", "value": {"displayName": "MSADPJJZWBUS"}}])).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let s = c.state(&gpath).await;
+    assert_eq!(
+        (s["externalId"].clone(), s["displayName"].clone()),
+        (json!("c3b97a69-ee33-427b-8bc1-d661b7769314"), json!("MSADPJJZWBUS")),
+        "{s}"
+    );
+    assert_eq!(c.member_ids(&g).await, vec![u.clone()], "membership untouched by the renames");
+    let r = c
+        .get(
+            v,
+            &format!("/Groups?{}", entra_filter("externalId eq \"c3b97a69-ee33-427b-8bc1-d661b7769314\"")),
+        )
+        .await;
+    assert_list(&r, 1, 1);
+    // Preview: add then remove the same member in one request.
+    let r = c
+        .patch(
+            v,
+            &gpath,
+            json!([
+                {"op": "remove", "path": format!("members[value eq \"{u}\"]")},
+                {"op": "add", "path": "members", "value": [{"value": u}]},
+                {"op": "remove", "path": format!("members[value eq \"{u}\"]")}
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(c.member_ids(&g).await.is_empty());
+    // Preview: delete twice, delete what never existed.
+    for p in [path, gpath] {
+        assert_eq!(c.delete(v, &p).await.status, 204);
+        assert_error(&c.delete(v, &p).await, 404, None);
+    }
+    assert_error(&c.delete(v, "/Users/6c3b8f4e-1d2a-4b5c-9e8f-0a1b2c3d4e5f").await, 404, None);
+    assert_error(&c.delete(v, "/Groups/6c3b8f4e-1d2a-4b5c-9e8f-0a1b2c3d4e5f").await, 404, None);
+}
+
 // ---------------------------------------------------------------------------------------------
 // §6 Okta end to end
 // ---------------------------------------------------------------------------------------------
@@ -1865,6 +2012,7 @@ across_variants!(
     pagination_as_okta_and_entra_page,
     entra_provisioning_cycle,
     entra_flag_off_and_on_dialects_agree,
+    microsoft_validator_run,
     okta_oin_user_lifecycle,
     okta_aiw_deactivates_by_put,
     okta_group_push,
