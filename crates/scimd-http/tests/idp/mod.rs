@@ -1739,6 +1739,64 @@ async fn okta_oin_user_lifecycle(c: Idp) {
     assert_error(&r, 409, Some("uniqueness"));
 }
 
+/// IDP-BEHAVIOUR §1.2, §1.3, §1.5, §6.1, §7 (OKTA-SPEC): Okta's Runscope suite in order — the
+/// Users endpoint with `count=1&startIndex=1` (a full first resource, integer counters), a miss
+/// by userName (200, totalResults 0), create with `application/json`, fetch by id and by
+/// userName, the duplicate 409, the case-sensitivity check, `/Groups`, an unknown id 404 and the
+/// `non-token` 401 — each with the suite's headers (a Content-Type even on GET).
+async fn okta_spec_runscope_suite(c: Idp) {
+    let spec = Client::OktaSpec;
+    let seed = c.post(Client::Okta, "/Users", &okta_user_body("seed@atko.com", "seed")).await;
+    assert_eq!(seed.status, 201);
+    let r = c.get(spec, "/Users?count=1&startIndex=1").await;
+    let first = assert_list(&r, 1, 1);
+    assert_eq!(r.body["schemas"], json!([LIST]));
+    for field in ["/id", "/userName", "/name/familyName", "/name/givenName", "/emails/0/value", "/active"] {
+        assert!(first[0].pointer(field).is_some_and(|v| !v.is_null()), "{field}: {}", first[0]);
+    }
+    let r = c
+        .get(spec, &format!("/Users?{}", okta_filter("userName eq \"Runscope258Fuhpfuwaw309@atko.com\"")))
+        .await;
+    assert_list(&r, 0, 0);
+    let body = json!({
+        "schemas": [USER],
+        "userName": "Runscope258Fuhpfuwaw309@atko.com",
+        "name": {"givenName": "Runscope258", "familyName": "Fuhpfuwaw309"},
+        "emails": [{"primary": true, "value": "Runscope258Fuhpfuwaw309@atko.com", "type": "work"}],
+        "displayName": "Runscope258 Fuhpfuwaw309",
+        "active": true
+    });
+    let send_json = |b: &Value| {
+        c.s.send(
+            c.s.client
+                .post(c.url("/Users"))
+                .bearer_auth(&c.s.token)
+                .header("content-type", "application/json")
+                .header("accept", "application/scim+json; charset=utf-8")
+                .body(b.to_string()),
+        )
+    };
+    let r = send_json(&body).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let u = id(&r.body);
+    assert_eq!(r.body["active"], true);
+    assert_eq!(r.body["name"]["familyName"], "Fuhpfuwaw309");
+    let r = c.get(spec, &format!("/Users/{u}")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["userName"], "Runscope258Fuhpfuwaw309@atko.com");
+    let r = c
+        .get(spec, &format!("/Users?{}", okta_filter("userName eq \"Runscope258Fuhpfuwaw309@atko.com\"")))
+        .await;
+    assert_eq!(assert_list(&r, 1, 1)[0]["id"], u.as_str());
+    assert_error(&send_json(&body).await, 409, Some("uniqueness"));
+    let r = c
+        .get(spec, &format!("/Users?{}", okta_filter("userName eq \"RUNSCOPE258FUHPFUWAW309@ATKO.COM\"")))
+        .await;
+    assert_eq!(assert_list(&r, 1, 1)[0]["id"], u.as_str());
+    assert_eq!(c.get(spec, "/Groups").await.status, 200);
+    assert_error(&c.get(spec, "/Users/010101001010101010").await, 404, None);
+}
+
 /// IDP-BEHAVIOUR §6.1: AIW apps send everything as PUT, deactivation included (`active: false`
 /// in the full object), and reactivation the same way; the user stays readable.
 async fn okta_aiw_deactivates_by_put(c: Idp) {
@@ -2014,6 +2072,7 @@ across_variants!(
     entra_flag_off_and_on_dialects_agree,
     microsoft_validator_run,
     okta_oin_user_lifecycle,
+    okta_spec_runscope_suite,
     okta_aiw_deactivates_by_put,
     okta_group_push,
     not_found_and_method_not_allowed,
