@@ -1468,6 +1468,27 @@ async fn entra_provisioning_cycle(c: Idp) {
         0,
         0,
     );
+    // MS-LA Restore_User_Test / Restore_Group_Test: after unassign (delete), re-assignment
+    // creates the same userName / displayName again — a fresh resource, not a 409.
+    let r = c.post(Client::Entra, "/Users", &entra_user_body(upn)).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_ne!(id(&r.body), u);
+    let g = c
+        .post(
+            Client::Entra,
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": "Restored", "externalId": "g-1"}),
+        )
+        .await;
+    assert_eq!(c.delete(Client::Entra, &format!("/Groups/{}", id(&g.body))).await.status, 204);
+    let r = c
+        .post(
+            Client::Entra,
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": "Restored", "externalId": "g-1"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
 }
 
 /// IDP-BEHAVIOUR §2.3 rows 1, 2, 4, 5: the same changes in the flag-off and flag-on dialects give
