@@ -1368,6 +1368,20 @@ async fn pagination_as_okta_and_entra_page(c: Idp) {
     let r = c.get(Client::Entra, "/Users").await;
     assert_list(&r, total, 12);
     assert_eq!(r.body["startIndex"], 1);
+    // MS-LA SCIM_Group_Pagination_Test: the same over /Groups (11 groups, pages of 5).
+    for i in 0..11 {
+        c.okta_group(&format!("Page Group {i:02}")).await;
+    }
+    let mut groups = Vec::new();
+    for page in 0..3u64 {
+        let start = page * 5 + 1;
+        let r = c.get(Client::Entra, &format!("/Groups?startIndex={start}&count=5")).await;
+        let got = assert_list(&r, 11, if page < 2 { 5 } else { 1 });
+        assert_eq!(r.body["startIndex"], start);
+        groups.extend(got.iter().map(id));
+    }
+    assert_eq!(sorted(groups.clone()).windows(2).filter(|w| w[0] == w[1]).count(), 0, "no group twice");
+    assert_eq!(groups.len(), 11);
     // A filter with paging (Okta's create probe).
     let r =
         c.get(Client::Okta, &format!("/Users?{}", okta_filter("userName eq \"page03@contoso.com\""))).await;
