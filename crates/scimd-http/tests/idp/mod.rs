@@ -1352,7 +1352,7 @@ async fn pagination_as_okta_and_entra_page(c: Idp) {
         let r = c.get(Client::Entra, &format!("/Users?startIndex={start}&count=5")).await;
         let page = assert_list(&r, total, usize::try_from((total - start + 1).min(5)).unwrap());
         assert_eq!(r.body["startIndex"], start);
-        seen.extend(page.iter().map(|u| id(u)));
+        seen.extend(page.iter().map(id));
         start += 5;
     }
     assert_eq!(sorted(seen.clone()).len(), seen.len());
