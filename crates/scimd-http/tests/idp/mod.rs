@@ -1832,19 +1832,37 @@ async fn okta_spec_runscope_suite(c: Idp) {
     assert_error(&c.get(spec, "/Users/010101001010101010").await, 404, None);
 }
 
-/// IDP-BEHAVIOUR §6.1: AIW apps send everything as PUT, deactivation included (`active: false`
-/// in the full object), and reactivation the same way; the user stays readable.
+/// IDP-BEHAVIOUR §6.1, §1.8: AIW apps send everything as PUT — the server's GET merged with the
+/// profile, readOnly `groups` included — deactivation (`active: false` in the full object) and
+/// reactivation too; the user stays readable and its memberships are untouched.
 async fn okta_aiw_deactivates_by_put(c: Idp) {
     let r = c.post(Client::Okta, "/Users", &okta_user_body("aiw@okta.local", "00aiw")).await;
-    let path = format!("/Users/{}", id(&r.body));
+    let u = id(&r.body);
+    let path = format!("/Users/{u}");
+    // The user is in a group, so the GET that Okta merges into its PUT carries the computed,
+    // readOnly `groups`; echoing it back must neither fail nor change the membership rows.
+    let g = c.okta_group("AIW Group").await;
+    c.patch(
+        Client::Okta,
+        &format!("/Groups/{g}"),
+        json!([{"op": "add", "path": "members", "value": [{"value": u}]}]),
+    )
+    .await;
     for active in [false, true, false] {
         let mut put = c.get(Client::Okta, &path).await.body;
+        assert_eq!(put["groups"][0]["value"], g.as_str(), "{put}");
         put["active"] = json!(active);
         put["password"] = json!("placeholder");
         let r = c.put(Client::Okta, &path, &put).await;
         assert_eq!(r.status, 200, "{r:?}");
         assert_eq!(c.state(&path).await["active"], active);
+        assert_eq!(c.member_ids(&g).await, vec![u.clone()], "membership kept");
     }
+    // A PUT that leaves `groups` out does not remove the user from its groups either.
+    let mut put = c.get(Client::Okta, &path).await.body;
+    put.as_object_mut().unwrap().remove("groups");
+    assert_eq!(c.put(Client::Okta, &path, &put).await.status, 200);
+    assert_eq!(c.member_ids(&g).await, vec![u.clone()]);
     let r = c.get(Client::Okta, &format!("/Users?{}", okta_filter("userName eq \"aiw@okta.local\""))).await;
     assert_eq!(assert_list(&r, 1, 1)[0]["active"], false);
 }
