@@ -2019,6 +2019,26 @@ async fn status_catalogue(c: Idp) {
     let r =
         c.post(Client::Validator, "/Groups", &json!({"schemas": [GROUP], "displayName": "dup group"})).await;
     assert_error(&r, 409, Some("uniqueness"));
+    // Renaming another group onto that name, by Okta's rename object or by PUT, collides too.
+    let other = c.okta_group("Other Group").await;
+    let gpath = format!("/Groups/{other}");
+    let r = c
+        .patch(
+            Client::Okta,
+            &gpath,
+            json!([{"op": "replace", "value": {"id": other, "displayName": "DUP GROUP"}}]),
+        )
+        .await;
+    assert_error(&r, 409, Some("uniqueness"));
+    let r = c
+        .put(
+            Client::Okta,
+            &gpath,
+            &json!({"schemas": [GROUP], "id": other, "displayName": "Dup group", "members": []}),
+        )
+        .await;
+    assert_error(&r, 409, Some("uniqueness"));
+    assert_eq!(c.state(&gpath).await["displayName"], "Other Group");
     // Missing userName.
     let r = c.post(Client::Entra, "/Users", &json!({"schemas": [USER], "displayName": "No Name"})).await;
     assert_error(&r, 400, Some("invalidValue"));
