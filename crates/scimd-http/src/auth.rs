@@ -213,13 +213,27 @@ impl CredentialVerifier for ChainVerifier {
     }
 }
 
-/// RFC 6750 §2.1: `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110
-/// §11.1). Other schemes and an empty token count as no bearer credential.
-fn bearer(parts: &Parts) -> Option<&str> {
+/// The presented credential: RFC 6750 §2.1 `Authorization: Bearer <token>`, or RFC 7617 `Basic`
+/// with a scimd token as the password (IDP-BEHAVIOUR §1.2: Okta's "Basic Auth" mode sends a user
+/// name and password; the user name is not checked — by convention the tenant slug). Schemes are
+/// case-insensitive (RFC 9110 §11.1). Anything else, or an empty token, is no credential.
+fn credential(parts: &Parts) -> Option<String> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    if token.is_empty() {
+        return None;
+    }
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(token.to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::STANDARD.decode(token).ok()?;
+        let (_, password) = std::str::from_utf8(&raw).ok()?.split_once(':')?;
+        return (!password.is_empty()).then(|| password.to_owned());
+    }
+    None
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -229,8 +243,8 @@ impl FromRequestParts<AppState> for Principal {
         if let Some(p) = parts.extensions.get::<Principal>() {
             return Ok(p.clone());
         }
-        let token = bearer(parts).ok_or(AuthError::Missing)?;
-        let mut principal = state.verifier.verify(token).await?.ok_or(AuthError::Invalid)?;
+        let token = credential(parts).ok_or(AuthError::Missing)?;
+        let mut principal = state.verifier.verify(&token).await?.ok_or(AuthError::Invalid)?;
 
         let slug = RawPathParams::from_request_parts(parts, state)
             .await
@@ -310,16 +324,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bearer_parsing() {
+    fn credential_parsing() {
+        use base64::Engine as _;
         let parts = |v: &str| {
             let (parts, ()) =
                 axum::http::Request::builder().header("authorization", v).body(()).unwrap().into_parts();
             parts
         };
-        assert_eq!(bearer(&parts("Bearer abc")), Some("abc"));
-        assert_eq!(bearer(&parts("bearer abc")), Some("abc"));
-        assert_eq!(bearer(&parts("Basic abc")), None);
-        assert_eq!(bearer(&parts("Bearer ")), None);
-        assert_eq!(bearer(&parts("Bearer")), None);
+        assert_eq!(credential(&parts("Bearer abc")).as_deref(), Some("abc"));
+        assert_eq!(credential(&parts("bearer abc")).as_deref(), Some("abc"));
+        assert_eq!(credential(&parts("Bearer ")), None);
+        assert_eq!(credential(&parts("Bearer")), None);
+        assert_eq!(credential(&parts("non-token")), None);
+        let basic = base64::engine::general_purpose::STANDARD.encode("acme:scimd_tok:en");
+        assert_eq!(credential(&parts(&format!("Basic {basic}"))).as_deref(), Some("scimd_tok:en"));
+        let no_password = base64::engine::general_purpose::STANDARD.encode("acme:");
+        assert_eq!(credential(&parts(&format!("Basic {no_password}"))), None);
+        assert_eq!(credential(&parts("Basic !!!")), None);
     }
 }

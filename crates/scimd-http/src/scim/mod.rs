@@ -94,7 +94,10 @@ enum Op {
 }
 
 /// Parses a request body as JSON. RFC 7644 §3.12: malformed JSON is 400 `invalidSyntax`.
+/// RFC 8259 §8.1: a byte-order mark must not be sent, but parsers may ignore one; some Windows
+/// clients send it, so it is skipped rather than refused.
 fn json_body(body: &Bytes) -> Result<Value, ApiError> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     serde_json::from_slice(body)
         .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")).into())
 }

@@ -2152,3 +2152,29 @@ across_variants!(
     status_catalogue,
     delete_is_204_then_404,
 );
+
+/// IDP-BEHAVIOUR §1.2: Okta's "Basic Auth" mode — the token as the password (the user name is not
+/// checked); a wrong password is 401 like a wrong bearer token. RFC 8259 §8.1: a body with a UTF-8
+/// byte-order mark is read, not refused.
+#[tokio::test]
+async fn okta_basic_auth_and_a_byte_order_mark() {
+    let s = TestServer::start().await;
+    let r = s
+        .send(
+            s.client.get(s.url("/scim/v2/Users?startIndex=1&count=2")).basic_auth("default", Some(&s.token)),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.send(s.client.get(s.url("/scim/v2/Users")).basic_auth("default", Some("scimd_wrong"))).await;
+    assert_eq!(r.status, 401);
+    let mut body = b"\xEF\xBB\xBF".to_vec();
+    body.extend(json!({"schemas": [USER], "userName": "bom@example.com"}).to_string().into_bytes());
+    let r = s
+        .send(
+            s.request(Method::POST, "/scim/v2/Users")
+                .header("content-type", "application/scim+json; charset=utf-8")
+                .body(body),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
