@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod credentials;
+mod group_commit;
 mod log;
 mod oauth;
 mod pool;
@@ -32,6 +33,8 @@ pub struct SqliteStore {
     pub(crate) reader: SqlitePool,
     /// Time and ids for rows this store creates.
     pub(crate) clock: Arc<dyn Clock>,
+    /// Resource writes, batched into shared transactions on the writer connection.
+    pub(crate) group: Arc<group_commit::GroupCommit>,
 }
 
 impl SqliteStore {
@@ -42,7 +45,8 @@ impl SqliteStore {
     /// [`StoreError::Internal`] for a malformed URL.
     pub async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
         let pools = pool::open(url).await?;
-        Ok(Self { writer: pools.writer, reader: pools.reader, clock })
+        let group = Arc::new(group_commit::GroupCommit::new(pools.writer.clone()));
+        Ok(Self { writer: pools.writer, reader: pools.reader, clock, group })
     }
 
     /// Applies the embedded migrations (`migrations/*.sql`) that have not been applied yet.

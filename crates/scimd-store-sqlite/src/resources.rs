@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use scimd_filter::{AttrPath, Filter, Span};
@@ -122,19 +122,14 @@ fn bind_all<'q>(
     q
 }
 
-async fn insert_values(
-    tx: &mut Transaction<'static, Sqlite>,
-    tenant: &str,
-    id: &str,
-    d: &Derived,
-) -> Result<()> {
+async fn insert_values(tx: &mut SqliteConnection, tenant: &str, id: &str, d: &Derived) -> Result<()> {
     for (attr, value) in &d.values {
         sqlx::query("INSERT INTO resource_values (tenant_id, resource_id, attr, value) VALUES (?, ?, ?, ?)")
             .bind(tenant)
             .bind(id)
             .bind(attr)
             .bind(value)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
     }
@@ -145,7 +140,7 @@ async fn insert_values(
 /// added and records the ids that name nothing (issue 3: no dangling references, the request still
 /// succeeds, the skipped ids go to the audit log).
 async fn add_members(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     tenant: &str,
     group_id: &str,
     ids: impl Iterator<Item = &str>,
@@ -157,7 +152,7 @@ async fn add_members(
             sqlx::query_scalar("SELECT kind FROM resources WHERE tenant_id = ? AND id = ?")
                 .bind(tenant)
                 .bind(member)
-                .fetch_optional(&mut **tx)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(map_err)?;
         let Some(kind) = kind else {
@@ -176,7 +171,7 @@ async fn add_members(
         .bind(group_id)
         .bind(member)
         .bind(kind)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(map_err)?;
         added += done.rows_affected();
@@ -213,7 +208,7 @@ async fn load_members(
 
 /// Applies one PATCH member change as row inserts/deletes; returns the number of rows changed.
 async fn apply_member_change(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     tenant: &str,
     group_id: &str,
     change: &MemberChange,
@@ -231,7 +226,7 @@ async fn apply_member_change(
                         .bind(tenant)
                         .bind(group_id)
                         .bind(id)
-                        .execute(&mut **tx)
+                        .execute(&mut *tx)
                         .await
                         .map_err(map_err)?
                         .rows_affected();
@@ -242,7 +237,7 @@ async fn apply_member_change(
             Ok(sqlx::query("DELETE FROM members WHERE tenant_id = ? AND group_id = ?")
                 .bind(tenant)
                 .bind(group_id)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(map_err)?
                 .rows_affected())
@@ -258,7 +253,7 @@ async fn apply_member_change(
             };
             let group_schema = ResourceSchema::group();
             let mut n = 0;
-            for (id, kind, display) in load_members(&mut **tx, tenant, group_id).await? {
+            for (id, kind, display) in load_members(&mut *tx, tenant, group_id).await? {
                 let mut member = json!({"value": id, "type": kind.as_str()});
                 if let (Some(d), Some(obj)) = (display, member.as_object_mut()) {
                     obj.insert("display".into(), Value::String(d));
@@ -271,7 +266,7 @@ async fn apply_member_change(
                     .bind(tenant)
                     .bind(group_id)
                     .bind(&id)
-                    .execute(&mut **tx)
+                    .execute(&mut *tx)
                     .await
                     .map_err(map_err)?
                     .rows_affected();
@@ -284,7 +279,7 @@ async fn apply_member_change(
 
 /// Makes the group's member rows equal to `refs`: deletes the rows not named, inserts the new ones.
 async fn set_members(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     tenant: &str,
     group_id: &str,
     refs: &[scimd_schema::patch::MemberRef],
@@ -295,7 +290,7 @@ async fn set_members(
         sqlx::query_scalar("SELECT member_id FROM members WHERE tenant_id = ? AND group_id = ?")
             .bind(tenant)
             .bind(group_id)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *tx)
             .await
             .map_err(map_err)?;
     let current_set: std::collections::HashSet<&str> = current.iter().map(String::as_str).collect();
@@ -315,7 +310,7 @@ struct Audited<'a> {
 }
 
 async fn audit(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     ctx: &WriteContext,
     at: &str,
     what: Audited<'_>,
@@ -337,7 +332,7 @@ async fn audit(
     .bind(id)
     .bind(i64::from(status))
     .bind(detail)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await
     .map_err(map_err)?;
     Ok(())
@@ -437,10 +432,27 @@ impl Cursor {
     }
 }
 
-#[async_trait]
-impl ResourceStore for SqliteStore {
-    async fn create(&self, ctx: &WriteContext, new: NewResource) -> Result<(StoredResource, MemberReport)> {
-        let derived = derive(new.kind, &new.doc)?;
+impl SqliteStore {
+    /// Runs one resource write in the group-commit batch (see `group_commit.rs`) and answers only
+    /// once the batch holding it is committed, so every acknowledged write is on disk.
+    async fn batched<T>(&self, op: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T>) -> Result<T> {
+        let mut slot = self.group.enter().await?;
+        let result = match slot.conn() {
+            Ok(conn) => op(conn).await,
+            Err(e) => Err(e),
+        };
+        let ticket = slot.finish(result.is_ok()).await?;
+        ticket.wait().await?;
+        result
+    }
+
+    async fn create_in(
+        &self,
+        tx: &mut SqliteConnection,
+        ctx: &WriteContext,
+        new: NewResource,
+        derived: Derived,
+    ) -> Result<(StoredResource, MemberReport)> {
         let tenant = ctx.tenant.to_string();
         let id = self.clock.new_id().to_string();
         let now = self.clock.now();
@@ -448,7 +460,6 @@ impl ResourceStore for SqliteStore {
         let doc_text = new.doc.to_string();
         let mut report = MemberReport::default();
 
-        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO resources (tenant_id, id, kind, version, created, last_modified, name_key, \
              display_name_key, display_name, user_name, external_id, active, password_hash, doc, search) \
@@ -472,19 +483,12 @@ impl ResourceStore for SqliteStore {
         .await
         .map_err(map_err)
         .map_err(conflict_on(new.kind))?;
-        insert_values(&mut tx, &tenant, &id, &derived).await?;
+        insert_values(tx, &tenant, &id, &derived).await?;
         if new.kind == ResourceKind::Group {
-            add_members(&mut tx, &tenant, &id, new.members.iter().map(String::as_str), &mut report).await?;
+            add_members(tx, &tenant, &id, new.members.iter().map(String::as_str), &mut report).await?;
         }
-        audit(
-            &mut tx,
-            ctx,
-            &at,
-            Audited { operation: "create", kind: new.kind, id: &id, status: 201 },
-            &report,
-        )
-        .await?;
-        tx.commit().await.map_err(map_err)?;
+        audit(tx, ctx, &at, Audited { operation: "create", kind: new.kind, id: &id, status: 201 }, &report)
+            .await?;
 
         let stored = StoredResource {
             id,
@@ -499,23 +503,9 @@ impl ResourceStore for SqliteStore {
         Ok((stored, report))
     }
 
-    async fn get(
+    async fn update_in(
         &self,
-        tenant: Uuid,
-        kind: ResourceKind,
-        id: &str,
-        with_members: bool,
-    ) -> Result<Option<StoredResource>> {
-        let tenant = tenant.to_string();
-        let Some(mut res) = Self::read_one(&self.reader, &tenant, kind, id).await? else { return Ok(None) };
-        if with_members {
-            self.fill_members(&tenant, &mut res).await?;
-        }
-        Ok(Some(res))
-    }
-
-    async fn update(
-        &self,
+        tx: &mut SqliteConnection,
         ctx: &WriteContext,
         kind: ResourceKind,
         id: &str,
@@ -524,7 +514,6 @@ impl ResourceStore for SqliteStore {
     ) -> Result<(StoredResource, MemberReport)> {
         let tenant = ctx.tenant.to_string();
         let mut report = MemberReport::default();
-        let mut tx = self.write_tx().await?;
         let current = Self::read_one(&mut *tx, &tenant, kind, id).await?.ok_or(StoreError::NotFound)?;
         // RFC 7644 §3.14: the version is checked inside the write transaction, so the check and the
         // write cannot be separated by another writer.
@@ -542,10 +531,10 @@ impl ResourceStore for SqliteStore {
                 // one-member change touches one row.
                 if let (MemberChange::RemoveAll, Some(MemberChange::Add(refs))) = (change, changes.peek()) {
                     changes.next();
-                    member_rows += set_members(&mut tx, &tenant, id, refs, &mut report).await?;
+                    member_rows += set_members(tx, &tenant, id, refs, &mut report).await?;
                     continue;
                 }
-                member_rows += apply_member_change(&mut tx, &tenant, id, change, &mut report).await?;
+                member_rows += apply_member_change(tx, &tenant, id, change, &mut report).await?;
             }
         }
         let doc_change = decided.doc.filter(|(doc, _)| *doc != current.doc);
@@ -553,7 +542,6 @@ impl ResourceStore for SqliteStore {
         if !changed {
             // A no-op PATCH or an identical PUT keeps its version (and ETag), so clients that
             // compare ETags see nothing changed. Nothing written, nothing audited.
-            tx.rollback().await.map_err(map_err)?;
             return Ok((current, report));
         }
 
@@ -587,7 +575,7 @@ impl ResourceStore for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-            insert_values(&mut tx, &tenant, id, &d).await?;
+            insert_values(tx, &tenant, id, &d).await?;
             stored.doc = doc;
         }
         if let Some(hash) = &decided.password_hash {
@@ -607,22 +595,21 @@ impl ResourceStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        audit(&mut tx, ctx, &at, Audited { operation: "update", kind, id, status: 200 }, &report).await?;
-        tx.commit().await.map_err(map_err)?;
+        audit(tx, ctx, &at, Audited { operation: "update", kind, id, status: 200 }, &report).await?;
         stored.version = version;
         stored.last_modified = now;
         Ok((stored, report))
     }
 
-    async fn delete(
+    async fn delete_in(
         &self,
+        tx: &mut SqliteConnection,
         ctx: &WriteContext,
         kind: ResourceKind,
         id: &str,
         if_match: Option<i64>,
     ) -> Result<()> {
         let tenant = ctx.tenant.to_string();
-        let mut tx = self.write_tx().await?;
         let version: Option<i64> =
             sqlx::query_scalar("SELECT version FROM resources WHERE tenant_id = ? AND kind = ? AND id = ?")
                 .bind(&tenant)
@@ -643,16 +630,54 @@ impl ResourceStore for SqliteStore {
             .await
             .map_err(map_err)?;
         let at = format_datetime(self.clock.now());
-        audit(
-            &mut tx,
-            ctx,
-            &at,
-            Audited { operation: "delete", kind, id, status: 204 },
-            &MemberReport::default(),
-        )
-        .await?;
-        tx.commit().await.map_err(map_err)?;
+        audit(tx, ctx, &at, Audited { operation: "delete", kind, id, status: 204 }, &MemberReport::default())
+            .await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ResourceStore for SqliteStore {
+    async fn create(&self, ctx: &WriteContext, new: NewResource) -> Result<(StoredResource, MemberReport)> {
+        // Derived before joining the batch: a document without its key fails without a savepoint.
+        let derived = derive(new.kind, &new.doc)?;
+        self.batched(async |tx| self.create_in(tx, ctx, new, derived).await).await
+    }
+
+    async fn get(
+        &self,
+        tenant: Uuid,
+        kind: ResourceKind,
+        id: &str,
+        with_members: bool,
+    ) -> Result<Option<StoredResource>> {
+        let tenant = tenant.to_string();
+        let Some(mut res) = Self::read_one(&self.reader, &tenant, kind, id).await? else { return Ok(None) };
+        if with_members {
+            self.fill_members(&tenant, &mut res).await?;
+        }
+        Ok(Some(res))
+    }
+
+    async fn update(
+        &self,
+        ctx: &WriteContext,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<i64>,
+        update: &UpdateFn<'_>,
+    ) -> Result<(StoredResource, MemberReport)> {
+        self.batched(async |tx| self.update_in(tx, ctx, kind, id, if_match, update).await).await
+    }
+
+    async fn delete(
+        &self,
+        ctx: &WriteContext,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> Result<()> {
+        self.batched(async |tx| self.delete_in(tx, ctx, kind, id, if_match).await).await
     }
 
     async fn list(
@@ -941,6 +966,92 @@ mod store_tests {
         let read = s.get(ctx.tenant, ResourceKind::Group, &g.id, true).await.unwrap().unwrap();
         assert_eq!(read.members.unwrap().len(), 32);
         assert_eq!(read.version, 33, "each add that changed a row bumps the version once");
+    }
+
+    /// Issue 7, group commit: 64 concurrent creates, 16 of them duplicating another's userName, share
+    /// batches; each request gets its own answer, a conflict undoes only its own statements, and the
+    /// rows and audit records are exactly those of the successful creates. Tenant writes through
+    /// `write_tx` run between the batches.
+    #[tokio::test]
+    async fn concurrent_creates_with_conflicts_each_get_their_own_answer() {
+        let (_dir, s) = store().await;
+        let ctx = ctx(&s).await;
+        let s = Arc::new(s);
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let (s, ctx) = (s.clone(), ctx.clone());
+            // Names n0..n47; i in 48..64 repeats n0..n15 (upper-cased: the key is case-folded).
+            let name = if i < 48 { format!("n{i}") } else { format!("N{}", i - 48) };
+            tasks.push(tokio::spawn(async move { (name.clone(), s.create(&ctx, user(&name)).await) }));
+        }
+        let tenants: Vec<_> = (0..4)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move { s.create_tenant(&format!("t{i}")).await })
+            })
+            .collect();
+        let mut created = std::collections::BTreeMap::new();
+        let mut conflicts = 0;
+        for t in tasks {
+            let (name, result) = t.await.unwrap();
+            match result {
+                Ok((stored, _)) => {
+                    assert_eq!(stored.doc["userName"], json!(name));
+                    let fresh = created.insert(name.to_lowercase(), stored.id);
+                    assert!(fresh.is_none(), "{name} was created twice");
+                }
+                Err(StoreError::Conflict(attr)) => {
+                    assert_eq!(attr, "userName");
+                    conflicts += 1;
+                }
+                Err(e) => panic!("{name}: {e:?}"),
+            }
+        }
+        for t in tenants {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!((created.len(), conflicts), (48, 16));
+
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT name_key, id FROM resources WHERE kind = 'User' ORDER BY name_key")
+                .fetch_all(&s.reader)
+                .await
+                .unwrap();
+        let expected: Vec<(String, String)> = created.clone().into_iter().collect();
+        assert_eq!(rows, expected);
+        let mut audited: Vec<String> =
+            sqlx::query_scalar("SELECT resource_id FROM audit WHERE operation = 'create'")
+                .fetch_all(&s.reader)
+                .await
+                .unwrap();
+        audited.sort();
+        let mut ids: Vec<String> = created.into_values().collect();
+        ids.sort();
+        assert_eq!(audited, ids, "one audit record per successful create, none for a conflict");
+        let values: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM resource_values").fetch_one(&s.reader).await.unwrap();
+        assert_eq!(values, 48, "a conflicting create left no index rows behind");
+        let tenants: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM tenants").fetch_one(&s.reader).await.unwrap();
+        assert_eq!(tenants, 5);
+    }
+
+    /// An operation dropped inside its savepoint (a cancelled request) is undone, and the batch it
+    /// was in still commits the other operations.
+    #[tokio::test]
+    async fn an_abandoned_operation_is_rolled_back_and_the_batch_commits() {
+        let (_dir, s) = store().await;
+        let ctx = ctx(&s).await;
+        let mut slot = s.group.enter().await.unwrap();
+        sqlx::query("UPDATE tenants SET settings = '{\"x\":1}'").execute(slot.conn().unwrap()).await.unwrap();
+        drop(slot);
+        let (u, _) = s.create(&ctx, user("after")).await.unwrap();
+        let settings: String =
+            sqlx::query_scalar("SELECT settings FROM tenants").fetch_one(&s.reader).await.unwrap();
+        assert_eq!(settings, "{}");
+        assert!(s.get(ctx.tenant, ResourceKind::User, &u.id, false).await.unwrap().is_some());
+        // The writer connection went back to the pool: other writers proceed.
+        s.create_tenant("other").await.unwrap();
     }
 
     /// Issue 3: the `eq` filters Entra and Okta match with are index lookups, never a table scan.
