@@ -60,6 +60,11 @@ pub(crate) async fn open(url: &str) -> Result<Pools> {
         .idle_timeout(None)
         .max_lifetime(None)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        // sqlx pings a connection before handing it out by default: one more round trip to the
+        // connection's worker thread per query, which doubled the cost of a GET (issue 7, perf
+        // profile: thread hand-offs dominated). A local file's connection does not go stale; an
+        // I/O error surfaces on the query itself, as 503.
+        .test_before_acquire(false)
         .connect_with(base.clone())
         .await
         .map_err(crate::map_err)?;
@@ -74,6 +79,8 @@ pub(crate) async fn open(url: &str) -> Result<Pools> {
         SqlitePoolOptions::new()
             .max_connections(u32::try_from(readers).unwrap_or(4))
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // As for the writer: no ping round trip before each query.
+            .test_before_acquire(false)
             // `query_only` rather than opening read-only: a read-only connection cannot create
             // the WAL index (-shm) and fails if it opens the file while no writer has it open.
             .connect_with(base.pragma("query_only", "ON"))
