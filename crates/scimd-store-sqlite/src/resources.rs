@@ -27,6 +27,28 @@ use crate::{SqliteStore, map_err};
 /// The columns every read selects, in the order [`row_to_resource`] reads them.
 const COLUMNS: &str = "r.id, r.kind, r.version, r.created, r.last_modified, r.doc";
 
+/// A seventh column for Users: RFC 7643 §4.1.2 `groups`, computed from membership rows, as a JSON
+/// array of `[group id, group displayName]`, so a user and its groups are read in one statement
+/// (issue 7: each statement is a round trip to a connection's worker thread, and those hand-offs,
+/// not SQLite, dominated the profile of `GET /Users/{id}` and of a page of users). Direct
+/// memberships only; nested-group (indirect) membership is not expanded.
+const GROUPS_COLUMN: &str = ", (SELECT json_group_array(json_array(m.group_id, g.display_name)) \
+     FROM members m JOIN resources g ON g.tenant_id = m.tenant_id AND g.id = m.group_id \
+     WHERE m.tenant_id = r.tenant_id AND m.member_id = r.id)";
+
+/// Reads [`GROUPS_COLUMN`] into `res.groups`, ordered by group id like every other member list.
+fn groups_from_row(row: &SqliteRow, res: &mut StoredResource) -> Result<()> {
+    let text: String = row.try_get(6).map_err(map_err)?;
+    let mut pairs: Vec<(String, Option<String>)> = serde_json::from_str(&text)
+        .map_err(|e| StoreError::Internal(format!("groups column does not parse: {e}")))?;
+    // json_group_array's order is unspecified: sort here.
+    pairs.sort();
+    res.groups = Some(
+        pairs.into_iter().map(|(id, display)| Member { id, kind: ResourceKind::Group, display }).collect(),
+    );
+    Ok(())
+}
+
 /// Columns derived from a document: what the unique index, the hot filters and member display read.
 struct Derived {
     name_key: String,
@@ -652,6 +674,22 @@ impl ResourceStore for SqliteStore {
         with_members: bool,
     ) -> Result<Option<StoredResource>> {
         let tenant = tenant.to_string();
+        if with_members && kind == ResourceKind::User {
+            let row = sqlx::query(&format!(
+                "SELECT {COLUMNS}{GROUPS_COLUMN} FROM resources r \
+                 WHERE r.tenant_id = ? AND r.kind = ? AND r.id = ?"
+            ))
+            .bind(&tenant)
+            .bind(kind.as_str())
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+            let Some(row) = row else { return Ok(None) };
+            let mut res = row_to_resource(&row)?;
+            groups_from_row(&row, &mut res)?;
+            return Ok(Some(res));
+        }
         let Some(mut res) = Self::read_one(&self.reader, &tenant, kind, id).await? else { return Ok(None) };
         if with_members {
             self.fill_members(&tenant, &mut res).await?;
@@ -734,7 +772,9 @@ impl ResourceStore for SqliteStore {
         }
 
         let mut page = SqlBuilder::new(Dialect::Sqlite);
-        page.push(&format!("SELECT {COLUMNS} FROM resources r WHERE "));
+        let user_groups = query.with_members && kind == ResourceKind::User;
+        let groups_column = if user_groups { GROUPS_COLUMN } else { "" };
+        page.push(&format!("SELECT {COLUMNS}{groups_column} FROM resources r WHERE "));
         page.append(&filter_sql);
         if let Some(after_id) = after.take() {
             page.push(" AND r.id > ");
@@ -753,8 +793,15 @@ impl ResourceStore for SqliteStore {
         page.bind(Bind::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
         let (text, binds) = page.finish();
         let rows = bind_all(sqlx::query(&text), &binds).fetch_all(&self.reader).await.map_err(map_err)?;
-        let mut resources = rows.iter().map(row_to_resource).collect::<Result<Vec<_>>>()?;
-        if query.with_members {
+        let mut resources = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut res = row_to_resource(row)?;
+            if user_groups {
+                groups_from_row(row, &mut res)?;
+            }
+            resources.push(res);
+        }
+        if query.with_members && kind == ResourceKind::Group {
             for res in &mut resources {
                 self.fill_members(&tenant_text, res).await?;
             }
@@ -966,6 +1013,39 @@ mod store_tests {
         let read = s.get(ctx.tenant, ResourceKind::Group, &g.id, true).await.unwrap().unwrap();
         assert_eq!(read.members.unwrap().len(), 32);
         assert_eq!(read.version, 33, "each add that changed a row bumps the version once");
+    }
+
+    /// A page of users gets each user's `groups` in the page's own statement: the same as reading
+    /// each user alone, and the same as the membership rows say.
+    #[tokio::test]
+    async fn a_page_of_users_has_the_same_groups_as_each_user_read_alone() {
+        let (_dir, s) = store().await;
+        let ctx = ctx(&s).await;
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            ids.push(s.create(&ctx, user(&format!("g{i}"))).await.unwrap().0.id);
+        }
+        s.create(&ctx, group("a", vec![ids[0].clone(), ids[2].clone()])).await.unwrap();
+        s.create(&ctx, group("b", vec![ids[2].clone(), ids[3].clone()])).await.unwrap();
+        let rs = scimd_schema::ResourceSchema::user();
+        let mut q = query(None, Paging::Index { start_index: 1, count: 10 });
+        q.with_members = true;
+        let page = s.list(ctx.tenant, ResourceKind::User, &rs, &q).await.unwrap();
+        assert_eq!(page.resources.len(), 5);
+        for res in &page.resources {
+            let alone = s.get(ctx.tenant, ResourceKind::User, &res.id, true).await.unwrap().unwrap();
+            assert_eq!(res.groups, alone.groups, "{}", res.id);
+            // The membership rows read by their own query (the path Groups and writes use).
+            let mut rows = res.clone();
+            s.fill_members(&ctx.tenant.to_string(), &mut rows).await.unwrap();
+            assert_eq!(res.groups, rows.groups, "{}", res.id);
+        }
+        let mut names: Vec<&str> =
+            page.resources[2].groups.as_ref().unwrap().iter().filter_map(|g| g.display.as_deref()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["a", "b"]);
+        let counts: Vec<usize> = page.resources.iter().map(|r| r.groups.as_ref().unwrap().len()).collect();
+        assert_eq!(counts, vec![1, 0, 2, 1, 0]);
     }
 
     /// Issue 7, group commit: 64 concurrent creates, 16 of them duplicating another's userName, share
