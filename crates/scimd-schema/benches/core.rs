@@ -110,3 +110,46 @@ fn patch_okta_deactivate(bencher: Bencher) {
         apply(&rs, doc, &ops, &opts).unwrap().changed
     });
 }
+
+/// Projection with no parameters (every GET and POST response): the full user as returned.
+#[divan::bench]
+fn project_full_user_default(bencher: Bencher) {
+    use scimd_schema::projection::{Projection, project};
+    let rs = ResourceSchema::user();
+    let doc = full_user();
+    let p = Projection::new(&rs, None, None);
+    bencher.bench(|| project(black_box(&rs), black_box(&doc), black_box(&p)));
+}
+
+/// `attributes=userName,emails` (what a reconciliation job asks for), parameters parsed each time.
+#[divan::bench]
+fn project_full_user_attributes(bencher: Bencher) {
+    use scimd_schema::projection::{Projection, project};
+    let rs = ResourceSchema::user();
+    let doc = full_user();
+    bencher.bench(|| {
+        let p = Projection::new(&rs, Some(black_box("userName,emails")), None);
+        project(&rs, black_box(&doc), &p)
+    });
+}
+
+/// `excludedAttributes=members` on a group, parameters parsed each time.
+#[divan::bench]
+fn project_group_excluding_members(bencher: Bencher) {
+    use scimd_schema::projection::{Projection, project};
+    let rs = ResourceSchema::group();
+    let members: Vec<Value> = (0..100)
+        .map(|i| json!({"value": format!("id-{i}"), "type": "User", "display": format!("u{i}")}))
+        .collect();
+    let doc = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "id": "e9e30dba-f08f-4109-8486-d5c6a331660a",
+        "displayName": "Tour Guides",
+        "members": members,
+        "meta": {"resourceType": "Group", "version": "W/\"3\""}
+    });
+    bencher.bench(|| {
+        let p = Projection::new(&rs, None, Some(black_box("members")));
+        project(&rs, black_box(&doc), &p)
+    });
+}
