@@ -123,7 +123,10 @@ impl CredentialVerifier for StaticTokenVerifier {
             return Ok(None);
         }
         let presented = digest(token);
-        let Some(record) = self.store.token_by_digest(&presented).await? else { return Ok(None) };
+        // Token and tenant in one call (one statement on SQLite): this runs on every request.
+        let Some((record, tenant)) = self.store.token_and_tenant(&presented).await? else {
+            return Ok(None);
+        };
         // The index lookup already matched; the constant-time check guards against a backend
         // whose comparison is looser than byte equality.
         if !digests_equal(&record.digest, &presented) {
@@ -134,7 +137,7 @@ impl CredentialVerifier for StaticTokenVerifier {
             tracing::info!(credential = %record.id, "refused an expired or revoked token");
             return Ok(None);
         }
-        let Some(tenant) = self.store.tenant_by_id(record.tenant).await? else { return Ok(None) };
+        let Some(tenant) = tenant else { return Ok(None) };
         if record.needs_touch(now) {
             // Bookkeeping must not fail the request.
             if let Err(e) = self.store.touch_token(record.id, now).await {

@@ -144,6 +144,13 @@ impl Store for SqliteStore {
     async fn close(&self) {
         SqliteStore::close(self).await;
     }
+
+    async fn token_and_tenant(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<(scimd_store::TokenRecord, Option<scimd_store::Tenant>)>> {
+        self.token_and_tenant_joined(digest).await
+    }
 }
 
 #[cfg(test)]
