@@ -184,6 +184,8 @@ mod tests {
         assert_eq!(fk, 1);
         let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&store.writer).await.unwrap();
         assert_eq!(sync, 2, "synchronous = FULL");
+        let temp: i64 = sqlx::query_scalar("PRAGMA temp_store").fetch_one(&store.writer).await.unwrap();
+        assert_eq!(temp, 2, "temp_store = MEMORY");
     }
 
     #[tokio::test]
