@@ -737,11 +737,21 @@ impl ResourceStore for SqliteStore {
             filter_sql.push(")");
         }
 
-        // totalResults counts every match, whatever the page (RFC 7644 §3.4.2).
+        // totalResults counts every match, whatever the page (RFC 7644 §3.4.2). Without a filter
+        // that is the tenant's count of this kind, kept by triggers (migration 0005): reading one
+        // row costs the same at a million users as at ten.
         let (count_text, count_binds) = {
             let mut b = SqlBuilder::new(Dialect::Sqlite);
-            b.push("SELECT count(*) FROM resources r WHERE ");
-            b.append(&filter_sql);
+            if query.filter.is_none() {
+                b.push("SELECT coalesce((SELECT n FROM resource_counts WHERE tenant_id = ");
+                b.bind(Bind::Text(tenant_text.clone()));
+                b.push(" AND kind = ");
+                b.bind(Bind::Text(kind.as_str().to_owned()));
+                b.push("), 0)");
+            } else {
+                b.push("SELECT count(*) FROM resources r WHERE ");
+                b.append(&filter_sql);
+            }
             b.finish()
         };
         let total: i64 = bind_all(sqlx::query(&count_text), &count_binds)
@@ -1114,6 +1124,61 @@ mod store_tests {
         let tenants: i64 =
             sqlx::query_scalar("SELECT count(*) FROM tenants").fetch_one(&s.reader).await.unwrap();
         assert_eq!(tenants, 5);
+    }
+
+    /// The counts that unfiltered totalResults read stay equal to count(*) through creates, a
+    /// conflicting create (its savepoint rolled back), deletes, and another tenant's writes.
+    #[tokio::test]
+    async fn resource_counts_follow_every_insert_and_delete() {
+        let (_dir, s) = store().await;
+        let ctx = ctx(&s).await;
+        let other = WriteContext {
+            tenant: s.create_tenant("other").await.unwrap().id,
+            actor: "test".into(),
+            request_id: None,
+        };
+        let mut ids = Vec::new();
+        for i in 0..6 {
+            ids.push(s.create(&ctx, user(&format!("c{i}"))).await.unwrap().0.id);
+        }
+        assert!(s.create(&ctx, user("C0")).await.is_err());
+        s.create(&other, user("c0")).await.unwrap();
+        s.create(&ctx, group("g", vec![ids[0].clone()])).await.unwrap();
+        s.delete(&ctx, ResourceKind::User, &ids[1], None).await.unwrap();
+        let rs = scimd_schema::ResourceSchema::user();
+        let page = s
+            .list(
+                ctx.tenant,
+                ResourceKind::User,
+                &rs,
+                &query(None, Paging::Index { start_index: 1, count: 2 }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.total_results, 5);
+        let counted: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT tenant_id, kind, n FROM resource_counts ORDER BY 1, 2")
+                .fetch_all(&s.reader)
+                .await
+                .unwrap();
+        let actual: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT tenant_id, kind, count(*) FROM resources GROUP BY tenant_id, kind ORDER BY 1, 2",
+        )
+        .fetch_all(&s.reader)
+        .await
+        .unwrap();
+        assert_eq!(counted, actual);
+        // A tenant with nothing of a kind: zero, not an error.
+        let groups = s
+            .list(
+                other.tenant,
+                ResourceKind::Group,
+                &scimd_schema::ResourceSchema::group(),
+                &query(None, Paging::Index { start_index: 1, count: 2 }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(groups.total_results, 0);
     }
 
     /// An operation dropped inside its savepoint (a cancelled request) is undone, and the batch it
