@@ -62,8 +62,10 @@
 //! canonical text, and there are no `null`, `""`, `[]` or `{}` values (RFC 7643 §2.5: unassigned).
 //! The evaluator reads whatever shape a document has; on documents the store can hold the two agree.
 
+mod columns;
 mod compile;
 
+pub use columns::{Cursor, Derived, unique_attr};
 pub use compile::{INDEXED_VALUES, compile_filter, compile_sort};
 
 use std::fmt;

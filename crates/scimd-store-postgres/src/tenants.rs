@@ -1,0 +1,75 @@
+//! `TenantStore` on PostgreSQL: the slug is unique in the database, so two replicas creating the
+//! same tenant at once get one success and one conflict.
+
+use async_trait::async_trait;
+use sqlx::Row as _;
+use sqlx::postgres::PgRow;
+use uuid::Uuid;
+
+use scimd_schema::ScimError;
+use scimd_store::tenants::valid_slug;
+use scimd_store::{Result, StoreError, Tenant, TenantStore};
+
+use crate::{PgStore, map_err, time_from_db, time_to_db, uuid_from_db};
+
+fn tenant_from_row(row: &PgRow) -> Result<Tenant> {
+    let id: String = row.try_get("id").map_err(map_err)?;
+    let created: String = row.try_get("created").map_err(map_err)?;
+    Ok(Tenant {
+        id: uuid_from_db(&id)?,
+        slug: row.try_get("slug").map_err(map_err)?,
+        created: time_from_db(&created)?,
+    })
+}
+
+#[async_trait]
+impl TenantStore for PgStore {
+    async fn create_tenant(&self, slug: &str) -> Result<Tenant> {
+        if !valid_slug(slug) {
+            return Err(StoreError::Scim(ScimError::invalid_value(format!(
+                "invalid tenant slug {slug:?}: use 1-63 characters a-z, 0-9 and '-', starting with a letter or digit"
+            ))));
+        }
+        let tenant = Tenant { id: self.clock.new_id(), slug: slug.to_owned(), created: self.clock.now() };
+        let created = time_to_db(tenant.created);
+        sqlx::query("INSERT INTO tenants (id, slug, created) VALUES ($1, $2, $3)")
+            .bind(tenant.id.to_string())
+            .bind(&tenant.slug)
+            .bind(&created)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        // The stored time has millisecond precision: hand back what a later read returns.
+        Ok(Tenant { created: time_from_db(&created)?, ..tenant })
+    }
+
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {
+        sqlx::query("SELECT id, slug, created FROM tenants WHERE slug = $1")
+            .bind(slug)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(tenant_from_row)
+            .transpose()
+    }
+
+    async fn tenant_by_id(&self, id: Uuid) -> Result<Option<Tenant>> {
+        sqlx::query("SELECT id, slug, created FROM tenants WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(tenant_from_row)
+            .transpose()
+    }
+
+    async fn tenant_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
