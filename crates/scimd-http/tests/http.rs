@@ -22,7 +22,7 @@ mod infra {
 
     use scimd_http::auth::{Principal, Scope, TokenRequest, create_static_token};
     use scimd_http::{AppState, HttpConfig, Scopes};
-    use scimd_testkit::{Options, TestResponse, TestServer};
+    use scimd_testkit::{Backend, Options, TestResponse, TestServer, backend_tests};
 
     /// Routes that exist only in these tests, merged into the SCIM router so they sit under both
     /// SCIM prefixes with the real middleware and authentication.
@@ -46,8 +46,8 @@ mod infra {
         panic!("boom")
     }
 
-    async fn start() -> TestServer {
-        TestServer::start_opts(Options { extra_routes: test_routes(), ..Options::default() }).await
+    async fn start(backend: Backend) -> TestServer {
+        TestServer::start_opts(Options { backend, extra_routes: test_routes(), ..Options::default() }).await
     }
 
     /// RFC 7644 §3.12: an error body with `status` as a string and a non-empty detail.
@@ -61,17 +61,18 @@ mod infra {
 
     // ---- authentication ----
 
-    #[tokio::test]
-    async fn no_token_is_401_with_a_challenge() {
-        let s = start().await;
+    backend_tests! {
+    async fn no_token_is_401_with_a_challenge(backend) {
+        let s = start(backend).await;
         let r = s.send(s.client.get(s.url("/scim/v2/_test/whoami"))).await;
         assert_scim_error(&r, 401);
         assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"scimd\""));
     }
+    }
 
-    #[tokio::test]
-    async fn bad_tokens_are_401_invalid_token() {
-        let s = start().await;
+    backend_tests! {
+    async fn bad_tokens_are_401_invalid_token(backend) {
+        let s = start(backend).await;
         for auth in ["Bearer scimd_notatoken", "Bearer something-else", "Basic dXNlcjpwYXNz", "Bearer"] {
             let r = s.send(s.client.get(s.url("/scim/v2/_test/whoami")).header("authorization", auth)).await;
             assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{auth}: {r:?}");
@@ -86,10 +87,11 @@ mod infra {
             .await;
         assert!(r.header("www-authenticate").is_some_and(|c| c.contains("error=\"invalid_token\"")), "{r:?}");
     }
+    }
 
-    #[tokio::test]
-    async fn a_valid_token_is_accepted_and_its_use_recorded() {
-        let s = start().await;
+    backend_tests! {
+    async fn a_valid_token_is_accepted_and_its_use_recorded(backend) {
+        let s = start(backend).await;
         let r = s.get("/scim/v2/_test/whoami").await;
         assert_eq!(r.status, StatusCode::OK, "{r:?}");
         assert_eq!(r.body, json!({"tenant": "default"}));
@@ -105,10 +107,11 @@ mod infra {
         let tokens = s.store.list_tokens(s.tenant.id).await.unwrap();
         assert!(tokens[0].last_used.is_some(), "{tokens:?}");
     }
+    }
 
-    #[tokio::test]
-    async fn expired_and_revoked_tokens_are_401() {
-        let s = start().await;
+    backend_tests! {
+    async fn expired_and_revoked_tokens_are_401(backend) {
+        let s = start(backend).await;
         let expired = create_static_token(
             &*s.store,
             &*s.clock,
@@ -134,10 +137,11 @@ mod infra {
         let r = s.send(s.client.get(s.url("/scim/v2/_test/whoami")).bearer_auth(&token)).await;
         assert_scim_error(&r, 401);
     }
+    }
 
-    #[tokio::test]
-    async fn a_missing_scope_is_403_naming_it() {
-        let s = start().await;
+    backend_tests! {
+    async fn a_missing_scope_is_403_naming_it(backend) {
+        let s = start(backend).await;
         let groups_only = s.token(&["groups:read", "post:groups"]).await;
         let r = s.send(s.client.get(s.url("/scim/v2/_test/whoami")).bearer_auth(&groups_only)).await;
         assert_scim_error(&r, 403);
@@ -160,12 +164,13 @@ mod infra {
         assert_scim_error(&r, 403);
         assert!(r.body["detail"].as_str().unwrap().contains("users:create"), "{r:?}");
     }
+    }
 
     // ---- tenant routing ----
 
-    #[tokio::test]
-    async fn the_tenant_prefix_must_name_the_credentials_tenant() {
-        let s = start().await;
+    backend_tests! {
+    async fn the_tenant_prefix_must_name_the_credentials_tenant(backend) {
+        let s = start(backend).await;
         let r = s.get("/tenants/default/scim/v2/_test/whoami").await;
         assert_eq!((r.status, &r.body), (StatusCode::OK, &json!({"tenant": "default"})), "{r:?}");
 
@@ -184,10 +189,11 @@ mod infra {
             s.send(s.client.get(s.url("/tenants/default/scim/v2/_test/whoami")).bearer_auth(&theirs)).await;
         assert_scim_error(&r, 403);
     }
+    }
 
-    #[tokio::test]
-    async fn an_operator_token_reaches_every_tenant() {
-        let s = start().await;
+    backend_tests! {
+    async fn an_operator_token_reaches_every_tenant(backend) {
+        let s = start(backend).await;
         s.store.create_tenant("other").await.unwrap();
         let op = s.token_for(&s.tenant, Scopes::all(), true).await;
         let r = s.send(s.client.get(s.url("/tenants/other/scim/v2/_test/whoami")).bearer_auth(&op)).await;
@@ -197,12 +203,13 @@ mod infra {
         let r = s.send(s.client.get(s.url("/tenants/nope/scim/v2/_test/whoami")).bearer_auth(&op)).await;
         assert_scim_error(&r, 404);
     }
+    }
 
     // ---- request checks and error bodies ----
 
-    #[tokio::test]
-    async fn bodies_must_be_json() {
-        let s = start().await;
+    backend_tests! {
+    async fn bodies_must_be_json(backend) {
+        let s = start(backend).await;
         let post = |ct: &'static str| {
             s.request(Method::POST, "/scim/v2/_test/whoami").header("content-type", ct).body("{}")
         };
@@ -230,11 +237,12 @@ mod infra {
             );
         }
     }
+    }
 
-    #[tokio::test]
-    async fn an_oversized_body_is_413() {
+    backend_tests! {
+    async fn an_oversized_body_is_413(backend) {
         let config = HttpConfig { max_body_bytes: 1024, ..HttpConfig::default() };
-        let s = TestServer::start_opts(Options { config, extra_routes: test_routes(), ..Options::default() })
+        let s = TestServer::start_opts(Options { backend, config, extra_routes: test_routes(), ..Options::default() })
             .await;
         let big = format!("{{\"x\": \"{}\"}}", "a".repeat(4096));
         let r = s
@@ -249,12 +257,13 @@ mod infra {
         let r = s.post("/scim/v2/_test/whoami", &json!({"x": "a"})).await;
         assert_eq!(r.status, StatusCode::OK, "{r:?}");
     }
+    }
 
-    #[tokio::test]
-    async fn an_oversized_chunked_body_is_413() {
+    backend_tests! {
+    async fn an_oversized_chunked_body_is_413(backend) {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let config = HttpConfig { max_body_bytes: 1024, ..HttpConfig::default() };
-        let s = TestServer::start_opts(Options { config, extra_routes: test_routes(), ..Options::default() })
+        let s = TestServer::start_opts(Options { backend, config, extra_routes: test_routes(), ..Options::default() })
             .await;
         // No Content-Length: the limit is enforced while the handler reads the body.
         let chunk = "a".repeat(4096);
@@ -274,44 +283,49 @@ mod infra {
         assert!(response.contains("application/scim+json"), "{response}");
         assert!(response.contains("\"status\":\"413\""), "{response}");
     }
+    }
 
-    #[tokio::test]
-    async fn unknown_paths_are_404_with_a_scim_body() {
-        let s = start().await;
+    backend_tests! {
+    async fn unknown_paths_are_404_with_a_scim_body(backend) {
+        let s = start(backend).await;
         for path in ["/nope", "/scim/v2/Nope", "/tenants/default/scim/v2/Nope", "/scim/v3/Users"] {
             let r = s.get(path).await;
             assert_scim_error(&r, 404);
         }
     }
+    }
 
-    #[tokio::test]
-    async fn a_wrong_method_is_405_with_a_scim_body() {
-        let s = start().await;
+    backend_tests! {
+    async fn a_wrong_method_is_405_with_a_scim_body(backend) {
+        let s = start(backend).await;
         let r = s.delete("/scim/v2/_test/whoami").await;
         assert_scim_error(&r, 405);
         assert!(r.header("allow").is_some_and(|a| a.contains("GET")), "{r:?}");
         assert_scim_error(&s.send(s.client.post(s.url("/healthz"))).await, 405);
     }
+    }
 
-    #[tokio::test]
-    async fn a_trailing_slash_reaches_the_route() {
-        let s = start().await;
+    backend_tests! {
+    async fn a_trailing_slash_reaches_the_route(backend) {
+        let s = start(backend).await;
         let r = s.get("/scim/v2/_test/whoami/").await;
         assert_eq!(r.status, StatusCode::OK, "{r:?}");
         let r = s.get("/tenants/default/scim/v2/_test/whoami/").await;
         assert_eq!(r.status, StatusCode::OK, "{r:?}");
     }
+    }
 
-    #[tokio::test]
-    async fn unknown_query_parameters_are_ignored() {
-        let s = start().await;
+    backend_tests! {
+    async fn unknown_query_parameters_are_ignored(backend) {
+        let s = start(backend).await;
         let r = s.get("/scim/v2/_test/whoami?aadOptscim062020").await;
         assert_eq!(r.status, StatusCode::OK, "{r:?}");
     }
+    }
 
-    #[tokio::test]
-    async fn a_panic_is_a_500_with_the_request_id() {
-        let s = start().await;
+    backend_tests! {
+    async fn a_panic_is_a_500_with_the_request_id(backend) {
+        let s = start(backend).await;
         let r =
             s.send(s.request(Method::GET, "/scim/v2/_test/panic").header("x-request-id", "trace-me-1")).await;
         assert_scim_error(&r, 500);
@@ -321,12 +335,13 @@ mod infra {
         // And the server is still there.
         assert_eq!(s.get("/healthz").await.status, StatusCode::OK);
     }
+    }
 
     // ---- request ids ----
 
-    #[tokio::test]
-    async fn request_ids_are_generated_or_echoed() {
-        let s = start().await;
+    backend_tests! {
+    async fn request_ids_are_generated_or_echoed(backend) {
+        let s = start(backend).await;
         let a = s.get("/healthz").await;
         let b = s.get("/healthz").await;
         let (ida, idb) = (a.header("x-request-id").unwrap(), b.header("x-request-id").unwrap());
@@ -338,12 +353,13 @@ mod infra {
         let r = s.send(s.client.get(s.url("/healthz")).header("x-request-id", "a b\"c")).await;
         assert_ne!(r.header("x-request-id"), Some("a b\"c"));
     }
+    }
 
     // ---- health and metrics ----
 
-    #[tokio::test]
-    async fn health_and_readiness() {
-        let s = start().await;
+    backend_tests! {
+    async fn health_and_readiness(backend) {
+        let s = start(backend).await;
         let r = s.send(s.client.get(s.url("/healthz"))).await;
         assert_eq!((r.status, &r.body), (StatusCode::OK, &json!("ok")));
         let r = s.send(s.client.get(s.url("/readyz"))).await;
@@ -354,10 +370,11 @@ mod infra {
         // Liveness does not depend on the database.
         assert_eq!(s.send(s.client.get(s.url("/healthz"))).await.status, StatusCode::OK);
     }
+    }
 
-    #[tokio::test]
-    async fn metrics_count_requests_by_route_template_status_and_tenant() {
-        let s = start().await;
+    backend_tests! {
+    async fn metrics_count_requests_by_route_template_status_and_tenant(backend) {
+        let s = start(backend).await;
         s.get("/scim/v2/_test/whoami").await;
         s.get("/tenants/default/scim/v2/_test/whoami?x=1").await;
         s.get("/no/such/path/123").await;
@@ -380,11 +397,12 @@ mod infra {
             "{text}"
         );
     }
+    }
 
     // ---- shutdown ----
 
-    #[tokio::test]
-    async fn graceful_shutdown_lets_in_flight_requests_finish() {
+    backend_tests! {
+    async fn graceful_shutdown_lets_in_flight_requests_finish(backend) {
         let started = Arc::new(Notify::new());
         let release = Arc::new(Notify::new());
         let slow = {
@@ -401,7 +419,7 @@ mod infra {
                 }),
             )
         };
-        let mut s = TestServer::start_opts(Options { extra_routes: slow, ..Options::default() }).await;
+        let mut s = TestServer::start_opts(Options { backend, extra_routes: slow, ..Options::default() }).await;
         let (tx, rx) = oneshot::channel();
         let request = s.request(Method::GET, "/scim/v2/_test/slow");
         tokio::spawn(async move {
@@ -429,6 +447,7 @@ mod infra {
         let (status, body) = rx.await.unwrap().expect("the in-flight request completed");
         assert_eq!((status, body.as_str()), (StatusCode::OK, "finished"));
         s.shutdown().await;
+    }
     }
 }
 

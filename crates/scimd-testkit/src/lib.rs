@@ -20,7 +20,10 @@ use tokio::task::JoinHandle;
 use scimd_http::auth::{TokenRequest, create_static_token};
 use scimd_http::{AppState, HttpConfig, Scopes};
 use scimd_store::{Clock, Store, SystemClock, Tenant};
+use scimd_store_postgres::{PgOptions, PgStore};
 use scimd_store_sqlite::SqliteStore;
+
+pub mod pg;
 
 /// The storage backend a test server runs on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,6 +32,64 @@ pub enum Backend {
     /// A SQLite file in a temporary directory.
     #[default]
     Sqlite,
+    /// A fresh database on the PostgreSQL server `SCIMD_TEST_POSTGRES_URL` names ([`pg`]), dropped
+    /// with the server.
+    Postgres,
+}
+
+impl Backend {
+    /// Every backend, for tests that loop over them.
+    pub const ALL: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+
+    /// Whether a test can run on this backend here; prints a skip message when it cannot
+    /// (PostgreSQL without `SCIMD_TEST_POSTGRES_URL`).
+    #[must_use]
+    pub fn available_or_skip(self, test: &str) -> bool {
+        match self {
+            Backend::Sqlite => true,
+            Backend::Postgres => pg::available_or_skip(test),
+        }
+    }
+}
+
+/// Generates one test per backend from an async test body taking a [`Backend`]: for
+/// `async fn name(backend) { … }` it writes a module `name` with the tests `sqlite` and `postgres`
+/// (which prints a skip message and passes without `SCIMD_TEST_POSTGRES_URL`). The shared suite is
+/// written once and runs against every store.
+///
+/// ```ignore
+/// scimd_testkit::backend_tests! {
+///     async fn creates_users(backend) {
+///         let s = TestServer::start_with(backend).await;
+///         …
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! backend_tests {
+    ($( $(#[$attr:meta])* async fn $name:ident($backend:ident) $body:block )+) => {
+        $(
+            $(#[$attr])*
+            mod $name {
+                #[allow(unused_imports, reason = "the test body is written in the parent module's scope")]
+                use super::*;
+
+                async fn body($backend: $crate::Backend) $body
+
+                #[tokio::test]
+                async fn sqlite() {
+                    body($crate::Backend::Sqlite).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    if $crate::Backend::Postgres.available_or_skip(module_path!()) {
+                        body($crate::Backend::Postgres).await;
+                    }
+                }
+            }
+        )+
+    };
 }
 
 /// How to start a [`TestServer`].
@@ -57,6 +118,7 @@ impl Default for Options {
 /// The backend's own handle, for what the `Store` trait does not offer (closing it).
 enum Db {
     Sqlite(SqliteStore),
+    Postgres(PgStore, pg::TestDatabase),
 }
 
 /// A response, read whole.
@@ -120,6 +182,16 @@ impl TestServer {
                 let store = SqliteStore::open(&url, options.clock.clone()).await.expect("open SQLite");
                 store.migrate().await.expect("migrate SQLite");
                 (Arc::new(store.clone()), Db::Sqlite(store))
+            }
+            Backend::Postgres => {
+                let db = pg::TestDatabase::create().await;
+                // Short waits, so tests that take the database away see 503 quickly.
+                let pg_options =
+                    PgOptions { acquire_timeout: std::time::Duration::from_secs(2), ..PgOptions::default() };
+                let store =
+                    PgStore::open(&db.url, &pg_options, options.clock.clone()).expect("open PostgreSQL");
+                store.migrate().await.expect("migrate PostgreSQL");
+                (Arc::new(store.clone()), Db::Postgres(store, db))
             }
         };
         let tenant = store.create_tenant("default").await.expect("create tenant default");
@@ -247,6 +319,25 @@ impl TestServer {
     pub async fn close_database(&self) {
         match &self.db {
             Db::Sqlite(store) => store.close().await,
+            Db::Postgres(store, _) => store.close().await,
+        }
+    }
+
+    /// The backend the server runs on.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        match &self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(..) => Backend::Postgres,
+        }
+    }
+
+    /// The PostgreSQL database under the server, for tests that take it away and give it back.
+    #[must_use]
+    pub fn postgres(&self) -> Option<(&PgStore, &pg::TestDatabase)> {
+        match &self.db {
+            Db::Postgres(store, db) => Some((store, db)),
+            Db::Sqlite(_) => None,
         }
     }
 

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use scimd_testkit::TestServer;
+use scimd_testkit::{TestServer, backend_tests};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -38,9 +38,9 @@ fn assert_error(r: &scimd_testkit::TestResponse, status: u16, scim_type: Option<
     assert_eq!(r.body["scimType"].as_str(), scim_type, "{}", r.body);
 }
 
-#[tokio::test]
-async fn create_returns_201_with_location_etag_and_meta() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn create_returns_201_with_location_etag_and_meta(backend) {
+    let s = TestServer::start_with(backend).await;
     let r = s.post("/scim/v2/Users", &user("bjensen")).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let location = r.body["meta"]["location"].as_str().unwrap();
@@ -57,10 +57,11 @@ async fn create_returns_201_with_location_etag_and_meta() {
     assert_eq!(got.status, 200);
     assert_eq!(got.body["userName"], "bjensen");
 }
+}
 
-#[tokio::test]
-async fn password_is_accepted_and_never_returned() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn password_is_accepted_and_never_returned(backend) {
+    let s = TestServer::start_with(backend).await;
     let mut body = user("pw");
     body["password"] = json!("t1meMachine!");
     let r = s.post("/scim/v2/Users", &body).await;
@@ -69,10 +70,11 @@ async fn password_is_accepted_and_never_returned() {
     let got = s.get(&format!("/scim/v2/Users/{}?attributes=password,userName", id(&r.body))).await;
     assert!(got.body.get("password").is_none(), "{}", got.body);
 }
+}
 
-#[tokio::test]
-async fn duplicate_user_name_is_409_uniqueness_case_insensitively() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn duplicate_user_name_is_409_uniqueness_case_insensitively(backend) {
+    let s = TestServer::start_with(backend).await;
     create_user(&s, "bjensen").await;
     let r = s.post("/scim/v2/Users", &user("BJensen")).await;
     assert_error(&r, 409, Some("uniqueness"));
@@ -80,10 +82,11 @@ async fn duplicate_user_name_is_409_uniqueness_case_insensitively() {
     let found = s.get("/scim/v2/Users?filter=userName%20eq%20%22BJENSEN%22").await;
     assert_eq!(found.body["totalResults"], 1);
 }
+}
 
-#[tokio::test]
-async fn filters_are_answered_and_empty_results_are_200() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn filters_are_answered_and_empty_results_are_200(backend) {
+    let s = TestServer::start_with(backend).await;
     let a = create_user(&s, "alice").await;
     create_user(&s, "bob").await;
     let cases = [
@@ -116,10 +119,11 @@ async fn filters_are_answered_and_empty_results_are_200() {
         .await;
     assert_eq!(r.body["Resources"][0], json!({"id": id(&a), "schemas": [USER]}), "{}", r.body);
 }
+}
 
-#[tokio::test]
-async fn bad_input_gets_scim_errors() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn bad_input_gets_scim_errors(backend) {
+    let s = TestServer::start_with(backend).await;
     let r =
         s.send(s.request(Method::GET, "/scim/v2/Users").query(&[("filter", "userName equals \"x\"")])).await;
     assert_error(&r, 400, Some("invalidFilter"));
@@ -162,10 +166,11 @@ async fn bad_input_gets_scim_errors() {
     let r = s.get("/scim/v2/Users/00000000-0000-7000-8000-000000000000").await;
     assert_error(&r, 404, None);
 }
+}
 
-#[tokio::test]
-async fn entra_and_okta_patches_deactivate_and_rename() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn entra_and_okta_patches_deactivate_and_rename(backend) {
+    let s = TestServer::start_with(backend).await;
     let u = create_user(&s, "dave").await;
     let path = format!("/scim/v2/Users/{}", id(&u));
     // Entra without aadOptscim062020: capitalised op, string boolean.
@@ -207,10 +212,11 @@ async fn entra_and_okta_patches_deactivate_and_rename() {
         .await;
     assert_eq!(r.body["meta"]["version"], before);
 }
+}
 
-#[tokio::test]
-async fn groups_membership_by_rows() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn groups_membership_by_rows(backend) {
+    let s = TestServer::start_with(backend).await;
     let a = id(&create_user(&s, "ann").await);
     let b = id(&create_user(&s, "ben").await);
     let r = s.post("/scim/v2/Groups", &json!({"schemas": [GROUP], "displayName": "Eng", "members": [{"value": a}, {"value": "no-such-user"}]})).await;
@@ -270,10 +276,11 @@ async fn groups_membership_by_rows() {
     let r = s.get(&path).await;
     assert!(r.body.get("members").is_none_or(|m| m.as_array().unwrap().is_empty()), "{}", r.body);
 }
+}
 
-#[tokio::test]
-async fn concurrent_member_patches_lose_nothing() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn concurrent_member_patches_lose_nothing(backend) {
+    let s = TestServer::start_with(backend).await;
     let g = s.post("/scim/v2/Groups", &json!({"schemas": [GROUP], "displayName": "all"})).await;
     let path = format!("/scim/v2/Groups/{}", id(&g.body));
     let mut ids = Vec::new();
@@ -295,10 +302,11 @@ async fn concurrent_member_patches_lose_nothing() {
     let r = s.get(&path).await;
     assert_eq!(r.body["members"].as_array().unwrap().len(), 32);
 }
+}
 
-#[tokio::test]
-async fn put_replaces_and_preconditions_are_checked() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn put_replaces_and_preconditions_are_checked(backend) {
+    let s = TestServer::start_with(backend).await;
     let u = create_user(&s, "erin").await;
     let path = format!("/scim/v2/Users/{}", id(&u));
     // Okta echoes read-only fields (id, meta) in its full-representation PUT.
@@ -333,10 +341,11 @@ async fn put_replaces_and_preconditions_are_checked() {
     assert_eq!(r.status, 204);
     assert_error(&s.get(&path).await, 404, None);
 }
+}
 
-#[tokio::test]
-async fn paging_by_index_and_cursor() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn paging_by_index_and_cursor(backend) {
+    let s = TestServer::start_with(backend).await;
     for i in 0..5 {
         create_user(&s, &format!("p{i}")).await;
     }
@@ -378,10 +387,11 @@ async fn paging_by_index_and_cursor() {
     let r = s.post("/scim/v2/.search", &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName eq \"p1\""})).await;
     assert_eq!(r.body["totalResults"], 1, "{}", r.body);
 }
+}
 
-#[tokio::test]
-async fn discovery_endpoints_tell_the_truth_and_refuse_writes() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn discovery_endpoints_tell_the_truth_and_refuse_writes(backend) {
+    let s = TestServer::start_with(backend).await;
     let r = s.get("/scim/v2/ServiceProviderConfig").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["patch"]["supported"], true);
@@ -396,10 +406,11 @@ async fn discovery_endpoints_tell_the_truth_and_refuse_writes() {
     let r = s.post("/scim/v2/ServiceProviderConfig", &json!({})).await;
     assert_eq!(r.status, 405, "{}", r.body);
 }
+}
 
-#[tokio::test]
-async fn tenant_prefix_and_scopes() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn tenant_prefix_and_scopes(backend) {
+    let s = TestServer::start_with(backend).await;
     let u = create_user(&s, "frank").await;
     let r = s.get(&format!("/tenants/default/scim/v2/Users/{}", id(&u))).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -419,4 +430,5 @@ async fn tenant_prefix_and_scopes() {
     assert_eq!(r.status, 200);
     let r = s.send(s.client.get(s.url("/scim/v2/Groups")).bearer_auth(&read_only)).await;
     assert_error(&r, 403, None);
+}
 }
