@@ -122,8 +122,9 @@ impl PgStore {
 ///
 /// - a unique violation (SQLSTATE 23505) → [`StoreError::Conflict`] naming the column the
 ///   constraint guards; callers that know the SCIM attribute rename it;
-/// - the database unreachable, shutting down, out of resources, a statement timeout, a deadlock or
-///   serialization failure (classes 08, 53, 57, 40; 55P03), or the pool timed out or closed →
+/// - the database unreachable, refusing sessions, shutting down, out of resources, a statement
+///   timeout, a deadlock or serialization failure (see the codes below), or the pool timed out or
+///   closed →
 ///   [`StoreError::Unavailable`] (503: the client may retry);
 /// - anything else → [`StoreError::Internal`] (500, logged, never shown).
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
@@ -134,7 +135,14 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
                 return StoreError::Conflict(conflicting_column(db.constraint().unwrap_or_default()));
             }
             let class = code.get(..2).unwrap_or_default();
-            if matches!(class, "08" | "53" | "57" | "40") || code == "55P03" {
+            // 08 connection exception, 28 authorization (a password rotated under the pool), 3D no
+            // such database, 53 insufficient resources (too many connections), 57 operator
+            // intervention (shutdown, statement timeout), 40 deadlock or serialization failure;
+            // 55000 is what a database that refuses connections answers (ALLOW_CONNECTIONS false),
+            // 55P03 a lock not available.
+            if matches!(class, "08" | "28" | "3D" | "53" | "57" | "40")
+                || matches!(code.as_str(), "55000" | "55P03")
+            {
                 StoreError::Unavailable(db.to_string())
             } else {
                 StoreError::Internal(format!("{db} (SQLSTATE {code})"))

@@ -373,7 +373,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     // Every command migrates (it is idempotent), so `tenant create` works on a fresh file; `serve
     // --no-migrate` leaves that to a separate `scimd migrate` step.
     let migrate = serve_args.is_none_or(|a| !a.no_migrate);
-    let store = crate::database::open(&settings.database, clock.clone(), migrate).await?;
+    let store = crate::database::open(&settings.database, &settings.postgres, clock.clone(), migrate).await?;
     let result = match cli.command {
         Command::Serve(_) => serve(&settings, store.clone(), clock).await,
         Command::Migrate => {
@@ -506,8 +506,18 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
 
 /// DESIGN.md: on first start with an empty database, tenant `default` and one bootstrap token,
 /// printed once with the SCIM URL.
+///
+/// Replicas started together on one empty PostgreSQL database all see no tenant; the unique slug
+/// lets one create `default`, and the others, getting a conflict, leave the bootstrap to it.
 async fn bootstrap(store: &dyn Store, clock: &dyn Clock, scim_url: &str) -> Result<(), CliError> {
-    let tenant = store.create_tenant("default").await?;
+    let tenant = match store.create_tenant("default").await {
+        Ok(tenant) => tenant,
+        Err(StoreError::Conflict(_)) => {
+            tracing::info!("tenant default was created by another process; no bootstrap token here");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let request =
         TokenRequest { name: "bootstrap".into(), scopes: Scopes::all(), expires: None, operator: false };
     let (secret, record) = create_static_token(store, clock, &tenant, request).await?;

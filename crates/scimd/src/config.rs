@@ -13,10 +13,21 @@
 //! max_body_bytes = 1048576
 //! max_page_size = 1000
 //! default_page_size = 100
+//!
+//! # PostgreSQL only (docs/postgres.md); each also read from the environment variable named beside it
+//! [postgres]
+//! max_connections = 10         # SCIMD_PG_MAX_CONNECTIONS: per process; keep the sum over replicas
+//!                              # below the server's max_connections
+//! min_connections = 0          # SCIMD_PG_MIN_CONNECTIONS
+//! acquire_timeout_ms = 5000    # SCIMD_PG_ACQUIRE_TIMEOUT_MS: wait for a connection, then 503
+//! statement_timeout_ms = 30000 # SCIMD_PG_STATEMENT_TIMEOUT_MS: 0 disables
+//! idle_timeout_ms = 600000     # SCIMD_PG_IDLE_TIMEOUT_MS: 0 keeps idle connections open
 //! ```
 
 use std::path::Path;
+use std::time::Duration;
 
+use scimd_store_postgres::PgOptions;
 use serde::Deserialize;
 
 use crate::cli::{GlobalArgs, LogFormat, ServeArgs};
@@ -44,6 +55,71 @@ pub struct FileConfig {
     pub max_page_size: Option<u64>,
     /// `--default-page-size`.
     pub default_page_size: Option<u64>,
+    /// PostgreSQL pool and session settings.
+    #[serde(default)]
+    pub postgres: PostgresFile,
+}
+
+/// The `[postgres]` table: pool and session settings, ignored for SQLite.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresFile {
+    /// Most connections per process.
+    pub max_connections: Option<u32>,
+    /// Idle connections kept open.
+    pub min_connections: Option<u32>,
+    /// Wait for a connection this long, then 503.
+    pub acquire_timeout_ms: Option<u64>,
+    /// PostgreSQL `statement_timeout`; 0 disables.
+    pub statement_timeout_ms: Option<u64>,
+    /// Close idle connections after this long; 0 never.
+    pub idle_timeout_ms: Option<u64>,
+}
+
+impl PostgresFile {
+    /// Environment over file over [`PgOptions::default`]; `env` looks a variable up (the process
+    /// environment in `scimd`, a map in tests).
+    pub fn resolve(&self, env: impl Fn(&str) -> Option<String>) -> Result<PgOptions, String> {
+        fn pick<T: std::str::FromStr>(
+            env: &impl Fn(&str) -> Option<String>,
+            var: &str,
+            file: Option<T>,
+        ) -> Result<Option<T>, String> {
+            match env(var) {
+                Some(v) => {
+                    v.trim().parse().map(Some).map_err(|_| format!("{var}={v:?} is not a whole number"))
+                }
+                None => Ok(file),
+            }
+        }
+        let defaults = PgOptions::default();
+        let ms = Duration::from_millis;
+        let options = PgOptions {
+            max_connections: pick(&env, "SCIMD_PG_MAX_CONNECTIONS", self.max_connections)?
+                .unwrap_or(defaults.max_connections),
+            min_connections: pick(&env, "SCIMD_PG_MIN_CONNECTIONS", self.min_connections)?
+                .unwrap_or(defaults.min_connections),
+            acquire_timeout: pick(&env, "SCIMD_PG_ACQUIRE_TIMEOUT_MS", self.acquire_timeout_ms)?
+                .map_or(defaults.acquire_timeout, ms),
+            statement_timeout: pick(&env, "SCIMD_PG_STATEMENT_TIMEOUT_MS", self.statement_timeout_ms)?
+                .map_or(defaults.statement_timeout, ms),
+            idle_timeout: match pick(&env, "SCIMD_PG_IDLE_TIMEOUT_MS", self.idle_timeout_ms)? {
+                Some(0) => None,
+                Some(n) => Some(ms(n)),
+                None => defaults.idle_timeout,
+            },
+        };
+        if options.max_connections == 0 {
+            return Err("postgres max_connections must be at least 1".into());
+        }
+        if options.min_connections > options.max_connections {
+            return Err("postgres min_connections must not exceed max_connections".into());
+        }
+        if options.acquire_timeout.is_zero() {
+            return Err("postgres acquire_timeout_ms must be at least 1".into());
+        }
+        Ok(options)
+    }
 }
 
 impl FileConfig {
@@ -68,6 +144,8 @@ pub struct Settings {
     pub http: scimd_http::HttpConfig,
     /// How long the provisioning log keeps records (`serve`).
     pub log_retention: time::Duration,
+    /// PostgreSQL pool and session settings (unused on SQLite).
+    pub postgres: PgOptions,
 }
 
 impl Settings {
@@ -116,7 +194,9 @@ impl Settings {
             default_page_size: http.default_page_size.min(http.max_page_size),
             ..http
         };
+        let postgres = file.postgres.resolve(|var| std::env::var(var).ok())?;
         Ok(Settings {
+            postgres,
             database: global
                 .database
                 .clone()
@@ -131,5 +211,31 @@ impl Settings {
             // Issue 5: 30 days by default.
             log_retention: serve.and_then(|s| s.log_retention).unwrap_or(time::Duration::days(30)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_settings_environment_over_file_over_defaults() {
+        let file: FileConfig = toml::from_str(
+            "[postgres]\nmax_connections = 4\nstatement_timeout_ms = 1500\nidle_timeout_ms = 0\n",
+        )
+        .unwrap();
+        let env = |var: &str| (var == "SCIMD_PG_MAX_CONNECTIONS").then(|| "7".to_owned());
+        let o = file.postgres.resolve(env).unwrap();
+        assert_eq!(o.max_connections, 7, "environment over file");
+        assert_eq!(o.statement_timeout, Duration::from_millis(1500), "file over default");
+        assert_eq!(o.idle_timeout, None, "0 keeps idle connections");
+        assert_eq!(o.acquire_timeout, PgOptions::default().acquire_timeout, "default");
+
+        let bad = |var: &str| (var == "SCIMD_PG_ACQUIRE_TIMEOUT_MS").then(|| "soon".to_owned());
+        assert!(file.postgres.resolve(bad).unwrap_err().contains("SCIMD_PG_ACQUIRE_TIMEOUT_MS"));
+        let zero: FileConfig = toml::from_str("[postgres]\nmax_connections = 0\n").unwrap();
+        assert!(zero.postgres.resolve(|_| None).is_err());
+        let typo = toml::from_str::<FileConfig>("[postgres]\nmax_conections = 3\n").unwrap_err();
+        assert!(typo.to_string().contains("max_conections"), "{typo}");
     }
 }

@@ -1,26 +1,38 @@
 //! Opening the database a `--database` URL names (DESIGN.md "Contracts": `sqlite://…` by default,
-//! `postgres://…` for PostgreSQL). Everything above this module sees only `Arc<dyn Store>`.
+//! `postgres://…` or `postgresql://…` for PostgreSQL). Everything above this module sees only
+//! `Arc<dyn Store>`.
 
 use std::sync::Arc;
 
 use scimd_store::{Clock, LogStore, Store};
+use scimd_store_postgres::{PgOptions, PgStore};
 use scimd_store_sqlite::{SqliteLogStore, SqliteStore, log_url};
 
 use crate::cli::CliError;
 
 /// Opens the database named by `url`; migrates it unless `migrate` is false (`serve --no-migrate`,
-/// for deployments that migrate in a separate step).
-pub async fn open(url: &str, clock: Arc<dyn Clock>, migrate: bool) -> Result<Arc<dyn Store>, CliError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(CliError::Usage("PostgreSQL is not supported yet: use a sqlite:// database URL".into()));
-    }
-    if !url.starts_with("sqlite:") {
+/// for deployments that migrate in a separate step). `postgres` holds the pool settings, used only
+/// for a PostgreSQL URL.
+///
+/// A PostgreSQL pool connects lazily: with `--no-migrate` a replica starts while the database is
+/// down and reports not ready (`/readyz` 503) until it answers. Migrating needs the database, so
+/// without `--no-migrate` an unreachable database is an error at start.
+pub async fn open(
+    url: &str,
+    postgres: &PgOptions,
+    clock: Arc<dyn Clock>,
+    migrate: bool,
+) -> Result<Arc<dyn Store>, CliError> {
+    let store: Arc<dyn Store> = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Arc::new(PgStore::open(url, postgres, clock)?)
+    } else if url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::open(url, clock).await?)
+    } else {
         return Err(CliError::Usage(format!(
-            "unsupported database URL {url:?}: use sqlite://PATH (e.g. {})",
+            "unsupported database URL {url:?}: use sqlite://PATH (e.g. {}) or postgres://USER@HOST/DB",
             crate::config::DEFAULT_DATABASE
         )));
-    }
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(url, clock).await?);
+    };
     if migrate {
         store.migrate().await?;
     }

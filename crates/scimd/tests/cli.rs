@@ -62,8 +62,14 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Server {
+        Server::start_on(&db_url(dir), &[])
+    }
+
+    /// `scimd serve` on any database URL, with extra environment variables.
+    fn start_on(database: &str, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(BIN)
-            .args(["--database", &db_url(dir), "--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+            .args(["--database", database, "--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+            .envs(env.iter().copied())
             .env_remove("SCIMD_BASE_URL")
             .env_remove("SCIMD_CONFIG")
             .env("RUST_LOG", "info")
@@ -180,9 +186,9 @@ fn token_create_validates_its_input() {
     let o = scimd(dir.path(), &["token", "create", "--tenant", "acme", "--expires-in", "soon"]);
     assert_eq!(o.status.code(), Some(2), "a malformed flag is a usage error");
 
-    let o = Command::new(BIN).args(["--database", "postgres://localhost/scimd", "migrate"]).output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("not supported yet"), "{}", stderr(&o));
+    let o = Command::new(BIN).args(["--database", "mysql://localhost/scimd", "migrate"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "an unknown scheme is refused");
+    assert!(stderr(&o).contains("postgres://"), "{}", stderr(&o));
 }
 
 #[tokio::test]
@@ -325,3 +331,5 @@ async fn an_acknowledged_write_survives_kill_9() {
     let (exit, _, _) = again.terminate();
     assert!(exit.success());
 }
+
+mod replicas;
