@@ -255,6 +255,37 @@ fn json_chain(out: &mut SqlBuilder, base: &str, keys: &[Key], text_last: bool) {
     }
 }
 
+/// A LIKE pattern matching `lit` literally: PostgreSQL's default escape character is `\\`.
+fn like_escape(lit: &str) -> String {
+    let mut out = String::with_capacity(lit.len());
+    for c in lit.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The least string greater, in code-point order, than every string that starts with `prefix`: the
+/// prefix with its last code point that can be incremented incremented, and what follows dropped.
+/// `None` when every code point is `char::MAX` (no upper bound exists).
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        // The next scalar value: surrogates are not chars, so U+D7FF is followed by U+E000.
+        let next = match u32::from(last) {
+            0xD7FF => Some('\u{E000}'),
+            n => n.checked_add(1).and_then(char::from_u32),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 /// PostgreSQL: an integer argument. Binds travel as `int8`, and `jsonb -> int`, `left` and `right`
 /// take `int4`, to which PostgreSQL does not convert implicitly.
 fn pg_int(out: &mut SqlBuilder, i: i64) {
@@ -887,8 +918,10 @@ impl Compiler {
                         out.bind(Bind::Text(lit.clone())).push(") > 0");
                     }
                     (CompareOp::Co, Dialect::Postgres) => {
-                        out.push("strpos(").append(x).push(", ");
-                        out.bind(Bind::Text(lit.clone())).push(") > 0");
+                        // LIKE with the literal's wildcards escaped is the same substring test as
+                        // strpos, and the one a pg_trgm index serves (PostgreSQL 0001).
+                        out.append(x).push(" LIKE ");
+                        out.bind(Bind::Text(format!("%{}%", like_escape(lit))));
                     }
                     (CompareOp::Sw, Dialect::Sqlite) => {
                         out.push("substr(").append(x).push(", 1, ");
@@ -896,10 +929,16 @@ impl Compiler {
                         out.bind(Bind::Text(lit.clone()));
                     }
                     (CompareOp::Sw, Dialect::Postgres) => {
-                        out.push("left(").append(x).push(", ");
-                        pg_int(out, chars);
-                        out.push(") = ");
+                        // In code-point order (COLLATE "C": UTF-8 byte order), the strings that
+                        // start with `lit` are exactly those from `lit` up to, not including, its
+                        // successor: a range the btree indexes on the C-collated keys serve.
+                        out.push("(").append(x).push(" COLLATE \"C\" >= ");
                         out.bind(Bind::Text(lit.clone()));
+                        if let Some(next) = prefix_successor(lit) {
+                            out.push(" AND ").append(x).push(" COLLATE \"C\" < ");
+                            out.bind(Bind::Text(next));
+                        }
+                        out.push(")");
                     }
                     (CompareOp::Ew, Dialect::Sqlite) => {
                         // A negative start counts from the end; a text shorter than the literal
@@ -945,5 +984,31 @@ impl Compiler {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::{like_escape, prefix_successor};
+
+    #[test]
+    fn prefix_successors_bound_exactly_the_strings_with_the_prefix() {
+        assert_eq!(prefix_successor("abc").as_deref(), Some("abd"));
+        assert_eq!(prefix_successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_successor("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(prefix_successor("\u{10FFFF}"), None);
+        for (prefix, s) in [("ab", "ab"), ("ab", "abz"), ("ab", "ab\u{10FFFF}x"), ("é", "éa")] {
+            let next = prefix_successor(prefix).unwrap();
+            assert!(prefix <= s && s < next.as_str(), "{s:?} in [{prefix:?}, {next:?})");
+        }
+        for (prefix, s) in [("ab", "aa"), ("ab", "ac"), ("ab", "a"), ("ab", "b")] {
+            let next = prefix_successor(prefix).unwrap();
+            assert!(!(prefix <= s && s < next.as_str()), "{s:?} not in [{prefix:?}, {next:?})");
+        }
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_escape("50%_off\\"), "50\\%\\_off\\\\");
     }
 }
