@@ -1,0 +1,141 @@
+//! Store-level behaviour that the HTTP suite cannot see directly: what replicas rely on.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use scimd_schema::ResourceSchema;
+use scimd_schema::patch::{MemberChange, MemberRef};
+use scimd_store::{
+    NewResource, ResourceKind, ResourceStore, Store as _, StoreError, StoredResource, TenantStore, Update,
+    WriteContext, search_document,
+};
+use scimd_store_postgres::{PgOptions, PgStore};
+
+fn user(name: &str) -> NewResource {
+    let doc = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name});
+    let search = search_document(&ResourceSchema::user(), &doc);
+    NewResource { kind: ResourceKind::User, doc, search, members: Vec::new(), password_hash: None }
+}
+
+fn group(name: &str, members: Vec<String>) -> NewResource {
+    let doc = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name});
+    let search = search_document(&ResourceSchema::group(), &doc);
+    NewResource { kind: ResourceKind::Group, doc, search, members, password_hash: None }
+}
+
+/// Two stores (two pools, as two replicas have) on one database: adds from both, interleaved with
+/// deletes of some of the members being added, lose no add and leave no dangling row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pools_add_members_while_members_are_deleted() {
+    let Some((db, one, clock)) = super::store("two_pools_add_members_while_members_are_deleted").await else {
+        return;
+    };
+    let two = PgStore::open(&db.url, &PgOptions::default(), Arc::new(clock.clone())).unwrap();
+    let tenant = one.create_tenant("acme").await.unwrap();
+    let ctx = WriteContext { tenant: tenant.id, actor: "test".into(), request_id: None };
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(one.create(&ctx, user(&format!("u{i}"))).await.unwrap().0.id);
+    }
+    let (g, _) = one.create(&ctx, group("all", vec![])).await.unwrap();
+    let stores = [Arc::new(one), Arc::new(two)];
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, id) in ids.iter().enumerate() {
+        let (s, task_ctx, gid, member) = (stores[i % 2].clone(), ctx.clone(), g.id.clone(), id.clone());
+        tasks.spawn(async move {
+            let add = move |_: &StoredResource| {
+                Ok(Update {
+                    doc: None,
+                    members: vec![MemberChange::Add(vec![MemberRef {
+                        value: member.clone(),
+                        type_: None,
+                        display: None,
+                    }])],
+                    password_hash: None,
+                })
+            };
+            s.update(&task_ctx, ResourceKind::Group, &gid, None, &add).await.map(|(_, report)| report)
+        });
+        if i % 3 == 0 {
+            // Every third user is deleted through the other pool while its add is in flight.
+            let (s, ctx, id) = (stores[(i + 1) % 2].clone(), ctx.clone(), id.clone());
+            tasks.spawn(async move {
+                s.delete(&ctx, ResourceKind::User, &id, None).await.map(|()| Default::default())
+            });
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap().unwrap();
+    }
+    let read = stores[0].get(tenant.id, ResourceKind::Group, &g.id, true).await.unwrap().unwrap();
+    let members: std::collections::BTreeSet<String> =
+        read.members.unwrap().into_iter().map(|m| m.id).collect();
+    let survivors: std::collections::BTreeSet<String> =
+        ids.iter().enumerate().filter(|(i, _)| i % 3 != 0).map(|(_, id)| id.clone()).collect();
+    assert_eq!(members, survivors, "every surviving user is a member; no deleted user is");
+}
+
+#[tokio::test]
+async fn conditional_writes_and_conflicts() {
+    let Some((_db, s, _clock)) = super::store("conditional_writes_and_conflicts").await else { return };
+    let tenant = s.create_tenant("acme").await.unwrap();
+    assert!(matches!(s.create_tenant("acme").await, Err(StoreError::Conflict(c)) if c == "slug"));
+    let ctx = WriteContext { tenant: tenant.id, actor: "test".into(), request_id: None };
+    let (u, _) = s.create(&ctx, user("carol")).await.unwrap();
+    let err = s.create(&ctx, user("CAROL")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(ref a) if a == "userName"), "{err:?}");
+
+    let rename = |cur: &StoredResource| {
+        let mut doc = cur.doc.clone();
+        doc["userName"] = json!("carol2");
+        let search = search_document(&ResourceSchema::user(), &doc);
+        Ok(Update { doc: Some((doc, search)), members: vec![], password_hash: None })
+    };
+    let (after, _) = s.update(&ctx, ResourceKind::User, &u.id, Some(1), &rename).await.unwrap();
+    assert_eq!(after.version, 2);
+    assert!(matches!(
+        s.update(&ctx, ResourceKind::User, &u.id, Some(1), &rename).await,
+        Err(StoreError::VersionMismatch)
+    ));
+    assert!(matches!(
+        s.delete(&ctx, ResourceKind::User, &u.id, Some(1)).await,
+        Err(StoreError::VersionMismatch)
+    ));
+    assert!(matches!(s.delete(&ctx, ResourceKind::User, "nope", Some(1)).await, Err(StoreError::NotFound)));
+    s.delete(&ctx, ResourceKind::User, &u.id, Some(2)).await.unwrap();
+    assert!(s.get(tenant.id, ResourceKind::User, &u.id, false).await.unwrap().is_none());
+    let audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit").fetch_one(s.pool()).await.unwrap();
+    assert_eq!(audit, 3, "create, update, delete");
+}
+
+/// A store whose pool is closed, or whose database is gone, answers Unavailable (→ 503).
+#[tokio::test]
+async fn an_unreachable_database_is_unavailable() {
+    let Some((db, s, _clock)) = super::store("an_unreachable_database_is_unavailable").await else { return };
+    s.ping().await.unwrap();
+    let short = PgOptions { acquire_timeout: std::time::Duration::from_secs(1), ..PgOptions::default() };
+    let other = PgStore::open(&db.url, &short, Arc::new(scimd_store::SystemClock)).unwrap();
+    other.ping().await.unwrap();
+    db.admin_execute(&format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", db.name)).await;
+    db.terminate_connections().await;
+    assert!(matches!(other.ping().await, Err(StoreError::Unavailable(_))));
+    assert!(matches!(other.tenant_count().await, Err(StoreError::Unavailable(_))));
+    db.admin_execute(&format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", db.name)).await;
+    other.ping().await.unwrap();
+    s.close().await;
+    assert!(matches!(s.ping().await, Err(StoreError::Unavailable(_))));
+}
+
+/// `statement_timeout` applies to every session: a statement that runs longer is cancelled (503).
+#[tokio::test]
+async fn the_statement_timeout_applies() {
+    let Some((db, _s, _clock)) = super::store("the_statement_timeout_applies").await else { return };
+    let options =
+        PgOptions { statement_timeout: std::time::Duration::from_millis(50), ..PgOptions::default() };
+    let s = PgStore::open(&db.url, &options, Arc::new(scimd_store::SystemClock)).unwrap();
+    let shown: String = sqlx::query_scalar("SHOW statement_timeout").fetch_one(s.pool()).await.unwrap();
+    assert_eq!(shown, "50ms");
+    let err = sqlx::query("SELECT pg_sleep(5)").execute(s.pool()).await.unwrap_err();
+    assert_eq!(err.as_database_error().and_then(|e| e.code()).as_deref(), Some("57014"), "{err}");
+}
