@@ -16,8 +16,32 @@ use scimd_testkit::pg::TestDatabase;
 use time::macros::datetime;
 
 mod behaviour;
+/// The SQL-vs-evaluator differential test of scimd-store-sqlite, run against PostgreSQL: one test,
+/// two backends (it builds its stores through [`open_store`]).
+#[path = "../../../scimd-store-sqlite/tests/differential/mod.rs"]
+mod differential;
 mod explain;
 mod parity;
+
+use scimd_store::sql::Dialect;
+use scimd_store::{Clock, Store};
+
+/// The dialect the differential module prints SQL in.
+const DIALECT: Dialect = Dialect::Postgres;
+
+/// Whether PostgreSQL tests run here (prints the skip message otherwise).
+fn available() -> bool {
+    scimd_testkit::pg::available_or_skip("differential")
+}
+
+/// A fresh migrated store on a fresh database for the differential module; the database lives as
+/// long as the returned guard.
+async fn open_store(clock: Arc<dyn Clock>) -> (Arc<dyn Store>, Box<dyn std::any::Any>) {
+    let db = TestDatabase::create().await;
+    let store = PgStore::open(&db.url, &PgOptions::default(), clock).unwrap();
+    store.migrate().await.unwrap();
+    (Arc::new(store), Box::new(db))
+}
 
 /// A migrated store on a fresh database, with a mock clock; `None` (after a skip message) when no
 /// PostgreSQL server is configured.
