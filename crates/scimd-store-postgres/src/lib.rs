@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod credentials;
+mod oauth;
 mod resources;
 mod tenants;
 
@@ -163,6 +164,8 @@ fn conflicting_column(constraint: &str) -> String {
         "tenants_slug_key" => "slug",
         "resources_name_key" => "name_key",
         "tokens_digest_key" => "digest",
+        "oauth_clients_pkey" => "client_id",
+        "oauth_admins_email_key" => "email_key",
         "resources_pkey" | "tenants_pkey" | "tokens_pkey" => "id",
         _ => "value",
     }
