@@ -12,7 +12,7 @@ use time::macros::datetime;
 
 use scimd_http::Scopes;
 use scimd_store::MockClock;
-use scimd_testkit::{Options, TestServer};
+use scimd_testkit::{Options, TestServer, backend_tests};
 
 const REDIRECT: &str = "http://127.0.0.1:9/okta/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -65,9 +65,9 @@ fn user(name: &str) -> Value {
 
 // ------------------------------------------------------------------ client credentials (Entra)
 
-#[tokio::test]
-async fn entra_client_credentials_connection() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn entra_client_credentials_connection(backend) {
+    let s = TestServer::start_with(backend).await;
     let (id, secret) = cc_client(&s, &[]).await;
     // Entra's "Test Connection": fetch a token, then call the SCIM URL with it.
     let r = token_basic(&s, &id, &secret, &[("grant_type", "client_credentials")]).await;
@@ -91,10 +91,11 @@ async fn entra_client_credentials_connection() {
     let named = scim_get(&s, &access, "/tenants/default/scim/v2/Users?aadOptscim062020").await;
     assert_eq!(named.status, 200, "{}", named.body);
 }
+}
 
-#[tokio::test]
-async fn client_secret_post_and_scope_subsets() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn client_secret_post_and_scope_subsets(backend) {
+    let s = TestServer::start_with(backend).await;
     let (id, secret) = cc_client(&s, &["users:read", "users:create"]).await;
     let r = s
         .send(s.client.post(s.url("/oauth2/token")).form(&[
@@ -121,10 +122,11 @@ async fn client_secret_post_and_scope_subsets() {
         .await;
     assert_eq!(r.body["error"], "invalid_scope");
 }
+}
 
-#[tokio::test]
-async fn token_endpoint_errors_follow_rfc6749_5_2() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn token_endpoint_errors_follow_rfc6749_5_2(backend) {
+    let s = TestServer::start_with(backend).await;
     let (id, secret) = cc_client(&s, &[]).await;
     // Wrong secret by header: 401 invalid_client with a Basic challenge.
     let r = token_basic(&s, &id, "scimd_cs_wrong", &[("grant_type", "client_credentials")]).await;
@@ -184,10 +186,11 @@ async fn token_endpoint_errors_follow_rfc6749_5_2() {
         .await;
     assert_eq!((r.status.as_u16(), r.body["error"].as_str()), (400, Some("invalid_request")));
 }
+}
 
-#[tokio::test]
-async fn tokens_never_cross_tenants() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn tokens_never_cross_tenants(backend) {
+    let s = TestServer::start_with(backend).await;
     let other = s.store.create_tenant("other").await.unwrap();
     let (id, secret) = cc_client(&s, &[]).await;
     let access =
@@ -216,11 +219,12 @@ async fn tokens_never_cross_tenants() {
     let r = scim_get(&s, &access, "/admin/v1/tenants/other/clients").await;
     assert_eq!(r.status, 403);
 }
+}
 
-#[tokio::test]
-async fn expired_tampered_and_foreign_tokens_are_refused() {
+backend_tests! {
+async fn expired_tampered_and_foreign_tokens_are_refused(backend) {
     let clock = MockClock::new(datetime!(2026-03-01 9:00 UTC));
-    let s = TestServer::start_opts(Options { clock: Arc::new(clock.clone()), ..Options::default() }).await;
+    let s = TestServer::start_opts(Options { backend, clock: Arc::new(clock.clone()), ..Options::default() }).await;
     let (id, secret) = cc_client(&s, &[]).await;
     let access =
         token_basic(&s, &id, &secret, &[("grant_type", "client_credentials")]).await.body["access_token"]
@@ -249,10 +253,11 @@ async fn expired_tampered_and_foreign_tokens_are_refused() {
     clock.advance(time::Duration::minutes(1));
     assert_eq!(scim_get(&s, &access, "/scim/v2/Users").await.status, 401);
 }
+}
 
-#[tokio::test]
-async fn revocation_and_introspection() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn revocation_and_introspection(backend) {
+    let s = TestServer::start_with(backend).await;
     let (id, secret) = cc_client(&s, &[]).await;
     let (other_id, other_secret) = cc_client(&s, &[]).await;
     let access =
@@ -313,10 +318,11 @@ async fn revocation_and_introspection() {
         .await;
     assert_eq!(r.status, 200);
 }
+}
 
-#[tokio::test]
-async fn rotating_or_deleting_a_client_ends_its_tokens() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn rotating_or_deleting_a_client_ends_its_tokens(backend) {
+    let s = TestServer::start_with(backend).await;
     let (id, secret) = cc_client(&s, &[]).await;
     let get_token = |secret: String| {
         let id = id.clone();
@@ -363,10 +369,11 @@ async fn rotating_or_deleting_a_client_ends_its_tokens() {
     let r = scim_get(&s, &operator, "/admin/v1/tenants/nope/tokens").await;
     assert_eq!(r.status, 404);
 }
+}
 
-#[tokio::test]
-async fn metadata_jwks_and_key_rotation() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn metadata_jwks_and_key_rotation(backend) {
+    let s = TestServer::start_with(backend).await;
     let m = s.send(s.client.get(s.url("/.well-known/oauth-authorization-server"))).await;
     assert_eq!(m.status, 200);
     assert_eq!(m.body["issuer"], s.base_url.as_str());
@@ -435,6 +442,7 @@ async fn metadata_jwks_and_key_rotation() {
     // once per RELOAD_MIN_INTERVAL (it loaded its keys moments ago, for `old`).
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(scim_get(&s, &minted.access_token, "/scim/v2/Users").await.status, 200);
+}
 }
 
 // ------------------------------------------------------------------ authorization code (Okta)
@@ -560,9 +568,9 @@ fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
     q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-#[tokio::test]
-async fn okta_authorization_code_connection_through_the_pages() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn okta_authorization_code_connection_through_the_pages(backend) {
+    let s = TestServer::start_with(backend).await;
     admin(&s, "okta-admin@example.com").await;
     let (id, secret) = code_client(&s).await;
     let b = browser();
@@ -603,10 +611,11 @@ async fn okta_authorization_code_connection_through_the_pages() {
     .await;
     assert_eq!(r.body["error"], "invalid_grant", "the refresh token died with its grant");
 }
+}
 
-#[tokio::test]
-async fn refresh_rotation_and_reuse_detection() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn refresh_rotation_and_reuse_detection(backend) {
+    let s = TestServer::start_with(backend).await;
     admin(&s, "okta-admin@example.com").await;
     let (id, secret) = code_client(&s).await;
     let q = browser_flow(&s, &browser(), &id, true).await;
@@ -699,11 +708,12 @@ async fn refresh_rotation_and_reuse_detection() {
             .await;
     assert_eq!(r.body["error"], "invalid_grant");
 }
+}
 
-#[tokio::test]
-async fn code_exchange_negative_cases() {
+backend_tests! {
+async fn code_exchange_negative_cases(backend) {
     let clock = MockClock::new(datetime!(2026-03-01 9:00 UTC));
-    let s = TestServer::start_opts(Options { clock: Arc::new(clock.clone()), ..Options::default() }).await;
+    let s = TestServer::start_opts(Options { backend, clock: Arc::new(clock.clone()), ..Options::default() }).await;
     admin(&s, "okta-admin@example.com").await;
     let (id, secret) = code_client(&s).await;
     let (cc_id, cc_secret) = cc_client(&s, &[]).await;
@@ -756,10 +766,11 @@ async fn code_exchange_negative_cases() {
     let r = post(exchange("nope", REDIRECT, VERIFIER), id.clone(), secret.clone()).await;
     assert_eq!(r.body["error"], "invalid_grant");
 }
+}
 
-#[tokio::test]
-async fn deny_and_requests_that_must_not_redirect() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn deny_and_requests_that_must_not_redirect(backend) {
+    let s = TestServer::start_with(backend).await;
     admin(&s, "okta-admin@example.com").await;
     let (id, _) = code_client(&s).await;
     let q = browser_flow(&s, &browser(), &id, false).await;
@@ -815,10 +826,11 @@ async fn deny_and_requests_that_must_not_redirect() {
         .unwrap();
     assert!(r.headers().get("location").unwrap().to_str().unwrap().contains("error=invalid_scope"));
 }
+}
 
-#[tokio::test]
-async fn csrf_session_and_throttling_on_the_pages() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn csrf_session_and_throttling_on_the_pages(backend) {
+    let s = TestServer::start_with(backend).await;
     admin(&s, "okta-admin@example.com").await;
     let (id, _) = code_client(&s).await;
     let b = browser();
@@ -862,10 +874,11 @@ async fn csrf_session_and_throttling_on_the_pages() {
     assert_eq!(r.status(), 429);
     assert!(r.headers().get("retry-after").is_some());
 }
+}
 
-#[tokio::test]
-async fn failed_sign_ins_are_throttled_per_address() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn failed_sign_ins_are_throttled_per_address(backend) {
+    let s = TestServer::start_with(backend).await;
     admin(&s, "okta-admin@example.com").await;
     let (id, _) = code_client(&s).await;
     let b = browser();
@@ -893,10 +906,11 @@ async fn failed_sign_ins_are_throttled_per_address() {
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("location").is_none());
 }
+}
 
-#[tokio::test]
-async fn a_public_client_must_use_pkce() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn a_public_client_must_use_pkce(backend) {
+    let s = TestServer::start_with(backend).await;
     admin(&s, "okta-admin@example.com").await;
     let c = register(&s, json!({"name": "Okta (public)", "grant_type": "authorization_code", "redirect_uris": [REDIRECT], "public": true})).await;
     assert!(c["client_secret"].is_null());
@@ -920,18 +934,19 @@ async fn a_public_client_must_use_pkce() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
+}
 
 // ------------------------------------------------------------------ the oauth2 crate as the client
 
-#[tokio::test]
-async fn the_oauth2_crate_connects_both_ways() {
+backend_tests! {
+async fn the_oauth2_crate_connects_both_ways(backend) {
     use oauth2::basic::BasicClient;
     use oauth2::{
         AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, RedirectUrl,
         Scope as OScope, TokenResponse as _, TokenUrl,
     };
 
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(backend).await;
     admin(&s, "okta-admin@example.com").await;
     let http =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().unwrap();
@@ -992,4 +1007,5 @@ async fn the_oauth2_crate_connects_both_ways() {
     let refreshed =
         client.exchange_refresh_token(token.refresh_token().unwrap()).request_async(&http).await.unwrap();
     assert_eq!(scim_get(&s, refreshed.access_token().secret(), "/scim/v2/Users").await.status, 200);
+}
 }
