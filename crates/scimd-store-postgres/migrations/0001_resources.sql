@@ -93,10 +93,10 @@ CREATE TABLE audit (
 
 CREATE INDEX audit_by_tenant ON audit (tenant_id, seq);
 
--- `co` (RFC 7644 §3.4.2.2 contains) on the hot attributes: trigram indexes serve the LIKE the
--- compiler writes for PostgreSQL. pg_trgm ships with PostgreSQL's contrib package but creating it
--- needs a privilege a managed database may not grant: without it the indexes are skipped and `co`
--- scans (still correct, only slower).
+-- `co` (RFC 7644 §3.4.2.2 contains) on the hot columns (userName, displayName, externalId): trigram
+-- indexes serve the LIKE the compiler writes for PostgreSQL. pg_trgm ships with PostgreSQL's
+-- contrib package, but creating it needs a privilege a managed database may not grant: without it
+-- the indexes are skipped and `co` scans (still correct, only slower).
 DO $$
 BEGIN
     BEGIN
@@ -108,7 +108,6 @@ BEGIN
         CREATE INDEX resources_name_key_trgm ON resources USING gin (name_key gin_trgm_ops);
         CREATE INDEX resources_display_name_trgm ON resources USING gin (display_name_key gin_trgm_ops);
         CREATE INDEX resources_external_id_trgm ON resources USING gin (external_id gin_trgm_ops);
-        CREATE INDEX resource_values_trgm ON resource_values USING gin (value gin_trgm_ops);
     END IF;
 END
 $$;
