@@ -1,5 +1,10 @@
-//! Fresh PostgreSQL databases for tests: one `CREATE DATABASE` per test, named uniquely and
-//! dropped when the guard is dropped.
+//! Fresh PostgreSQL databases for tests, named uniquely and dropped when the guard is dropped.
+//!
+//! [`TestDatabase::create`] gives a test a schema of its own in the admin database (the URL sets
+//! `search_path` to it): creating and dropping a schema is cheap, where `DROP DATABASE` waits for a
+//! checkpoint (a second or two each). Tests that take the database away from a server
+//! (`ALTER DATABASE … ALLOW_CONNECTIONS false`) use [`TestDatabase::create_database`], a whole
+//! database of their own.
 //!
 //! The server to create them on comes from `SCIMD_TEST_POSTGRES_URL` (CI sets it, see `.ci/run`);
 //! without it the PostgreSQL variants of tests print a skip message and pass, so a laptop without
@@ -31,43 +36,76 @@ pub fn available_or_skip(test: &str) -> bool {
     false
 }
 
-/// A database that exists for as long as this guard does.
+/// A database (or schema) that exists for as long as this guard does.
 #[derive(Debug)]
 pub struct TestDatabase {
     /// The URL of the fresh database, for a store or a `scimd --database`.
     pub url: String,
-    /// Its name.
+    /// Its name (of the database, or of the schema).
     pub name: String,
     admin: String,
+    whole_database: bool,
 }
+
+/// pg_trgm once per process, in `public` of the admin database, where every test schema's
+/// `search_path` finds it: an extension exists once per database, and one created by a test's
+/// migration inside its schema would vanish with that schema.
+static TRGM: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
 
 /// Unique within a process; the process id makes it unique across live processes.
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
+fn unique_name() -> String {
+    format!("scimd_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 impl TestDatabase {
-    /// Creates an empty database (not migrated) on the server [`ENV`] names.
+    /// A fresh, empty schema (not migrated) in the admin database [`ENV`] names, and a URL whose
+    /// sessions use it (`search_path`).
     ///
     /// # Panics
     ///
     /// When [`ENV`] is unset or the server refuses: callers check [`available_or_skip`] first.
     pub async fn create() -> TestDatabase {
         let admin = admin_url().unwrap_or_else(|| panic!("{ENV} is not set"));
-        let name = format!("scimd_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let name = unique_name();
         let mut conn = PgConnection::connect(&admin)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {ENV} ({admin}): {e}"));
-        // A database of this name can only be left over from a dead process with the same id.
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
+        TRGM.get_or_init(|| async {
+            // Without the privilege the migration skips the trigram indexes, as in production.
+            let _ =
+                sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public").execute(&mut conn).await;
+        })
+        .await;
+        // A schema of this name can only be left over from a dead process with the same id.
+        for sql in [format!("DROP SCHEMA IF EXISTS {name} CASCADE"), format!("CREATE SCHEMA {name}")] {
+            sqlx::query(&sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        let _ = conn.close().await;
+        let sep = if admin.contains('?') { '&' } else { '?' };
+        let url = format!("{admin}{sep}options=-c%20search_path%3D{name}%2Cpublic");
+        TestDatabase { url, name, admin, whole_database: false }
+    }
+
+    /// A fresh, empty database of its own (not migrated), for tests that take it away from a server.
+    ///
+    /// # Panics
+    ///
+    /// When [`ENV`] is unset or the server refuses: callers check [`available_or_skip`] first.
+    pub async fn create_database() -> TestDatabase {
+        let admin = admin_url().unwrap_or_else(|| panic!("{ENV} is not set"));
+        let name = unique_name();
+        let mut conn = PgConnection::connect(&admin)
             .await
-            .unwrap_or_else(|e| panic!("drop stale {name}: {e}"));
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("create database {name}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot connect to {ENV} ({admin}): {e}"));
+        for sql in [format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), format!("CREATE DATABASE {name}")]
+        {
+            sqlx::query(&sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
         let _ = conn.close().await;
         let url = database_url(&admin, &name);
-        TestDatabase { url, name, admin }
+        TestDatabase { url, name, admin, whole_database: true }
     }
 
     /// Runs one SQL statement on the admin connection (not in the test database): what tests use to
@@ -81,7 +119,12 @@ impl TestDatabase {
 
     /// Ends every session connected to the test database (`pg_terminate_backend`), as a
     /// PostgreSQL restart or failover would.
+    ///
+    /// # Panics
+    ///
+    /// On a schema ([`TestDatabase::create`]): its sessions cannot be told from other tests'.
     pub async fn terminate_connections(&self) {
+        assert!(self.whole_database, "terminate_connections needs TestDatabase::create_database");
         self.admin_execute(&format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE datname = '{}' AND pid <> pg_backend_pid()",
@@ -114,14 +157,16 @@ impl Drop for TestDatabase {
         // Drop is synchronous and may run inside a runtime: a thread of its own with a runtime of
         // its own drops the database (WITH FORCE ends the server's pooled connections).
         let (admin, name) = (self.admin.clone(), self.name.clone());
+        let sql = if self.whole_database {
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        } else {
+            format!("DROP SCHEMA IF EXISTS {name} CASCADE")
+        };
         let dropped = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             rt.block_on(async {
                 let mut conn = PgConnection::connect(&admin).await.ok()?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await
-                    .ok()?;
+                sqlx::query(&sql).execute(&mut conn).await.ok()?;
                 conn.close().await.ok()
             })
         })

@@ -51,7 +51,7 @@ async fn tables_columns_and_migrations_match_sqlite() {
     }
     let mut pg_names = BTreeSet::new();
     for row in sqlx::query(
-        "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = 'public'",
+        "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = current_schema()",
     )
     .fetch_all(pg.pool())
     .await

@@ -247,7 +247,7 @@ async fn a_replica_survives_its_database_going_away_and_recovers() {
     if !pg::available_or_skip("a_replica_survives_its_database_going_away_and_recovers") {
         return;
     }
-    let db = TestDatabase::create().await;
+    let db = TestDatabase::create_database().await;
     assert!(scimd_on(&db.url, &["migrate"]).status.success());
     assert!(scimd_on(&db.url, &["tenant", "create", "acme"]).status.success());
     let token = scimd_on(&db.url, &["token", "create", "--tenant", "acme"]);
