@@ -61,7 +61,7 @@ impl Backend {
 /// scimd_testkit::backend_tests! {
 ///     async fn creates_users(backend) {
 ///         let s = TestServer::start_with(backend).await;
-///         …
+///         assert_eq!(s.get("/scim/v2/Users").await.status, 200);
 ///     }
 /// }
 /// ```
