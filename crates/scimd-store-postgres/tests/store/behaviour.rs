@@ -145,3 +145,78 @@ async fn the_statement_timeout_applies() {
     let err = sqlx::query("SELECT pg_sleep(5)").execute(s.pool()).await.unwrap_err();
     assert_eq!(err.as_database_error().and_then(|e| e.code()).as_deref(), Some("57014"), "{err}");
 }
+
+/// Issue 6: codes and refresh tokens are single-use across replicas. Many redemptions of one code
+/// and one refresh token, at once, through two pools: exactly one is the first, the rest replays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_use_secrets_are_spent_once_across_pools() {
+    use scimd_store::OAuthStore;
+    use scimd_store::oauth::{Consumed, GrantType, NewClient, NewCode, NewGrant, NewRefreshToken};
+
+    let Some((db, one, clock)) = super::store("single_use_secrets_are_spent_once_across_pools").await else {
+        return;
+    };
+    let two = PgStore::open(&db.url, &PgOptions::default(), Arc::new(clock.clone())).unwrap();
+    let tenant = one.create_tenant("acme").await.unwrap();
+    one.create_client(NewClient {
+        tenant: tenant.id,
+        client_id: "okta".into(),
+        name: "Okta".into(),
+        grant: GrantType::AuthorizationCode,
+        secret_digest: Some([7; 32]),
+        redirect_uris: vec!["https://example.com/cb".into()],
+        scopes: vec!["users:read".into()],
+    })
+    .await
+    .unwrap();
+    let grant = one
+        .create_grant(NewGrant {
+            tenant: tenant.id,
+            client_id: "okta".into(),
+            admin: None,
+            scopes: vec!["users:read".into()],
+        })
+        .await
+        .unwrap();
+    let expires = time::macros::datetime!(2030-01-01 0:00 UTC);
+    one.create_code(NewCode {
+        digest: [1; 32],
+        grant: grant.id,
+        redirect_uri: None,
+        code_challenge: None,
+        expires,
+    })
+    .await
+    .unwrap();
+    one.create_refresh_token(NewRefreshToken { digest: [2; 32], grant: grant.id, expires }).await.unwrap();
+
+    let stores = [Arc::new(one), Arc::new(two)];
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let s = stores[i % 2].clone();
+        tasks.spawn(async move {
+            let code = match s.consume_code(&[1; 32]).await.unwrap() {
+                Consumed::First(_) => "first",
+                Consumed::Reused(_) => "reused",
+                Consumed::Unknown => "unknown",
+            };
+            let refresh = match s.consume_refresh_token(&[2; 32]).await.unwrap() {
+                Consumed::First(_) => "first",
+                Consumed::Reused(_) => "reused",
+                Consumed::Unknown => "unknown",
+            };
+            (code, refresh)
+        });
+    }
+    let (mut codes, mut refreshes) = (Vec::new(), Vec::new());
+    while let Some(done) = tasks.join_next().await {
+        let (c, r) = done.unwrap();
+        codes.push(c);
+        refreshes.push(r);
+    }
+    for outcomes in [&codes, &refreshes] {
+        assert_eq!(outcomes.iter().filter(|o| **o == "first").count(), 1, "{outcomes:?}");
+        assert_eq!(outcomes.iter().filter(|o| **o == "reused").count(), 15, "{outcomes:?}");
+    }
+    assert!(matches!(stores[0].consume_code(&[9; 32]).await.unwrap(), Consumed::Unknown));
+}
