@@ -14,9 +14,9 @@ use crate::cli::CliError;
 /// for deployments that migrate in a separate step). `postgres` holds the pool settings, used only
 /// for a PostgreSQL URL.
 ///
-/// A PostgreSQL pool connects lazily: with `--no-migrate` a replica starts while the database is
-/// down and reports not ready (`/readyz` 503) until it answers. Migrating needs the database, so
-/// without `--no-migrate` an unreachable database is an error at start.
+/// A PostgreSQL pool connects lazily and reconnects by itself: opening never fails for an
+/// unreachable server (migrating does), and a running server that loses its database answers 503
+/// and `/readyz` 503 until the database is back.
 pub async fn open(
     url: &str,
     postgres: &PgOptions,
