@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod credentials;
+mod log;
 mod oauth;
 mod resources;
 mod tenants;
@@ -36,6 +37,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use scimd_store::{Clock, Result, Store, StoreError};
+
+pub use log::PgLogStore;
 
 /// Pool and session settings (`scimd.toml` / `SCIMD_PG_*`, see `docs/postgres.md`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,21 +84,7 @@ impl PgStore {
     ///
     /// Errors: [`StoreError::Internal`] for a malformed URL.
     pub fn open(url: &str, options: &PgOptions, clock: Arc<dyn Clock>) -> Result<Self> {
-        let timeout_ms = options.statement_timeout.as_millis().to_string();
-        let connect = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))?
-            .application_name("scimd")
-            .options([("statement_timeout", timeout_ms.as_str())]);
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .min_connections(options.min_connections.min(options.max_connections.max(1)))
-            .acquire_timeout(options.acquire_timeout)
-            .idle_timeout(options.idle_timeout)
-            // A connection the server dropped (restart, failover, pg_terminate_backend) is found
-            // and replaced before a request gets it, so the pool recovers without a restart.
-            .test_before_acquire(true)
-            .connect_lazy_with(connect);
-        Ok(Self { pool, clock })
+        Ok(Self { pool: pool(url, options)?, clock })
     }
 
     /// Applies the embedded migrations (`migrations/*.sql`) not applied yet. sqlx holds a
@@ -117,6 +106,24 @@ impl PgStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A lazily connecting pool for `url` as `options` say, every session with its statement timeout.
+pub(crate) fn pool(url: &str, options: &PgOptions) -> Result<PgPool> {
+    let timeout_ms = options.statement_timeout.as_millis().to_string();
+    let connect = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))?
+        .application_name("scimd")
+        .options([("statement_timeout", timeout_ms.as_str())]);
+    Ok(PgPoolOptions::new()
+        .max_connections(options.max_connections.max(1))
+        .min_connections(options.min_connections.min(options.max_connections.max(1)))
+        .acquire_timeout(options.acquire_timeout)
+        .idle_timeout(options.idle_timeout)
+        // A connection the server dropped (restart, failover, pg_terminate_backend) is found and
+        // replaced before a request gets it, so the pool recovers without a restart.
+        .test_before_acquire(true)
+        .connect_lazy_with(connect))
 }
 
 /// The one translation of sqlx errors into [`StoreError`]:

@@ -8,14 +8,17 @@ use uuid::Uuid;
 
 use scimd_schema::ScimError;
 use scimd_store::tenants::valid_slug;
-use scimd_store::{Result, StoreError, Tenant, TenantStore};
+use scimd_store::{Result, StoreError, Tenant, TenantSettings, TenantStore};
 
 use crate::{PgStore, map_err, time_from_db, time_to_db, uuid_from_db};
 
 fn tenant_from_row(row: &PgRow) -> Result<Tenant> {
     let id: String = row.try_get("id").map_err(map_err)?;
     let created: String = row.try_get("created").map_err(map_err)?;
+    let settings: String = row.try_get("settings").map_err(map_err)?;
     Ok(Tenant {
+        settings: serde_json::from_str(&settings)
+            .map_err(|e| StoreError::Internal(format!("tenant {id}: stored settings: {e}")))?,
         id: uuid_from_db(&id)?,
         slug: row.try_get("slug").map_err(map_err)?,
         created: time_from_db(&created)?,
@@ -30,7 +33,12 @@ impl TenantStore for PgStore {
                 "invalid tenant slug {slug:?}: use 1-63 characters a-z, 0-9 and '-', starting with a letter or digit"
             ))));
         }
-        let tenant = Tenant { id: self.clock.new_id(), slug: slug.to_owned(), created: self.clock.now() };
+        let tenant = Tenant {
+            id: self.clock.new_id(),
+            slug: slug.to_owned(),
+            created: self.clock.now(),
+            settings: TenantSettings::default(),
+        };
         let created = time_to_db(tenant.created);
         sqlx::query("INSERT INTO tenants (id, slug, created) VALUES ($1, $2, $3)")
             .bind(tenant.id.to_string())
@@ -44,7 +52,7 @@ impl TenantStore for PgStore {
     }
 
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {
-        sqlx::query("SELECT id, slug, created FROM tenants WHERE slug = $1")
+        sqlx::query("SELECT id, slug, created, settings::text AS settings FROM tenants WHERE slug = $1")
             .bind(slug)
             .fetch_optional(&self.pool)
             .await
@@ -55,7 +63,7 @@ impl TenantStore for PgStore {
     }
 
     async fn tenant_by_id(&self, id: Uuid) -> Result<Option<Tenant>> {
-        sqlx::query("SELECT id, slug, created FROM tenants WHERE id = $1")
+        sqlx::query("SELECT id, slug, created, settings::text AS settings FROM tenants WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await
@@ -63,6 +71,23 @@ impl TenantStore for PgStore {
             .as_ref()
             .map(tenant_from_row)
             .transpose()
+    }
+
+    async fn update_tenant_settings(&self, id: Uuid, settings: &TenantSettings) -> Result<Tenant> {
+        let json =
+            serde_json::to_string(settings).map_err(|e| StoreError::Internal(format!("settings: {e}")))?;
+        // One statement: the last writer's settings win whole, on any replica (no merge of halves).
+        let row = sqlx::query(
+            "UPDATE tenants SET settings = $2::jsonb WHERE id = $1 \
+             RETURNING id, slug, created, settings::text AS settings",
+        )
+        .bind(id.to_string())
+        .bind(json)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+        tenant_from_row(&row)
     }
 
     async fn tenant_count(&self) -> Result<u64> {

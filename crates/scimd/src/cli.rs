@@ -495,7 +495,7 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
     }
     tracing::info!(%addr, scim_url, "scimd listening");
 
-    let log = crate::database::open_log(&settings.database).await?;
+    let log = crate::database::open_log(&settings.database, &settings.postgres).await?;
     let state = AppState::new(store, clock, settings.http.clone()).with_log(log, settings.log_retention);
     // The peer address feeds the per-address sign-in throttling of the authorization pages.
     let app = scimd_http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use scimd_store::{Clock, LogStore, Store};
-use scimd_store_postgres::{PgOptions, PgStore};
+use scimd_store_postgres::{PgLogStore, PgOptions, PgStore};
 use scimd_store_sqlite::{SqliteLogStore, SqliteStore, log_url};
 
 use crate::cli::CliError;
@@ -23,7 +23,7 @@ pub async fn open(
     clock: Arc<dyn Clock>,
     migrate: bool,
 ) -> Result<Arc<dyn Store>, CliError> {
-    let store: Arc<dyn Store> = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    let store: Arc<dyn Store> = if is_postgres(url) {
         Arc::new(PgStore::open(url, postgres, clock)?)
     } else if url.starts_with("sqlite:") {
         Arc::new(SqliteStore::open(url, clock).await?)
@@ -40,7 +40,15 @@ pub async fn open(
 }
 
 /// Opens the provisioning log that goes with the database at `url`: on SQLite a second file beside
-/// it (`scimd.db` → `scimd-log.db`), so log writes never queue behind data writes.
-pub async fn open_log(url: &str) -> Result<Arc<dyn LogStore>, CliError> {
+/// it (`scimd.db` → `scimd-log.db`), so log writes never queue behind data writes; on PostgreSQL the
+/// `log` table of the same database (created by its migrations), on a small pool of its own.
+pub async fn open_log(url: &str, postgres: &PgOptions) -> Result<Arc<dyn LogStore>, CliError> {
+    if is_postgres(url) {
+        return Ok(Arc::new(PgLogStore::open(url, postgres)?));
+    }
     Ok(Arc::new(SqliteLogStore::open(&log_url(url)).await?))
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }

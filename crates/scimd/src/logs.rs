@@ -31,7 +31,7 @@ pub(crate) async fn run(
         })?),
         None => None,
     };
-    let log = crate::database::open_log(&settings.database).await?;
+    let log = crate::database::open_log(&settings.database, &settings.postgres).await?;
     let base =
         LogQuery { tenant: tenant.id, status, since, before: None, after: None, limit: args.limit.max(1) };
     let print = |e: &scimd_store::LogEntry| -> Result<(), CliError> {

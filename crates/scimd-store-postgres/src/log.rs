@@ -1,0 +1,129 @@
+//! [`LogStore`] on PostgreSQL: the `log` table of migration 0004, in the one database every replica
+//! shares, on a pool of its own so that recording requests never takes connections from the data
+//! path.
+
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, QueryBuilder, Row as _};
+use time::OffsetDateTime;
+
+use scimd_store::{LogEntry, LogQuery, LogStore, Result};
+
+use crate::{PgOptions, map_err, time_from_db, time_to_db, uuid_from_db};
+
+/// The provisioning log's table. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct PgLogStore {
+    pool: PgPool,
+}
+
+fn get<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(row: &'r PgRow, col: &str) -> Result<T> {
+    row.try_get(col).map_err(map_err)
+}
+
+fn entry_from_row(row: &PgRow) -> Result<LogEntry> {
+    Ok(LogEntry {
+        id: uuid_from_db(&get::<String>(row, "id")?)?,
+        time: time_from_db(&get::<String>(row, "time")?)?,
+        tenant: uuid_from_db(&get::<String>(row, "tenant_id")?)?,
+        credential_id: get(row, "credential_id")?,
+        credential_name: get(row, "credential_name")?,
+        credential_kind: get(row, "credential_kind")?,
+        client: get(row, "client")?,
+        method: get(row, "method")?,
+        path: get(row, "path")?,
+        status: u16::try_from(get::<i32>(row, "status")?).unwrap_or(0),
+        scim_type: get(row, "scim_type")?,
+        detail: get(row, "detail")?,
+        duration_us: u64::try_from(get::<i64>(row, "duration_us")?).unwrap_or(0),
+        resource_id: get(row, "resource_id")?,
+        request_body: get(row, "request_body")?,
+        request_id: get(row, "request_id")?,
+    })
+}
+
+impl PgLogStore {
+    /// A log store on the database at `url`, with a small pool of its own (at most two
+    /// connections: the log is written in batches, off the request path). The table comes with the
+    /// data migrations ([`crate::PgStore::migrate`]); this does not migrate.
+    ///
+    /// Errors: [`scimd_store::StoreError::Internal`] for a malformed URL.
+    pub fn open(url: &str, options: &PgOptions) -> Result<Self> {
+        let small = PgOptions { max_connections: 2, min_connections: 0, ..options.clone() };
+        Ok(Self { pool: crate::pool(url, &small)? })
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl LogStore for PgLogStore {
+    async fn append(&self, entries: &[LogEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // PostgreSQL allows 65535 bound parameters per statement; 16 per row, so chunks of 500.
+        for chunk in entries.chunks(500) {
+            let mut qb: QueryBuilder<'_, Postgres> = QueryBuilder::new(
+                "INSERT INTO log (id, time, tenant_id, credential_id, credential_name, credential_kind, client, \
+                 method, path, status, scim_type, detail, duration_us, resource_id, request_body, request_id) ",
+            );
+            qb.push_values(chunk, |mut b, e| {
+                b.push_bind(e.id.to_string())
+                    .push_bind(time_to_db(e.time))
+                    .push_bind(e.tenant.to_string())
+                    .push_bind(e.credential_id.clone())
+                    .push_bind(e.credential_name.clone())
+                    .push_bind(e.credential_kind.clone())
+                    .push_bind(e.client.clone())
+                    .push_bind(e.method.clone())
+                    .push_bind(e.path.clone())
+                    .push_bind(i32::from(e.status))
+                    .push_bind(e.scim_type.clone())
+                    .push_bind(e.detail.clone())
+                    .push_bind(i64::try_from(e.duration_us).unwrap_or(i64::MAX))
+                    .push_bind(e.resource_id.clone())
+                    .push_bind(e.request_body.clone())
+                    .push_bind(e.request_id.clone());
+            });
+            // A batch retried after a lost acknowledgement repeats ids: recorded once.
+            qb.push(" ON CONFLICT (id) DO NOTHING");
+            qb.build().execute(&mut *tx).await.map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn query(&self, q: &LogQuery) -> Result<Vec<LogEntry>> {
+        let mut qb: QueryBuilder<'_, Postgres> = QueryBuilder::new("SELECT * FROM log WHERE tenant_id = ");
+        qb.push_bind(q.tenant.to_string());
+        if let Some((lo, hi)) = q.status {
+            qb.push(" AND status BETWEEN ").push_bind(i32::from(lo)).push(" AND ").push_bind(i32::from(hi));
+        }
+        if let Some(since) = q.since {
+            qb.push(" AND time >= ").push_bind(time_to_db(since));
+        }
+        if let Some(after) = q.after {
+            qb.push(" AND id > ").push_bind(after.to_string()).push(" ORDER BY id ASC");
+        } else {
+            if let Some(before) = q.before {
+                qb.push(" AND id < ").push_bind(before.to_string());
+            }
+            qb.push(" ORDER BY id DESC");
+        }
+        qb.push(" LIMIT ").push_bind(i64::from(q.limit));
+        qb.build().fetch_all(&self.pool).await.map_err(map_err)?.iter().map(entry_from_row).collect()
+    }
+
+    async fn prune(&self, before: OffsetDateTime) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM log WHERE time < $1")
+            .bind(time_to_db(before))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}
