@@ -111,10 +111,13 @@ impl PgStore {
 /// A lazily connecting pool for `url` as `options` say, every session with its statement timeout.
 pub(crate) fn pool(url: &str, options: &PgOptions) -> Result<PgPool> {
     let timeout_ms = options.statement_timeout.as_millis().to_string();
-    let connect = PgConnectOptions::from_str(url)
+    let mut connect = PgConnectOptions::from_str(url)
         .map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))?
-        .application_name("scimd")
         .options([("statement_timeout", timeout_ms.as_str())]);
+    // `scimd` in pg_stat_activity, unless the URL names the sessions itself (`?application_name=`).
+    if connect.get_application_name().is_none() {
+        connect = connect.application_name("scimd");
+    }
     Ok(PgPoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .min_connections(options.min_connections.min(options.max_connections.max(1)))

@@ -195,11 +195,24 @@ impl TestServer {
             }
         };
         let tenant = store.create_tenant("default").await.expect("create tenant default");
-        // The provisioning log beside the database, as `serve` keeps it.
-        let log_db = format!("sqlite://{}", dir.path().join("scimd-log.db").display());
-        let log = scimd_store_sqlite::SqliteLogStore::open(&log_db).await.expect("open the provisioning log");
+        // The provisioning log where `serve` keeps it: a file beside a SQLite database, the `log`
+        // table of a PostgreSQL one.
+        let log: Arc<dyn scimd_store::LogStore> = match &db {
+            Db::Sqlite(_) => {
+                let log_db = format!("sqlite://{}", dir.path().join("scimd-log.db").display());
+                Arc::new(
+                    scimd_store_sqlite::SqliteLogStore::open(&log_db)
+                        .await
+                        .expect("open the provisioning log"),
+                )
+            }
+            Db::Postgres(_, database) => Arc::new(
+                scimd_store_postgres::PgLogStore::open(&database.url, &PgOptions::default())
+                    .expect("open the provisioning log"),
+            ),
+        };
         let state = AppState::new(store.clone(), options.clock.clone(), options.config)
-            .with_log(Arc::new(log), time::Duration::days(30));
+            .with_log(log, time::Duration::days(30));
         let (secret, _) = create_static_token(
             &*store,
             &*options.clock,

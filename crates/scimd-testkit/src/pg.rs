@@ -84,7 +84,8 @@ impl TestDatabase {
         }
         let _ = conn.close().await;
         let sep = if admin.contains('?') { '&' } else { '?' };
-        let url = format!("{admin}{sep}options=-c%20search_path%3D{name}%2Cpublic");
+        // The sessions are named after the schema, so that dropping it can end them first.
+        let url = format!("{admin}{sep}options=-c%20search_path%3D{name}%2Cpublic&application_name={name}");
         TestDatabase { url, name, admin, whole_database: false }
     }
 
@@ -157,16 +158,21 @@ impl Drop for TestDatabase {
         // Drop is synchronous and may run inside a runtime: a thread of its own with a runtime of
         // its own drops the database (WITH FORCE ends the server's pooled connections).
         let (admin, name) = (self.admin.clone(), self.name.clone());
+        // A server's sessions may hold locks (a transaction on a runtime that is no longer polled):
+        // they are ended first, as DROP DATABASE … WITH (FORCE) does for a whole database.
         let sql = if self.whole_database {
             format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         } else {
-            format!("DROP SCHEMA IF EXISTS {name} CASCADE")
+            format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{name}'; \
+                 DROP SCHEMA IF EXISTS {name} CASCADE"
+            )
         };
         let dropped = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             rt.block_on(async {
                 let mut conn = PgConnection::connect(&admin).await.ok()?;
-                sqlx::query(&sql).execute(&mut conn).await.ok()?;
+                sqlx::raw_sql(&sql).execute(&mut conn).await.ok()?;
                 conn.close().await.ok()
             })
         })

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use scimd_http::Scopes;
-use scimd_testkit::TestServer;
+use scimd_testkit::{TestServer, backend_tests};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -24,9 +24,9 @@ fn deactivate() -> Value {
     json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": false}]})
 }
 
-#[tokio::test]
-async fn okta_reprovisioning_reactivates_an_inactive_user_when_asked() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn okta_reprovisioning_reactivates_an_inactive_user_when_asked(backend) {
+    let s = TestServer::start_with(backend).await;
     let user = json!({"schemas": [USER], "userName": "rehire@example.com", "name": {"givenName": "Old"}, "active": true});
     let id = s.post("/scim/v2/Users", &user).await.body["id"].as_str().unwrap().to_owned();
     assert_eq!(s.patch(&format!("/scim/v2/Users/{id}"), &deactivate()).await.status, 200);
@@ -48,10 +48,11 @@ async fn okta_reprovisioning_reactivates_an_inactive_user_when_asked() {
     // An active user with that name is still a conflict.
     assert_eq!(s.post("/scim/v2/Users", &again).await.status, 409);
 }
+}
 
-#[tokio::test]
-async fn patch_204_and_required_if_match() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn patch_204_and_required_if_match(backend) {
+    let s = TestServer::start_with(backend).await;
     let id =
         s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "p@example.com"})).await.body["id"]
             .as_str()
@@ -73,10 +74,11 @@ async fn patch_204_and_required_if_match() {
     let r = s.send(s.request(reqwest::Method::DELETE, &path).header("if-match", &etag)).await;
     assert_eq!(r.status, 204);
 }
+}
 
-#[tokio::test]
-async fn strict_mode_follows_the_rfc_to_the_letter() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn strict_mode_follows_the_rfc_to_the_letter(backend) {
+    let s = TestServer::start_with(backend).await;
     let id =
         s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "st@example.com"})).await.body["id"]
             .as_str()
@@ -116,10 +118,11 @@ async fn strict_mode_follows_the_rfc_to_the_letter() {
         .await;
     assert_eq!(r.status, 400);
 }
+}
 
-#[tokio::test]
-async fn rate_limits_answer_429_with_retry_after_per_credential() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn rate_limits_answer_429_with_retry_after_per_credential(backend) {
+    let s = TestServer::start_with(backend).await;
     set(&s, json!({"rate_limit": 3})).await;
     let mut responses = Vec::new();
     for _ in 0..6 {
@@ -142,9 +145,9 @@ async fn rate_limits_answer_429_with_retry_after_per_credential() {
     }
 }
 
-#[tokio::test]
-async fn verified_domains_restrict_usernames_and_emails() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn verified_domains_restrict_usernames_and_emails(backend) {
+    let s = TestServer::start_with(backend).await;
     let user = |name: &str, email: &str| json!({"schemas": [USER], "userName": name, "emails": [{"value": email, "type": "work"}]});
     // No claimed domain: anything goes.
     assert_eq!(s.post("/scim/v2/Users", &user("a@anything.example", "a@anything.example")).await.status, 201);
@@ -165,4 +168,5 @@ async fn verified_domains_restrict_usernames_and_emails() {
     let r = s.patch(&format!("/scim/v2/Users/{id}"), &patch).await;
     assert_eq!(r.status, 400);
     assert_eq!(s.get(&format!("/scim/v2/Users/{id}")).await.body["emails"].as_array().unwrap().len(), 1);
+}
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use scimd_http::Scopes;
-use scimd_testkit::TestServer;
+use scimd_testkit::{TestServer, backend_tests};
 
 /// Reads the log until it holds at least `n` records (the writer batches in the background; this
 /// waits for it with a generous bound, it does not time anything).
@@ -25,9 +25,9 @@ async fn entries(s: &TestServer, admin: &str, query: &str, n: usize) -> Vec<Valu
     panic!("the log never reached {n} records");
 }
 
-#[tokio::test]
-async fn requests_are_recorded_with_outcome_and_redacted_body() {
-    let s = TestServer::start().await;
+backend_tests! {
+async fn requests_are_recorded_with_outcome_and_redacted_body(backend) {
+    let s = TestServer::start_with(backend).await;
     let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
     let user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bjensen", "password": "hunter2-secret"});
     let created = s
@@ -88,4 +88,5 @@ async fn requests_are_recorded_with_outcome_and_redacted_body() {
     // Reading the log needs the admin scope.
     let r = s.send(s.client.get(s.url("/admin/v1/tenants/default/logs")).bearer_auth(&s.token)).await;
     assert_eq!(r.status, 403);
+}
 }
