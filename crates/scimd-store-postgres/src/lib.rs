@@ -176,6 +176,7 @@ fn conflicting_column(constraint: &str) -> String {
         "tokens_digest_key" => "digest",
         "oauth_clients_pkey" => "client_id",
         "oauth_admins_email_key" => "email_key",
+        "tenant_domains_pkey" => "domain",
         "resources_pkey" | "tenants_pkey" | "tokens_pkey" => "id",
         _ => "value",
     }

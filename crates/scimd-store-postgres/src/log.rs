@@ -1,4 +1,4 @@
-//! [`LogStore`] on PostgreSQL: the `log` table of migration 0004, in the one database every replica
+//! [`LogStore`] on PostgreSQL: the `log` table of migration 0005, in the one database every replica
 //! shares, on a pool of its own so that recording requests never takes connections from the data
 //! path.
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use scimd_schema::ScimError;
 use scimd_store::tenants::valid_slug;
-use scimd_store::{Result, StoreError, Tenant, TenantSettings, TenantStore};
+use scimd_store::{DomainRecord, Result, StoreError, Tenant, TenantSettings, TenantStore};
 
 use crate::{PgStore, map_err, time_from_db, time_to_db, uuid_from_db};
 
@@ -22,6 +22,17 @@ fn tenant_from_row(row: &PgRow) -> Result<Tenant> {
         id: uuid_from_db(&id)?,
         slug: row.try_get("slug").map_err(map_err)?,
         created: time_from_db(&created)?,
+    })
+}
+
+fn domain_from_row(row: &PgRow) -> Result<DomainRecord> {
+    let created: String = row.try_get("created").map_err(map_err)?;
+    let verified: Option<String> = row.try_get("verified").map_err(map_err)?;
+    Ok(DomainRecord {
+        domain: row.try_get("domain").map_err(map_err)?,
+        token: row.try_get("token").map_err(map_err)?,
+        created: time_from_db(&created)?,
+        verified: verified.as_deref().map(time_from_db).transpose()?,
     })
 }
 
@@ -88,6 +99,72 @@ impl TenantStore for PgStore {
         .map_err(map_err)?
         .ok_or(StoreError::NotFound)?;
         tenant_from_row(&row)
+    }
+
+    async fn add_domain(&self, tenant: Uuid, domain: &str, token: &str) -> Result<DomainRecord> {
+        let domain = domain.to_ascii_lowercase();
+        let created = time_to_db(self.clock.now());
+        // One statement: the tenant check and the insert cannot be separated by another replica.
+        let row = sqlx::query(
+            "INSERT INTO tenant_domains (tenant_id, domain, token, created) \
+             SELECT t.id, $2, $3, $4 FROM tenants t WHERE t.id = $1 \
+             RETURNING domain, token, created, verified",
+        )
+        .bind(tenant.to_string())
+        .bind(&domain)
+        .bind(token)
+        .bind(&created)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => StoreError::Conflict("domain".into()),
+            other => other,
+        })?
+        .ok_or(StoreError::NotFound)?;
+        domain_from_row(&row)
+    }
+
+    async fn list_domains(&self, tenant: Uuid) -> Result<Vec<DomainRecord>> {
+        sqlx::query(
+            "SELECT domain, token, created, verified FROM tenant_domains WHERE tenant_id = $1 \
+             ORDER BY created, domain",
+        )
+        .bind(tenant.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(domain_from_row)
+        .collect()
+    }
+
+    async fn mark_domain_verified(&self, tenant: Uuid, domain: &str) -> Result<DomainRecord> {
+        let row = sqlx::query(
+            "UPDATE tenant_domains SET verified = coalesce(verified, $3) WHERE tenant_id = $1 AND domain = $2 \
+             RETURNING domain, token, created, verified",
+        )
+        .bind(tenant.to_string())
+        .bind(domain.to_ascii_lowercase())
+        .bind(time_to_db(self.clock.now()))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+        domain_from_row(&row)
+    }
+
+    async fn remove_domain(&self, tenant: Uuid, domain: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM tenant_domains WHERE tenant_id = $1 AND domain = $2")
+            .bind(tenant.to_string())
+            .bind(domain.to_ascii_lowercase())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     async fn tenant_count(&self) -> Result<u64> {

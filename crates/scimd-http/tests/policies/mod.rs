@@ -144,6 +144,7 @@ async fn rate_limits_answer_429_with_retry_after_per_credential(backend) {
         assert_eq!(s.get("/scim/v2/Users").await.status, 200);
     }
 }
+}
 
 backend_tests! {
 async fn verified_domains_restrict_usernames_and_emails(backend) {

@@ -22,7 +22,7 @@ const ONLY_SQLITE: &[(&str, &str)] = &[(
 const ONLY_POSTGRES: &[(&str, &str)] = &[(
     "log",
     "the provisioning log: SQLite keeps it in a second file (scimd-log.db, log_migrations/) so it \
-     never queues behind the one writer; PostgreSQL keeps it in the shared database (0004_log.sql). \
+     never queues behind the one writer; PostgreSQL keeps it in the shared database (0005_log.sql). \
      Its columns are compared with SQLite's log file below.",
 )];
 
