@@ -84,10 +84,16 @@ where
     F: Fn(Idp) -> Fut,
     Fut: Future<Output = ()>,
 {
-    for v in VARIANTS {
-        // Printed so that a failure names the variant it failed under.
-        eprintln!("variant: {v:?}");
-        scenario(Idp { s: TestServer::start().await, v }).await;
+    // Every scenario on every storage backend (PostgreSQL when SCIMD_TEST_POSTGRES_URL is set).
+    for backend in scimd_testkit::Backend::ALL {
+        if !backend.available_or_skip("idp scenario") {
+            continue;
+        }
+        for v in VARIANTS {
+            // Printed so that a failure names the variant and backend it failed under.
+            eprintln!("variant: {v:?} on {backend:?}");
+            scenario(Idp { s: TestServer::start_with(backend).await, v }).await;
+        }
     }
 }
 
@@ -2153,12 +2159,12 @@ across_variants!(
     delete_is_204_then_404,
 );
 
+scimd_testkit::backend_tests! {
 /// IDP-BEHAVIOUR §1.2: Okta's "Basic Auth" mode — the token as the password (the user name is not
 /// checked); a wrong password is 401 like a wrong bearer token. RFC 8259 §8.1: a body with a UTF-8
 /// byte-order mark is read, not refused.
-#[tokio::test]
-async fn okta_basic_auth_and_a_byte_order_mark() {
-    let s = TestServer::start().await;
+async fn okta_basic_auth_and_a_byte_order_mark(backend) {
+    let s = TestServer::start_with(backend).await;
     let r = s
         .send(
             s.client.get(s.url("/scim/v2/Users?startIndex=1&count=2")).basic_auth("default", Some(&s.token)),
@@ -2177,4 +2183,5 @@ async fn okta_basic_auth_and_a_byte_order_mark() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
+}
 }
