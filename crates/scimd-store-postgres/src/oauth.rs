@@ -135,20 +135,23 @@ async fn grant_in(tx: &mut WriteTx, id: &str) -> Result<GrantRecord> {
 
 /// Marks a single-use secret used and reports whether this was its first use. `table` is one of
 /// two constants, never input.
-async fn consume(store: &PgStore, table: &str, digest: &[u8; 32]) -> Result<Option<(PgRow, bool, GrantRecord)>> {
+async fn consume(
+    store: &PgStore,
+    table: &str,
+    digest: &[u8; 32],
+) -> Result<Option<(PgRow, bool, GrantRecord)>> {
     let now = time_to_db(store.clock.now());
     let mut tx = store.pool.begin().await.map_err(map_err)?;
     // RFC 6749 §4.1.2 / RFC 9700 §4.14.2: one statement decides the first use. A concurrent
     // redemption on another replica waits for this row lock, then finds `used` set and updates
     // nothing: it reads the row below and is told it was a replay.
-    let spent = sqlx::query(&format!(
-        "UPDATE {table} SET used = $2 WHERE digest = $1 AND used IS NULL RETURNING *"
-    ))
-    .bind(&digest[..])
-    .bind(&now)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(map_err)?;
+    let spent =
+        sqlx::query(&format!("UPDATE {table} SET used = $2 WHERE digest = $1 AND used IS NULL RETURNING *"))
+            .bind(&digest[..])
+            .bind(&now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
     let (row, first) = match spent {
         Some(row) => (row, true),
         None => {
