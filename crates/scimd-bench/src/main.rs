@@ -91,7 +91,12 @@ async fn writer_for(store: &dyn Store, slug: &str) -> Result<WriteContext, Error
         .tenant_by_slug(slug)
         .await?
         .ok_or_else(|| format!("no tenant {slug:?}: create it with `scimd tenant create {slug}`"))?;
-    Ok(WriteContext { tenant: tenant.id, actor: "scimd-bench seed".into(), request_id: None })
+    Ok(WriteContext {
+        tenant: tenant.id,
+        actor: "scimd-bench seed".into(),
+        request_id: None,
+        refuse_unknown_members: false,
+    })
 }
 
 /// The document a client would POST for user `name`, validated and normalised as the server does.

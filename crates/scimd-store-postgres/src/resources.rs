@@ -398,6 +398,9 @@ impl ResourceStore for PgStore {
         if new.kind == ResourceKind::Group {
             add_members(&mut tx, &tenant, &id, new.members.iter().map(String::as_str), &mut report).await?;
         }
+        if let Some(refused) = ctx.refusal(&report) {
+            return Err(refused);
+        }
         audit(
             &mut tx,
             ctx,
@@ -471,6 +474,10 @@ impl ResourceStore for PgStore {
                 }
                 member_rows += apply_member_change(&mut tx, &tenant, id, change, &mut report).await?;
             }
+        }
+        // Tenant policy unknown_members = refuse: the transaction (or savepoint) rolls back.
+        if let Some(refused) = ctx.refusal(&report) {
+            return Err(refused);
         }
         let doc_change = decided.doc.filter(|(doc, _)| *doc != current.doc);
         let changed = doc_change.is_some() || member_rows > 0 || decided.password_hash.is_some();

@@ -509,6 +509,9 @@ impl SqliteStore {
         if new.kind == ResourceKind::Group {
             add_members(tx, &tenant, &id, new.members.iter().map(String::as_str), &mut report).await?;
         }
+        if let Some(refused) = ctx.refusal(&report) {
+            return Err(refused);
+        }
         audit(tx, ctx, &at, Audited { operation: "create", kind: new.kind, id: &id, status: 201 }, &report)
             .await?;
 
@@ -558,6 +561,10 @@ impl SqliteStore {
                 }
                 member_rows += apply_member_change(tx, &tenant, id, change, &mut report).await?;
             }
+        }
+        // Tenant policy unknown_members = refuse: the transaction (or savepoint) rolls back.
+        if let Some(refused) = ctx.refusal(&report) {
+            return Err(refused);
         }
         let doc_change = decided.doc.filter(|(doc, _)| *doc != current.doc);
         let changed = doc_change.is_some() || member_rows > 0 || decided.password_hash.is_some();
@@ -894,7 +901,12 @@ mod store_tests {
 
     async fn ctx(s: &crate::SqliteStore) -> WriteContext {
         let tenant = s.create_tenant("acme").await.unwrap();
-        WriteContext { tenant: tenant.id, actor: "test".into(), request_id: None }
+        WriteContext {
+            tenant: tenant.id,
+            actor: "test".into(),
+            request_id: None,
+            refuse_unknown_members: false,
+        }
     }
 
     fn query(filter: Option<&str>, paging: Paging) -> ListQuery {
@@ -1136,6 +1148,7 @@ mod store_tests {
             tenant: s.create_tenant("other").await.unwrap().id,
             actor: "test".into(),
             request_id: None,
+            refuse_unknown_members: false,
         };
         let mut ids = Vec::new();
         for i in 0..6 {

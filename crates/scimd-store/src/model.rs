@@ -37,6 +37,8 @@ pub struct TenantSettings {
     pub require_if_match: bool,
     /// What a POST does when its userName belongs to an existing *inactive* user.
     pub reprovision: Reprovision,
+    /// What a member id that names no resource does.
+    pub unknown_members: UnknownMembers,
     /// Requests per second per credential before 429 with `Retry-After` (Entra retries on 429);
     /// `None` is the server's default ([`DEFAULT_RATE_LIMIT`]), `Some(0)` no limit.
     pub rate_limit: Option<u32>,
@@ -68,6 +70,19 @@ pub enum PatchResponse {
     Body,
     /// 204 No Content (what Entra's documentation describes for groups; RFC 7644 §3.5.2 allows it).
     NoContent,
+}
+
+/// Member ids that name no User or Group of the tenant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownMembers {
+    /// Skip them and record them in the audit log; the rest of the request applies (Okta and
+    /// Microsoft's validator send ids that do not exist, IDP-BEHAVIOUR §8).
+    #[default]
+    Skip,
+    /// Refuse the whole request with 400 `invalidValue` naming them (referential integrity, for
+    /// applications that want it).
+    Refuse,
 }
 
 /// Re-provisioning of an inactive user (Okta re-creates users it deactivated earlier).
@@ -163,6 +178,23 @@ pub struct WriteContext {
     pub actor: String,
     /// The request id, for correlating the audit record with logs.
     pub request_id: Option<String>,
+    /// Refuse the whole write when a member id names no resource of the tenant (tenant policy
+    /// `unknown_members = refuse`), instead of skipping it (the default).
+    pub refuse_unknown_members: bool,
+}
+
+impl WriteContext {
+    /// The error for a write refused under `refuse_unknown_members`: 400 `invalidValue` naming the
+    /// ids, or `None` when every id named a resource.
+    #[must_use]
+    pub fn refusal(&self, report: &MemberReport) -> Option<crate::StoreError> {
+        (self.refuse_unknown_members && !report.skipped.is_empty()).then(|| {
+            crate::StoreError::Scim(scimd_schema::ScimError::invalid_value(format!(
+                "members: no User or Group of this tenant has the id {}",
+                report.skipped.join(", ")
+            )))
+        })
+    }
 }
 
 /// A resource to create.

@@ -280,6 +280,9 @@ pub struct TenantSetArgs {
     /// (replace and re-activate that user, 201).
     #[arg(long, value_name = "POLICY", value_parser = ["reject", "reactivate"])]
     pub reprovision: Option<String>,
+    /// Member ids that name no User or Group: skip (default; they are audited) or refuse (400).
+    #[arg(long, value_name = "POLICY", value_parser = ["skip", "refuse"])]
+    pub unknown_members: Option<String>,
     /// Requests per second per credential before 429 (0: unlimited; "default": the server's).
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<String>,
@@ -438,6 +441,13 @@ async fn tenant_set(store: &dyn Store, args: TenantSetArgs) -> Result<(), CliErr
             scimd_store::Reprovision::Reactivate
         } else {
             scimd_store::Reprovision::Reject
+        };
+    }
+    if let Some(v) = args.unknown_members {
+        settings.unknown_members = if v == "refuse" {
+            scimd_store::UnknownMembers::Refuse
+        } else {
+            scimd_store::UnknownMembers::Skip
         };
     }
     if let Some(v) = args.rate_limit {

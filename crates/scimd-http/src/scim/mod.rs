@@ -53,6 +53,8 @@ fn ctx<'a>(state: &'a AppState, principal: &Principal, headers: &HeaderMap, uri:
             tenant: principal.tenant.id,
             actor: principal.credential.name.clone(),
             request_id: headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
+            refuse_unknown_members: principal.tenant.settings.unknown_members
+                == scimd_store::UnknownMembers::Refuse,
         },
         base: render::scim_base(&state.config, headers, &uri.0),
         settings: principal.tenant.settings.clone(),

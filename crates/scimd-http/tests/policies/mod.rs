@@ -171,3 +171,38 @@ async fn verified_domains_restrict_usernames_and_emails(backend) {
     assert_eq!(s.get(&format!("/scim/v2/Users/{id}")).await.body["emails"].as_array().unwrap().len(), 1);
 }
 }
+
+backend_tests! {
+async fn unknown_member_ids_are_skipped_or_refused(backend) {
+    let s = TestServer::start_with(backend).await;
+    let member = s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "m@example.com"})).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let group = |name: &str| json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name,
+        "members": [{"value": member}, {"value": "no-such-id"}]});
+    // Default: the unknown id is skipped, the known one added.
+    let r = s.post("/scim/v2/Groups", &group("skip")).await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 1);
+
+    set(&s, json!({"unknown_members": "refuse"})).await;
+    let r = s.post("/scim/v2/Groups", &group("refuse")).await;
+    assert_eq!((r.status.as_u16(), r.body["scimType"].as_str()), (400, Some("invalidValue")), "{}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("no-such-id"));
+    let list = s.get("/scim/v2/Groups?filter=displayName%20eq%20%22refuse%22").await;
+    assert_eq!(list.body["totalResults"], 0, "nothing was created");
+    // A PATCH adding an unknown id changes nothing, not even the known member beside it.
+    let gid = s.get("/scim/v2/Groups").await.body["Resources"][0]["id"].as_str().unwrap().to_owned();
+    let other = s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "o@example.com"})).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let patch = json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members",
+        "value": [{"value": other}, {"value": "ghost"}]}]});
+    let r = s.patch(&format!("/scim/v2/Groups/{gid}"), &patch).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let g = s.get(&format!("/scim/v2/Groups/{gid}")).await;
+    assert_eq!(g.body["members"].as_array().unwrap().len(), 1, "{}", g.body);
+}
+}

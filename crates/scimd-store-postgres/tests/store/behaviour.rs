@@ -33,7 +33,12 @@ async fn two_pools_add_members_while_members_are_deleted() {
     };
     let two = PgStore::open(&db.url, &PgOptions::default(), Arc::new(clock.clone())).unwrap();
     let tenant = one.create_tenant("acme").await.unwrap();
-    let ctx = WriteContext { tenant: tenant.id, actor: "test".into(), request_id: None };
+    let ctx = WriteContext {
+        tenant: tenant.id,
+        actor: "test".into(),
+        request_id: None,
+        refuse_unknown_members: false,
+    };
     let mut ids = Vec::new();
     for i in 0..30 {
         ids.push(one.create(&ctx, user(&format!("u{i}"))).await.unwrap().0.id);
@@ -81,7 +86,12 @@ async fn conditional_writes_and_conflicts() {
     let Some((_db, s, _clock)) = super::store("conditional_writes_and_conflicts").await else { return };
     let tenant = s.create_tenant("acme").await.unwrap();
     assert!(matches!(s.create_tenant("acme").await, Err(StoreError::Conflict(c)) if c == "slug"));
-    let ctx = WriteContext { tenant: tenant.id, actor: "test".into(), request_id: None };
+    let ctx = WriteContext {
+        tenant: tenant.id,
+        actor: "test".into(),
+        request_id: None,
+        refuse_unknown_members: false,
+    };
     let (u, _) = s.create(&ctx, user("carol")).await.unwrap();
     let err = s.create(&ctx, user("CAROL")).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(ref a) if a == "userName"), "{err:?}");

@@ -244,7 +244,12 @@ async fn build(spec: PopulationSpec) -> Population {
     let clock = MockClock::new(START);
     let (store, database) = super::open_store(Arc::new(clock.clone())).await;
     let tenant = store.create_tenant("differential").await.unwrap().id;
-    let ctx = WriteContext { tenant, actor: "differential".into(), request_id: None };
+    let ctx = WriteContext {
+        tenant,
+        actor: "differential".into(),
+        request_id: None,
+        refuse_unknown_members: false,
+    };
     let user_rs = ResourceSchema::user();
     let group_rs = ResourceSchema::group();
     let mut steps = spec.steps.into_iter();
