@@ -25,14 +25,15 @@ use crate::AppState;
 use crate::auth::{CredentialKind, Principal};
 use crate::error::ApiError;
 
-/// Records queued but not yet written before new ones are dropped.
-const QUEUE: usize = 10_000;
+/// Records queued but not yet written before new ones are dropped. With [`MAX_BODY`] this bounds
+/// the queue's memory to about 8 MiB however far the log store falls behind.
+const QUEUE: usize = 2_000;
 /// Records per write.
 const BATCH: usize = 500;
 /// How long a partial batch waits for company before it is written.
 const LINGER: Duration = Duration::from_millis(100);
-/// How much of a request body is kept.
-const MAX_BODY: usize = 16 * 1024;
+/// How much of a request body is kept: a user or a PATCH of a few operations fits.
+const MAX_BODY: usize = 4 * 1024;
 /// How much of an error response is read to find its scimType and detail.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 

@@ -55,6 +55,22 @@ async fn token_basic(
     s.send(s.client.post(s.url("/oauth2/token")).basic_auth(id, Some(secret)).form(form)).await
 }
 
+/// Redeems an authorization code the way Okta does (Basic, same redirect URI, PKCE verifier).
+async fn exchange(s: &TestServer, id: &str, secret: &str, code: &str) -> scimd_testkit::TestResponse {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    token_basic(s, id, secret, &form).await
+}
+
+/// Uses a refresh token (RFC 6749 §6).
+async fn refresh(s: &TestServer, id: &str, secret: &str, token: &str) -> scimd_testkit::TestResponse {
+    token_basic(s, id, secret, &[("grant_type", "refresh_token"), ("refresh_token", token)]).await
+}
+
 async fn scim_get(s: &TestServer, token: &str, path: &str) -> scimd_testkit::TestResponse {
     s.send(s.client.get(s.url(path)).bearer_auth(token)).await
 }
@@ -590,7 +606,7 @@ async fn okta_authorization_code_connection_through_the_pages(backend) {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["scope"], "users:read users:create groups:read");
     let access = r.body["access_token"].as_str().unwrap().to_owned();
-    let refresh = r.body["refresh_token"].as_str().unwrap().to_owned();
+    let refresh_token = r.body["refresh_token"].as_str().unwrap().to_owned();
     let created = s
         .send(s.client.post(s.url("/scim/v2/Users")).bearer_auth(&access).json(&user("okta@example.com")))
         .await;
@@ -602,13 +618,7 @@ async fn okta_authorization_code_connection_through_the_pages(backend) {
     let again = token_basic(&s, &id, &secret, &exchange).await;
     assert_eq!((again.status.as_u16(), again.body["error"].as_str()), (400, Some("invalid_grant")));
     assert_eq!(scim_get(&s, &access, "/scim/v2/Users").await.status, 401);
-    let r = token_basic(
-        &s,
-        &id,
-        &secret,
-        &[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())],
-    )
-    .await;
+    let r = refresh(&s, &id, &secret, &refresh_token).await;
     assert_eq!(r.body["error"], "invalid_grant", "the refresh token died with its grant");
 }
 }
@@ -620,17 +630,7 @@ async fn refresh_rotation_and_reuse_detection(backend) {
     let (id, secret) = code_client(&s).await;
     let q = browser_flow(&s, &browser(), &id, true).await;
     let code = param(&q, "code").unwrap();
-    let r = token_basic(
-        &s,
-        &id,
-        &secret,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
+    let r = exchange(&s, &id, &secret, code)
     .await;
     let first_refresh = r.body["refresh_token"].as_str().unwrap().to_owned();
 
@@ -663,39 +663,24 @@ async fn refresh_rotation_and_reuse_detection(backend) {
     .await;
     assert_eq!(r.body["error"], "invalid_scope");
     // That failed request consumed the second token; rotation continues from a fresh exchange.
-    let r = token_basic(
-        &s,
-        &id,
-        &secret,
-        &[("grant_type", "refresh_token"), ("refresh_token", second_refresh.as_str())],
-    )
+    let r = refresh(&s, &id, &secret, second_refresh.as_str())
     .await;
     assert_eq!(r.body["error"], "invalid_grant", "a used refresh token is dead");
 
     // A new connection; its live access token dies when an old refresh token is replayed.
     let q = browser_flow(&s, &browser(), &id, true).await;
     let code = param(&q, "code").unwrap();
-    let r = token_basic(
-        &s,
-        &id,
-        &secret,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
+    let r = exchange(&s, &id, &secret, code)
     .await;
     let rt1 = r.body["refresh_token"].as_str().unwrap().to_owned();
     let r =
-        token_basic(&s, &id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", rt1.as_str())])
+        refresh(&s, &id, &secret, rt1.as_str())
             .await;
     let access2 = r.body["access_token"].as_str().unwrap().to_owned();
     let rt2 = r.body["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(scim_get(&s, &access2, "/scim/v2/Users").await.status, 200);
     let replay =
-        token_basic(&s, &id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", rt1.as_str())])
+        refresh(&s, &id, &secret, rt1.as_str())
             .await;
     assert_eq!(replay.body["error"], "invalid_grant");
     assert_eq!(
@@ -704,7 +689,7 @@ async fn refresh_rotation_and_reuse_detection(backend) {
         "RFC 9700 §4.14.2: the family is revoked"
     );
     let r =
-        token_basic(&s, &id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", rt2.as_str())])
+        refresh(&s, &id, &secret, rt2.as_str())
             .await;
     assert_eq!(r.body["error"], "invalid_grant");
 }
