@@ -364,6 +364,16 @@ pub enum CliError {
     Io(#[from] std::io::Error),
 }
 
+/// Writes one line to stdout. Unlike `println!`, a closed pipe is an error to return (and end
+/// quietly on), not a panic.
+pub(crate) fn out(line: impl std::fmt::Display) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")?;
+    stdout.flush()?;
+    Ok(())
+}
+
 /// Runs a command.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let serve_args = match &cli.command {
@@ -389,7 +399,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 StoreError::Scim(e) => CliError::Usage(e.detail),
                 other => other.into(),
             })?;
-            println!("{}", tenant.slug);
+            out(format_args!("{}", tenant.slug))?;
             Ok(())
         }
         Command::Tenant(TenantCommand::Show { slug }) => {
@@ -460,7 +470,10 @@ async fn tenant_set(store: &dyn Store, args: TenantSetArgs) -> Result<(), CliErr
         };
     }
     let updated = store.update_tenant_settings(tenant.id, &settings).await?;
-    println!("{}", serde_json::to_string(&updated.settings).map_err(|e| CliError::Usage(e.to_string()))?);
+    out(format_args!(
+        "{}",
+        serde_json::to_string(&updated.settings).map_err(|e| CliError::Usage(e.to_string()))?
+    ))?;
     Ok(())
 }
 
@@ -485,7 +498,7 @@ async fn token_create(store: &dyn Store, clock: &dyn Clock, args: TokenCreateArg
     };
     let (secret, record) = create_static_token(store, clock, &tenant, request).await?;
     tracing::info!(credential = %record.id, tenant = %tenant.slug, "token created");
-    println!("{}", secret.expose());
+    out(format_args!("{}", secret.expose()))?;
     Ok(())
 }
 
@@ -535,8 +548,8 @@ async fn bootstrap(store: &dyn Store, clock: &dyn Clock, scim_url: &str) -> Resu
     println!(
         "Created tenant \"default\" and a bootstrap token. The token is shown only this once: store it now."
     );
-    println!("SCIM URL: {scim_url}");
-    println!("Token: {}", secret.expose());
+    out(format_args!("SCIM URL: {scim_url}"))?;
+    out(format_args!("Token: {}", secret.expose()))?;
     Ok(())
 }
 

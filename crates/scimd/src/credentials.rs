@@ -39,7 +39,7 @@ pub(crate) async fn token_list(store: &dyn Store, tenant: &str) -> Result<(), Cl
             "last_used": t.last_used.map(time),
             "revoked": t.revoked.map(time),
         });
-        println!("{line}");
+        crate::cli::out(format_args!("{line}"))?;
     }
     Ok(())
 }
@@ -91,7 +91,10 @@ pub(crate) async fn client(
             let registered = oauth.register_client(&tenant, reg).await.map_err(CliError::Usage)?;
             tracing::info!(client = %registered.record.client_id, tenant = %tenant.slug, "client created");
             let secret = registered.secret.as_ref().map(|s| s.expose().to_owned());
-            println!("{}", json!({"client_id": registered.record.client_id, "client_secret": secret}));
+            crate::cli::out(format_args!(
+                "{}",
+                json!({"client_id": registered.record.client_id, "client_secret": secret})
+            ))?;
         }
         ClientCommand::List { tenant } => {
             let tenant = tenant_by_slug(&**store, &tenant).await?;
@@ -106,7 +109,7 @@ pub(crate) async fn client(
                     "created": time(c.created),
                     "secret_rotated": c.secret_rotated.map(time),
                 });
-                println!("{line}");
+                crate::cli::out(format_args!("{line}"))?;
             }
         }
         ClientCommand::Rotate { tenant, client_id } => {
@@ -115,7 +118,10 @@ pub(crate) async fn client(
                 StoreError::Conflict(m) => CliError::Usage(m),
                 other => other.into(),
             })?;
-            println!("{}", json!({"client_id": client.client_id, "client_secret": secret.expose()}));
+            crate::cli::out(format_args!(
+                "{}",
+                json!({"client_id": client.client_id, "client_secret": secret.expose()})
+            ))?;
         }
         ClientCommand::Delete { tenant, client_id } => {
             let client = own_client(&**store, &tenant, &client_id).await?;
@@ -156,7 +162,10 @@ pub(crate) async fn admin_create(
         .await
         .map_err(CliError::Usage)?;
     tracing::info!(admin = %admin.id, tenant = %tenant.slug, "admin created");
-    println!("{}", json!({"id": admin.id, "email": admin.email, "tenant": tenant.slug}));
+    crate::cli::out(format_args!(
+        "{}",
+        json!({"id": admin.id, "email": admin.email, "tenant": tenant.slug})
+    ))?;
     Ok(())
 }
 
@@ -176,6 +185,6 @@ pub(crate) async fn key_rotate(
             scimd_oauth::keys::KeyError::Store(s) => CliError::Store(s),
             other => CliError::Usage(other.to_string()),
         })?;
-    println!("{kid}");
+    crate::cli::out(format_args!("{kid}"))?;
     Ok(())
 }
