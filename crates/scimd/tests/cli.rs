@@ -333,3 +333,24 @@ async fn an_acknowledged_write_survives_kill_9() {
 }
 
 mod replicas;
+
+/// `scimd token list | head -0`: the reader is gone before the first line is written. The command
+/// ends with success instead of panicking on the closed pipe.
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(scimd(dir.path(), &["tenant", "create", "acme"]).status.success());
+    assert!(scimd(dir.path(), &["token", "create", "--tenant", "acme"]).status.success());
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(BIN)
+        .args(["--database", &db_url(dir.path()), "token", "list", "--tenant", "acme"])
+        .env_remove("SCIMD_DATABASE_URL")
+        .env_remove("SCIMD_CONFIG")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
