@@ -38,7 +38,7 @@ enum Cli {
 
 #[derive(Debug, clap::Args)]
 struct SeedArgs {
-    /// The database (`sqlite://PATH`), already migrated.
+    /// The database (`sqlite://PATH` or `postgres://…`), already migrated.
     #[arg(long, env = "SCIMD_DATABASE_URL")]
     database: String,
     /// Slug of the tenant that receives the users.
@@ -79,8 +79,13 @@ async fn main() {
 }
 
 async fn open(url: &str) -> Result<Arc<dyn Store>, Error> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        // Enough connections for the 256 seeding tasks to keep PostgreSQL busy.
+        let options = scimd_store_postgres::PgOptions { max_connections: 32, ..Default::default() };
+        return Ok(Arc::new(scimd_store_postgres::PgStore::open(url, &options, Arc::new(SystemClock))?));
+    }
     if !url.starts_with("sqlite:") {
-        return Err(format!("unsupported database URL {url:?}: this seeder knows sqlite:// only").into());
+        return Err(format!("unsupported database URL {url:?}: use sqlite://PATH or postgres://…").into());
     }
     let store = SqliteStore::open(url, Arc::new(SystemClock)).await?;
     Ok(Arc::new(store))
