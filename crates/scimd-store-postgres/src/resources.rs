@@ -297,6 +297,35 @@ fn conflict_on(kind: ResourceKind) -> impl Fn(StoreError) -> StoreError {
 }
 
 impl PgStore {
+    /// RFC 7643 §4.1.2 `groups` for a whole page of users in one statement: one round trip
+    /// instead of one per user (a page of 100 made 101 statements, 173 ms p50 in `bench/run.sh`).
+    async fn fill_groups_of_page(&self, tenant: &str, users: &mut [StoredResource]) -> Result<()> {
+        let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+        let rows = sqlx::query(
+            "SELECT m.member_id, m.group_id, g.display_name FROM members m \
+             JOIN resources g ON g.tenant_id = m.tenant_id AND g.id = m.group_id \
+             WHERE m.tenant_id = $1 AND m.member_id = ANY($2) ORDER BY m.member_id, m.group_id",
+        )
+        .bind(tenant)
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let mut by_user: std::collections::HashMap<String, Vec<Member>> = std::collections::HashMap::new();
+        for r in &rows {
+            let member: String = r.try_get(0).map_err(map_err)?;
+            by_user.entry(member).or_default().push(Member {
+                id: r.try_get(1).map_err(map_err)?,
+                kind: ResourceKind::Group,
+                display: r.try_get(2).map_err(map_err)?,
+            });
+        }
+        for u in users {
+            u.groups = Some(by_user.remove(&u.id).unwrap_or_default());
+        }
+        Ok(())
+    }
+
     async fn fill_members(&self, tenant: &str, res: &mut StoredResource) -> Result<()> {
         match res.kind {
             ResourceKind::Group => {
@@ -679,8 +708,12 @@ impl ResourceStore for PgStore {
         let rows = bind_all(sqlx::query(&text), &binds).fetch_all(&self.pool).await.map_err(map_err)?;
         let mut resources = rows.iter().map(row_to_resource).collect::<Result<Vec<_>>>()?;
         if query.with_members {
-            for res in &mut resources {
-                self.fill_members(&tenant_text, res).await?;
+            if kind == ResourceKind::User {
+                self.fill_groups_of_page(&tenant_text, &mut resources).await?;
+            } else {
+                for res in &mut resources {
+                    self.fill_members(&tenant_text, res).await?;
+                }
             }
         }
 

@@ -432,3 +432,32 @@ async fn tenant_prefix_and_scopes(backend) {
     assert_error(&r, 403, None);
 }
 }
+
+backend_tests! {
+/// RFC 7643 §4.1.2: every user of a listed page carries its own `groups` (read for the whole page
+/// at once), and a user in no group carries none.
+async fn a_page_of_users_carries_each_users_groups(backend) {
+    let s = TestServer::start_with(backend).await;
+    let a = id(&create_user(&s, "a@example.com").await);
+    let b = id(&create_user(&s, "b@example.com").await);
+    let _c = id(&create_user(&s, "c@example.com").await);
+    let g1 = s.post("/scim/v2/Groups", &json!({"schemas": [GROUP], "displayName": "one", "members": [{"value": a}, {"value": b}]})).await;
+    let g2 = s.post("/scim/v2/Groups", &json!({"schemas": [GROUP], "displayName": "two", "members": [{"value": b}]})).await;
+    let (g1, g2) = (id(&g1.body), id(&g2.body));
+    let page = s.get("/scim/v2/Users?startIndex=1&count=10").await;
+    assert_eq!(page.status, 200);
+    let groups_of = |name: &str| -> Vec<String> {
+        let user = page.body["Resources"].as_array().unwrap().iter().find(|u| u["userName"] == name).unwrap();
+        let mut ids: Vec<String> = user.get("groups").and_then(Value::as_array).map_or_else(Vec::new, |gs| {
+            gs.iter().map(|g| g["value"].as_str().unwrap().to_owned()).collect()
+        });
+        ids.sort();
+        ids
+    };
+    assert_eq!(groups_of("a@example.com"), vec![g1.clone()]);
+    let mut both = vec![g1, g2];
+    both.sort();
+    assert_eq!(groups_of("b@example.com"), both);
+    assert!(groups_of("c@example.com").is_empty());
+}
+}
