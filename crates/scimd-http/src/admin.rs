@@ -43,7 +43,7 @@ fn time(t: time::OffsetDateTime) -> Value {
 }
 
 /// A client as listed: never its secret, only whether it has one.
-pub(crate) fn client_json(c: &ClientRecord) -> Value {
+pub fn client_json(c: &ClientRecord) -> Value {
     json!({
         "client_id": c.client_id,
         "name": c.name,
@@ -57,7 +57,7 @@ pub(crate) fn client_json(c: &ClientRecord) -> Value {
 }
 
 /// A token as listed: never its secret.
-pub(crate) fn token_json(t: &TokenRecord) -> Value {
+pub fn token_json(t: &TokenRecord) -> Value {
     json!({
         "id": t.id,
         "name": t.name,

@@ -267,12 +267,14 @@ impl FromRequestParts<AppState> for Principal {
         // Issue 5: the tenant's per-credential rate limit (after authentication, so an unknown
         // token cannot spend a real credential's budget).
         let rate = principal.tenant.settings.rate_limit.unwrap_or(scimd_store::DEFAULT_RATE_LIMIT);
-        let key = match principal.credential.kind {
-            // Each access token has its own jti; the budget is the client's.
-            CredentialKind::OAuthAccessToken => format!("client:{}", principal.credential.name),
-            CredentialKind::StaticToken => format!("token:{}", principal.credential.id),
-        };
-        state.limits.check(&key, rate).map_err(ApiError::RateLimited)?;
+        if rate != 0 {
+            let key = match principal.credential.kind {
+                // Each access token has its own jti; the budget is the client's.
+                CredentialKind::OAuthAccessToken => format!("client:{}", principal.credential.name),
+                CredentialKind::StaticToken => format!("token:{}", principal.credential.id),
+            };
+            state.limits.check(key, rate).map_err(ApiError::RateLimited)?;
+        }
 
         if let Some(label) = parts.extensions.get::<TenantLabel>() {
             label.set(&principal.tenant.slug);

@@ -9,6 +9,7 @@
 
 mod admin;
 pub mod auth;
+pub mod duration;
 pub mod error;
 mod health;
 pub mod metrics;
@@ -29,6 +30,7 @@ use tower_http::normalize_path::NormalizePathLayer;
 
 use scimd_store::{Clock, Store};
 
+pub use admin::{client_json, token_json};
 pub use auth::{
     AccessTokenVerifier, ChainVerifier, CredentialVerifier, Principal, Scope, Scopes, StaticTokenVerifier,
 };

@@ -123,16 +123,7 @@ pub fn parse_since(s: &str, now: time::OffsetDateTime) -> Option<time::OffsetDat
     if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
         return Some(t);
     }
-    let (n, unit) = s.split_at(s.len().checked_sub(1)?);
-    let n: i64 = n.parse().ok().filter(|n| *n > 0)?;
-    let d = match unit {
-        "s" => time::Duration::seconds(n),
-        "m" => time::Duration::minutes(n),
-        "h" => time::Duration::hours(n),
-        "d" => time::Duration::days(n),
-        "w" => time::Duration::weeks(n),
-        _ => return None,
-    };
+    let d = crate::duration::parse(s).ok()?;
     Some(now - d)
 }
 
@@ -229,13 +220,11 @@ pub(crate) async fn record(State(state): State<AppState>, req: Request, next: Ne
     let method = req.method().clone();
     let path =
         req.uri().path_and_query().map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
-    let query = req.uri().query().map(str::to_owned);
-    let headers = req.headers().clone();
     let slot = LogSlot::default();
 
     // Keep the body of writes: read it (within the configured limit) and put it back.
     let (mut parts, body) = req.into_parts();
-    let mut body_json = None;
+    let mut client = detect_client(&parts.headers, parts.uri.query(), None);
     let mut body_text = None;
     let mut too_large = false;
     let body = if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
@@ -243,10 +232,12 @@ pub(crate) async fn record(State(state): State<AppState>, req: Request, next: Ne
             Ok(bytes) => {
                 match serde_json::from_slice::<Value>(&bytes) {
                     Ok(mut v) => {
-                        let original = v.clone();
+                        // The body tells Entra apart when the headers did not (before redaction).
+                        if client == "other" {
+                            client = detect_client(&parts.headers, parts.uri.query(), Some(&v));
+                        }
                         redact(&mut v);
                         body_text = Some(truncate(v.to_string(), MAX_BODY));
-                        body_json = Some(original);
                     }
                     Err(_) if !bytes.is_empty() => {
                         body_text = Some(format!("(not JSON, {} bytes)", bytes.len()))
@@ -317,7 +308,7 @@ pub(crate) async fn record(State(state): State<AppState>, req: Request, next: Ne
             }
             .to_owned()
         }),
-        client: detect_client(&headers, query.as_deref(), body_json.as_ref()).to_owned(),
+        client: client.to_owned(),
         method: method.to_string(),
         path,
         status: status.as_u16(),

@@ -30,7 +30,7 @@ impl RateLimits {
     /// Counts one request of `key` against `per_second` (0: unlimited). `Err(seconds)` when over
     /// the limit: how long until the next request would be allowed (at least 1, for
     /// `Retry-After`).
-    pub fn check(&self, key: &str, per_second: u32) -> Result<(), u64> {
+    pub fn check(&self, key: String, per_second: u32) -> Result<(), u64> {
         let Some(rate) = NonZeroU32::new(per_second) else { return Ok(()) };
         let limiter = {
             let Ok(mut map) = self.by_rate.lock() else { return Ok(()) };
@@ -39,7 +39,7 @@ impl RateLimits {
         if limiter.len() > MAX_KEYS {
             limiter.retain_recent();
         }
-        match limiter.check_key(&key.to_owned()) {
+        match limiter.check_key(&key) {
             Ok(()) => Ok(()),
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -58,12 +58,12 @@ mod tests {
         let limits = RateLimits::default();
         // The burst is one second's worth: 5 pass, the 6th in the same instant does not.
         for _ in 0..5 {
-            assert!(limits.check("a", 5).is_ok());
+            assert!(limits.check("a".into(), 5).is_ok());
         }
-        assert_eq!(limits.check("a", 5), Err(1));
-        assert!(limits.check("b", 5).is_ok(), "another credential has its own budget");
+        assert_eq!(limits.check("a".into(), 5), Err(1));
+        assert!(limits.check("b".into(), 5).is_ok(), "another credential has its own budget");
         for _ in 0..10_000 {
-            assert!(limits.check("c", 0).is_ok(), "0 means unlimited");
+            assert!(limits.check("c".into(), 0).is_ok(), "0 means unlimited");
         }
     }
 }

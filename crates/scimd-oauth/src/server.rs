@@ -215,6 +215,48 @@ pub struct AuthorizeParams {
     pub code_challenge_method: Option<String>,
 }
 
+impl AuthorizeParams {
+    /// The parameters' names (RFC 6749 §4.1.1, RFC 7636 §4.3), in the order they are written back.
+    pub const NAMES: [&'static str; 7] = [
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+    ];
+
+    /// Each parameter that has a value, with its name: what a form or a query string carries on.
+    pub fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let values = [
+            &self.response_type,
+            &self.client_id,
+            &self.redirect_uri,
+            &self.scope,
+            &self.state,
+            &self.code_challenge,
+            &self.code_challenge_method,
+        ];
+        Self::NAMES.into_iter().zip(values).filter_map(|(n, v)| v.as_deref().map(|v| (n, v)))
+    }
+
+    /// The parameter called `name`, to fill in; `None` for a name that is not one of
+    /// [`AuthorizeParams::NAMES`] (RFC 6749 §3.1: unrecognised parameters are ignored).
+    pub fn slot(&mut self, name: &str) -> Option<&mut Option<String>> {
+        match name {
+            "response_type" => Some(&mut self.response_type),
+            "client_id" => Some(&mut self.client_id),
+            "redirect_uri" => Some(&mut self.redirect_uri),
+            "scope" => Some(&mut self.scope),
+            "state" => Some(&mut self.state),
+            "code_challenge" => Some(&mut self.code_challenge),
+            "code_challenge_method" => Some(&mut self.code_challenge_method),
+            _ => None,
+        }
+    }
+}
+
 /// A checked authorization request.
 #[derive(Clone, Debug)]
 pub struct AuthorizeRequest {
@@ -1175,6 +1217,21 @@ mod tests {
     fn redirect_keeps_the_existing_query_and_encodes() {
         let u = with_query("https://idp.example/cb?x=1", &[("code", "a b"), ("state", "s&t")]);
         assert_eq!(u, "https://idp.example/cb?x=1&code=a+b&state=s%26t");
+    }
+
+    #[test]
+    fn authorize_params_round_trip_by_name() {
+        let mut p = AuthorizeParams::default();
+        for name in AuthorizeParams::NAMES {
+            *p.slot(name).unwrap() = Some(format!("v-{name}"));
+        }
+        assert!(p.slot("nonce").is_none());
+        let pairs: Vec<(&str, String)> = p.pairs().map(|(n, v)| (n, v.to_owned())).collect();
+        assert_eq!(pairs.len(), 7);
+        assert!(pairs.iter().all(|(n, v)| *v == format!("v-{n}")));
+        assert_eq!(p.state.as_deref(), Some("v-state"));
+        p.scope = None;
+        assert!(p.pairs().all(|(n, _)| n != "scope"), "absent parameters are not written");
     }
 
     #[test]

@@ -20,26 +20,11 @@ fn server(store: &Arc<dyn Store>, clock: &Arc<dyn Clock>, settings: &Settings) -
     AuthorizationServer::new(store.clone(), clock.clone(), settings.http.oauth.clone())
 }
 
-fn time(t: time::OffsetDateTime) -> serde_json::Value {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .map_or(serde_json::Value::Null, serde_json::Value::String)
-}
-
 /// `token list --tenant T`.
 pub(crate) async fn token_list(store: &dyn Store, tenant: &str) -> Result<(), CliError> {
     let tenant = tenant_by_slug(store, tenant).await?;
     for t in store.list_tokens(tenant.id).await? {
-        let line = json!({
-            "id": t.id,
-            "name": t.name,
-            "scopes": t.scopes,
-            "operator": t.operator,
-            "created": time(t.created),
-            "expires": t.expires.map(time),
-            "last_used": t.last_used.map(time),
-            "revoked": t.revoked.map(time),
-        });
-        crate::cli::out(format_args!("{line}"))?;
+        crate::cli::out(scimd_http::token_json(&t))?;
     }
     Ok(())
 }
@@ -91,25 +76,12 @@ pub(crate) async fn client(
             let registered = oauth.register_client(&tenant, reg).await.map_err(CliError::Usage)?;
             tracing::info!(client = %registered.record.client_id, tenant = %tenant.slug, "client created");
             let secret = registered.secret.as_ref().map(|s| s.expose().to_owned());
-            crate::cli::out(format_args!(
-                "{}",
-                json!({"client_id": registered.record.client_id, "client_secret": secret})
-            ))?;
+            crate::cli::out(json!({"client_id": registered.record.client_id, "client_secret": secret}))?;
         }
         ClientCommand::List { tenant } => {
             let tenant = tenant_by_slug(&**store, &tenant).await?;
             for c in store.list_clients(tenant.id).await? {
-                let line = json!({
-                    "client_id": c.client_id,
-                    "name": c.name,
-                    "grant_type": c.grant.as_str(),
-                    "public": c.secret_digest.is_none(),
-                    "redirect_uris": c.redirect_uris,
-                    "scopes": c.scopes,
-                    "created": time(c.created),
-                    "secret_rotated": c.secret_rotated.map(time),
-                });
-                crate::cli::out(format_args!("{line}"))?;
+                crate::cli::out(scimd_http::client_json(&c))?;
             }
         }
         ClientCommand::Rotate { tenant, client_id } => {
@@ -118,10 +90,7 @@ pub(crate) async fn client(
                 StoreError::Conflict(m) => CliError::Usage(m),
                 other => other.into(),
             })?;
-            crate::cli::out(format_args!(
-                "{}",
-                json!({"client_id": client.client_id, "client_secret": secret.expose()})
-            ))?;
+            crate::cli::out(json!({"client_id": client.client_id, "client_secret": secret.expose()}))?;
         }
         ClientCommand::Delete { tenant, client_id } => {
             let client = own_client(&**store, &tenant, &client_id).await?;
@@ -162,10 +131,7 @@ pub(crate) async fn admin_create(
         .await
         .map_err(CliError::Usage)?;
     tracing::info!(admin = %admin.id, tenant = %tenant.slug, "admin created");
-    crate::cli::out(format_args!(
-        "{}",
-        json!({"id": admin.id, "email": admin.email, "tenant": tenant.slug})
-    ))?;
+    crate::cli::out(json!({"id": admin.id, "email": admin.email, "tenant": tenant.slug}))?;
     Ok(())
 }
 

@@ -116,7 +116,7 @@ pub(crate) async fn run(store: &dyn Store, clock: &dyn Clock, cmd: DomainCommand
             }
             let verified = store.mark_domain_verified(tenant.id, &domain).await?;
             tracing::info!(tenant = %tenant.slug, domain, "domain verified");
-            crate::cli::out(format_args!("{}", json!({"domain": verified.domain, "verified": true})))?;
+            crate::cli::out(json!({"domain": verified.domain, "verified": true}))?;
         }
         DomainCommand::List { tenant } => {
             let tenant = tenant_by_slug(store, &tenant).await?;

@@ -35,10 +35,7 @@ pub(crate) async fn run(
     let base =
         LogQuery { tenant: tenant.id, status, since, before: None, after: None, limit: args.limit.max(1) };
     let print = |e: &scimd_store::LogEntry| -> Result<(), CliError> {
-        crate::cli::out(format_args!(
-            "{}",
-            serde_json::to_string(e).map_err(|e| CliError::Usage(e.to_string()))?
-        ))?;
+        crate::cli::out(serde_json::to_string(e).map_err(|e| CliError::Usage(e.to_string()))?)?;
         Ok(())
     };
     // The latest `limit` records, printed oldest first; then, with --follow, whatever comes after.

@@ -160,17 +160,8 @@ fn parse_query(query: Option<&str>) -> Result<AuthorizeParams, String> {
         if !seen.insert(k.clone().into_owned()) {
             return Err(format!("The request repeats the parameter {k}."));
         }
-        let slot = match k.as_ref() {
-            "response_type" => &mut params.response_type,
-            "client_id" => &mut params.client_id,
-            "redirect_uri" => &mut params.redirect_uri,
-            "scope" => &mut params.scope,
-            "state" => &mut params.state,
-            "code_challenge" => &mut params.code_challenge,
-            "code_challenge_method" => &mut params.code_challenge_method,
-            // RFC 6749 §3.1: unrecognised parameters are ignored.
-            _ => continue,
-        };
+        // RFC 6749 §3.1: unrecognised parameters are ignored.
+        let Some(slot) = params.slot(&k) else { continue };
         *slot = Some(v.into_owned());
     }
     Ok(params)
@@ -212,15 +203,12 @@ pub(crate) async fn submit(
         form.entry(k.into_owned()).or_insert_with(|| v.into_owned());
     }
     let field = |name: &str| form.get(name).filter(|v| !v.is_empty()).cloned();
-    let params = AuthorizeParams {
-        response_type: field("response_type"),
-        client_id: field("client_id"),
-        redirect_uri: field("redirect_uri"),
-        scope: field("scope"),
-        state: field("state"),
-        code_challenge: field("code_challenge"),
-        code_challenge_method: field("code_challenge_method"),
-    };
+    let mut params = AuthorizeParams::default();
+    for name in AuthorizeParams::NAMES {
+        if let Some(slot) = params.slot(name) {
+            *slot = field(name);
+        }
+    }
     let req = match check(&state, &params, &ctx.issuer).await {
         Ok(r) => r,
         Err(resp) => return resp,
@@ -257,7 +245,7 @@ pub(crate) async fn submit(
                     };
                     tracing::info!(admin = %admin.id, client = %req.client.client_id, "admin signed in on the authorization page");
                     // Post/redirect/get back to the consent page, with the same request.
-                    let query = serde_urlencoded_query(&params);
+                    let query = query_string(&params);
                     let mut resp = Redirect::to(&format!("/oauth2/authorize?{query}")).into_response();
                     set_cookie(&mut resp, &cookie, ctx.secure, ctx.max_age);
                     resp
@@ -341,21 +329,6 @@ pub(crate) async fn submit(
 }
 
 /// The authorization parameters as a query string, for the redirect back to `GET`.
-fn serde_urlencoded_query(p: &AuthorizeParams) -> String {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    let fields = [
-        ("response_type", &p.response_type),
-        ("client_id", &p.client_id),
-        ("redirect_uri", &p.redirect_uri),
-        ("scope", &p.scope),
-        ("state", &p.state),
-        ("code_challenge", &p.code_challenge),
-        ("code_challenge_method", &p.code_challenge_method),
-    ];
-    for (k, v) in fields {
-        if let Some(v) = v {
-            q.append_pair(k, v);
-        }
-    }
-    q.finish()
+fn query_string(p: &AuthorizeParams) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(p.pairs()).finish()
 }

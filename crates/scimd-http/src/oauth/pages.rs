@@ -64,19 +64,8 @@ pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
 /// The authorization request's parameters as hidden fields, so the forms carry it through.
 fn hidden_params(p: &AuthorizeParams) -> String {
     let mut out = String::new();
-    let fields = [
-        ("response_type", &p.response_type),
-        ("client_id", &p.client_id),
-        ("redirect_uri", &p.redirect_uri),
-        ("scope", &p.scope),
-        ("state", &p.state),
-        ("code_challenge", &p.code_challenge),
-        ("code_challenge_method", &p.code_challenge_method),
-    ];
-    for (name, value) in fields {
-        if let Some(v) = value {
-            let _ = write!(out, "<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape(v));
-        }
+    for (name, value) in p.pairs() {
+        let _ = write!(out, "<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape(value));
     }
     out
 }

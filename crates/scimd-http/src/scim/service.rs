@@ -147,7 +147,9 @@ pub(crate) async fn create(
     p: &ProjectionParams,
 ) -> Result<Rendered, ApiError> {
     let rs = schema_of(kind);
-    let original = body.clone();
+    // Kept only when a userName conflict may turn into a re-activation (tenant policy).
+    let reprovision = kind == ResourceKind::User && ctx.settings.reprovision == Reprovision::Reactivate;
+    let mut original = reprovision.then(|| body.clone());
     let mut doc = validate::validate_create(rs, body, &validate_options(ctx))?;
     check_domains(&doc, allowed_domains(ctx, kind).await?.as_deref())?;
     strip_server_attributes(&mut doc);
@@ -155,16 +157,15 @@ pub(crate) async fn create(
     let members = if kind == ResourceKind::Group { take_member_ids(&mut doc) } else { Vec::new() };
     let password_hash = password::take_and_hash(&mut doc, ctx.clock).await?;
     let user_name = doc.get("userName").and_then(Value::as_str).map(str::to_owned);
+    // The hash is reused by a re-activation rather than computed twice.
+    let kept_hash = if reprovision { password_hash.clone() } else { None };
     let search = search_document(rs, &doc);
     let new = NewResource { kind, doc, search, members, password_hash };
     let (stored, report) = match ctx.store.create(&ctx.write, new).await {
-        Err(StoreError::Conflict(attr))
-            if kind == ResourceKind::User
-                && attr == "userName"
-                && ctx.settings.reprovision == Reprovision::Reactivate =>
-        {
+        Err(StoreError::Conflict(attr)) if attr == "userName" && original.is_some() => {
             let name = user_name.unwrap_or_default();
-            return reactivate(ctx, &name, original, p).await;
+            let body = original.take().unwrap_or_default();
+            return reactivate(ctx, &name, body, kept_hash, p).await;
         }
         other => other.map_err(store_error(kind, ""))?,
     };
@@ -230,6 +231,7 @@ async fn reactivate(
     ctx: &Ctx<'_>,
     user_name: &str,
     body: Value,
+    password_hash: Option<String>,
     p: &ProjectionParams,
 ) -> Result<Rendered, ApiError> {
     let kind = ResourceKind::User;
@@ -252,31 +254,12 @@ async fn reactivate(
         obj.retain(|k, _| !k.eq_ignore_ascii_case("active"));
         obj.insert("active".into(), Value::Bool(true));
     }
-    let password_hash =
-        match body.as_object().and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("password"))) {
-            Some((_, Value::String(plain))) if !plain.is_empty() => {
-                Some(password::hash(plain.clone(), ctx.clock).await?)
-            }
-            _ => None,
-        };
-    let opts = validate_options(ctx);
-    let domains = allowed_domains(ctx, kind).await?;
+    let replacement = Replacement::new(ctx, kind, body, password_hash).await?;
     let update = move |current: &StoredResource| -> scimd_store::Result<Update> {
         if current.doc.get("active").and_then(Value::as_bool) != Some(false) {
             return Err(StoreError::Conflict("userName".into()));
         }
-        let mut existing = current.doc.clone();
-        if let Some(obj) = existing.as_object_mut() {
-            obj.insert("id".into(), Value::String(current.id.clone()));
-        }
-        let mut doc = validate::validate_replace(rs, &existing, body.clone(), &opts)?;
-        check_domains(&doc, domains.as_deref())?;
-        strip_server_attributes(&mut doc);
-        if let Some(obj) = doc.as_object_mut() {
-            obj.remove("password");
-        }
-        let search = search_document(rs, &doc);
-        Ok(Update { doc: Some((doc, search)), members: Vec::new(), password_hash: password_hash.clone() })
+        replacement.apply(kind, current)
     };
     let (stored, _) = ctx
         .store
@@ -301,33 +284,53 @@ pub(crate) async fn get(
     Ok(rendered(ctx, rs, &stored, p)?)
 }
 
-/// RFC 7644 §3.5.1: PUT replaces the resource (readOnly attributes kept, immutable ones checked).
-pub(crate) async fn replace(
-    ctx: &Ctx<'_>,
-    kind: ResourceKind,
-    id: &str,
+/// A PUT's representation with what it needs from outside the write transaction: the new
+/// password's hash (Argon2 is slow on purpose) and the tenant's verified domains. Shared by PUT and
+/// by re-activation, which is a PUT onto the inactive user.
+struct Replacement {
     body: Value,
-    precondition: Option<&Precondition>,
-    p: &ProjectionParams,
-) -> Result<Rendered, ApiError> {
-    let rs = schema_of(kind);
-    let opts = validate_options(ctx);
-    // Hash any new password before entering the write transaction (Argon2 is slow on purpose).
-    let password_hash =
-        match body.as_object().and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("password"))) {
-            Some((_, Value::String(plain))) if !plain.is_empty() => {
-                Some(password::hash(plain.clone(), ctx.clock).await?)
-            }
-            _ => None,
-        };
-    let domains = allowed_domains(ctx, kind).await?;
-    let update = move |current: &StoredResource| -> scimd_store::Result<Update> {
+    opts: ValidateOptions,
+    domains: Option<Vec<String>>,
+    password_hash: Option<String>,
+}
+
+impl Replacement {
+    /// Hashes the body's new password, if it has one.
+    async fn prepare(ctx: &Ctx<'_>, kind: ResourceKind, body: Value) -> Result<Self, ApiError> {
+        let password_hash =
+            match body.as_object().and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("password"))) {
+                Some((_, Value::String(plain))) if !plain.is_empty() => {
+                    Some(password::hash(plain.clone(), ctx.clock).await?)
+                }
+                _ => None,
+            };
+        Self::new(ctx, kind, body, password_hash).await
+    }
+
+    /// With the body's password already hashed.
+    async fn new(
+        ctx: &Ctx<'_>,
+        kind: ResourceKind,
+        body: Value,
+        password_hash: Option<String>,
+    ) -> Result<Self, ApiError> {
+        Ok(Self {
+            body,
+            opts: validate_options(ctx),
+            domains: allowed_domains(ctx, kind).await?,
+            password_hash,
+        })
+    }
+
+    /// RFC 7644 §3.5.1 onto `current`, inside the write transaction.
+    fn apply(&self, kind: ResourceKind, current: &StoredResource) -> scimd_store::Result<Update> {
+        let rs = schema_of(kind);
         let mut existing = current.doc.clone();
         if let Some(obj) = existing.as_object_mut() {
             obj.insert("id".into(), Value::String(current.id.clone()));
         }
-        let mut doc = validate::validate_replace(rs, &existing, body.clone(), &opts)?;
-        check_domains(&doc, domains.as_deref())?;
+        let mut doc = validate::validate_replace(rs, &existing, self.body.clone(), &self.opts)?;
+        check_domains(&doc, self.domains.as_deref())?;
         strip_server_attributes(&mut doc);
         ensure_active(kind, &mut doc, Some(&current.doc));
         if let Some(obj) = doc.as_object_mut() {
@@ -348,8 +351,22 @@ pub(crate) async fn replace(
             Vec::new()
         };
         let search = search_document(rs, &doc);
-        Ok(Update { doc: Some((doc, search)), members, password_hash: password_hash.clone() })
-    };
+        Ok(Update { doc: Some((doc, search)), members, password_hash: self.password_hash.clone() })
+    }
+}
+
+/// RFC 7644 §3.5.1: PUT replaces the resource (readOnly attributes kept, immutable ones checked).
+pub(crate) async fn replace(
+    ctx: &Ctx<'_>,
+    kind: ResourceKind,
+    id: &str,
+    body: Value,
+    precondition: Option<&Precondition>,
+    p: &ProjectionParams,
+) -> Result<Rendered, ApiError> {
+    let rs = schema_of(kind);
+    let replacement = Replacement::prepare(ctx, kind, body).await?;
+    let update = move |current: &StoredResource| replacement.apply(kind, current);
     let expected = precondition.and_then(Precondition::expected);
     let (stored, _) =
         ctx.store.update(&ctx.write, kind, id, expected, &update).await.map_err(store_error(kind, id))?;
