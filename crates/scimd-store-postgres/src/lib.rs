@@ -33,8 +33,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use scimd_store::{Clock, Result, Store, StoreError};
 
@@ -183,21 +181,8 @@ fn conflicting_column(constraint: &str) -> String {
     .to_owned()
 }
 
-/// The database's text form of a time: RFC 3339, UTC, three fractional digits (0001's header).
-pub(crate) fn time_to_db(t: OffsetDateTime) -> String {
-    scimd_schema::value::format_datetime(t)
-}
-
-/// Parses a stored time.
-pub(crate) fn time_from_db(s: &str) -> Result<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339)
-        .map_err(|e| StoreError::Internal(format!("stored time {s:?} does not parse: {e}")))
-}
-
-/// Parses a stored UUID.
-pub(crate) fn uuid_from_db(s: &str) -> Result<uuid::Uuid> {
-    uuid::Uuid::parse_str(s).map_err(|e| StoreError::Internal(format!("stored id {s:?} does not parse: {e}")))
-}
+/// The text forms of times and ids, shared with the other backend (`scimd_store::rows`).
+pub(crate) use scimd_store::rows::{time_from_db, time_to_db, uuid_from_db};
 
 #[async_trait]
 impl Store for PgStore {

@@ -12,12 +12,13 @@ use uuid::Uuid;
 
 use scimd_schema::value::fold_case;
 use scimd_store::oauth::{
-    AdminRecord, ClientRecord, CodeRecord, Consumed, GrantRecord, GrantType, NewAdmin, NewClient, NewCode,
-    NewGrant, NewRefreshToken, RefreshRecord, SessionRecord, SigningKey,
+    AdminRecord, ClientRecord, CodeRecord, Consumed, GrantRecord, NewAdmin, NewClient, NewCode, NewGrant,
+    NewRefreshToken, RefreshRecord, SessionRecord, SigningKey,
 };
+use scimd_store::rows::{self, ADMIN_COLUMNS, CLIENT_COLUMNS, GRANT_COLUMNS};
 use scimd_store::{OAuthStore, Result, StoreError};
 
-use crate::pool::{WriteTx, time_from_db, time_to_db, uuid_from_db};
+use crate::pool::{WriteTx, time_from_db, time_to_db};
 use crate::{SqliteStore, map_err};
 
 fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
@@ -27,89 +28,46 @@ fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
     row.try_get(col).map_err(map_err)
 }
 
-fn opt_time(row: &SqliteRow, col: &str) -> Result<Option<OffsetDateTime>> {
-    get::<Option<String>>(row, col)?.as_deref().map(time_from_db).transpose()
-}
+/// A row as [`rows::Columns`]: the one backend-specific part of turning it into a record.
+struct Cols<'a>(&'a SqliteRow);
 
-fn digest32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32]> {
-    bytes.try_into().map_err(|_| StoreError::Internal(format!("{what}: stored digest is not 32 bytes")))
+impl rows::Columns for Cols<'_> {
+    fn text(&self, col: &str) -> Result<String> {
+        get(self.0, col)
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>> {
+        get(self.0, col)
+    }
+    fn bytes(&self, col: &str) -> Result<Vec<u8>> {
+        get(self.0, col)
+    }
+    fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>> {
+        get(self.0, col)
+    }
+    fn int(&self, col: &str) -> Result<i64> {
+        let row = self.0;
+        row.try_get::<i64, _>(col).map_err(map_err)
+    }
 }
-
-fn scopes(s: &str) -> Vec<String> {
-    s.split_ascii_whitespace().map(str::to_owned).collect()
-}
-
-const CLIENT_COLUMNS: &str =
-    "client_id, tenant_id, name, grant_type, secret_digest, redirect_uris, scopes, created, secret_rotated";
 
 fn client_from_row(row: &SqliteRow) -> Result<ClientRecord> {
-    let client_id: String = get(row, "client_id")?;
-    let grant: String = get(row, "grant_type")?;
-    let redirects: String = get(row, "redirect_uris")?;
-    let secret: Option<Vec<u8>> = get(row, "secret_digest")?;
-    Ok(ClientRecord {
-        tenant: uuid_from_db(&get::<String>(row, "tenant_id")?)?,
-        name: get(row, "name")?,
-        grant: GrantType::parse(&grant).ok_or_else(|| {
-            StoreError::Internal(format!("client {client_id}: unknown grant type {grant:?}"))
-        })?,
-        secret_digest: secret.map(|d| digest32(d, &client_id)).transpose()?,
-        redirect_uris: serde_json::from_str(&redirects)
-            .map_err(|e| StoreError::Internal(format!("client {client_id}: redirect_uris: {e}")))?,
-        scopes: scopes(&get::<String>(row, "scopes")?),
-        created: time_from_db(&get::<String>(row, "created")?)?,
-        secret_rotated: opt_time(row, "secret_rotated")?,
-        client_id,
-    })
+    rows::client(&Cols(row))
 }
-
-const ADMIN_COLUMNS: &str = "id, tenant_id, email, password_hash, failed_logins, last_failed_login, created";
 
 fn admin_from_row(row: &SqliteRow) -> Result<AdminRecord> {
-    Ok(AdminRecord {
-        id: uuid_from_db(&get::<String>(row, "id")?)?,
-        tenant: uuid_from_db(&get::<String>(row, "tenant_id")?)?,
-        email: get(row, "email")?,
-        password_hash: get(row, "password_hash")?,
-        failed_logins: u32::try_from(get::<i64>(row, "failed_logins")?).unwrap_or(u32::MAX),
-        last_failed_login: opt_time(row, "last_failed_login")?,
-        created: time_from_db(&get::<String>(row, "created")?)?,
-    })
+    rows::admin(&Cols(row))
 }
 
-const GRANT_COLUMNS: &str = "g.id, g.tenant_id, g.client_id, g.admin_id, g.scopes, g.created, g.revoked";
-
 fn grant_from_row(row: &SqliteRow) -> Result<GrantRecord> {
-    Ok(GrantRecord {
-        id: uuid_from_db(&get::<String>(row, "id")?)?,
-        tenant: uuid_from_db(&get::<String>(row, "tenant_id")?)?,
-        client_id: get(row, "client_id")?,
-        admin: get::<Option<String>>(row, "admin_id")?.as_deref().map(uuid_from_db).transpose()?,
-        scopes: scopes(&get::<String>(row, "scopes")?),
-        created: time_from_db(&get::<String>(row, "created")?)?,
-        revoked: opt_time(row, "revoked")?,
-    })
+    rows::grant(&Cols(row))
 }
 
 fn session_from_row(row: &SqliteRow) -> Result<SessionRecord> {
-    Ok(SessionRecord {
-        id: uuid_from_db(&get::<String>(row, "id")?)?,
-        digest: digest32(get(row, "digest")?, "session")?,
-        csrf: get(row, "csrf")?,
-        admin: get::<Option<String>>(row, "admin_id")?.as_deref().map(uuid_from_db).transpose()?,
-        expires: time_from_db(&get::<String>(row, "expires")?)?,
-    })
+    rows::session(&Cols(row))
 }
 
 fn key_from_row(row: &SqliteRow) -> Result<SigningKey> {
-    Ok(SigningKey {
-        kid: get(row, "kid")?,
-        alg: get(row, "alg")?,
-        private_der: get(row, "private_der")?,
-        public_jwk: get(row, "public_jwk")?,
-        created: time_from_db(&get::<String>(row, "created")?)?,
-        retired: opt_time(row, "retired")?,
-    })
+    rows::signing_key(&Cols(row))
 }
 
 async fn tenant_exists(tx: &mut WriteTx, tenant: Uuid) -> Result<()> {

@@ -12,8 +12,6 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use scimd_store::{Result, StoreError};
 
@@ -96,18 +94,5 @@ pub(crate) async fn open(url: &str) -> Result<Pools> {
     Ok(Pools { writer, reader })
 }
 
-/// The database's text form of a time: RFC 3339, UTC, three fractional digits (0001's header).
-pub(crate) fn time_to_db(t: OffsetDateTime) -> String {
-    scimd_schema::value::format_datetime(t)
-}
-
-/// Parses a stored time.
-pub(crate) fn time_from_db(s: &str) -> Result<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339)
-        .map_err(|e| StoreError::Internal(format!("stored time {s:?} does not parse: {e}")))
-}
-
-/// Parses a stored UUID.
-pub(crate) fn uuid_from_db(s: &str) -> Result<uuid::Uuid> {
-    uuid::Uuid::parse_str(s).map_err(|e| StoreError::Internal(format!("stored id {s:?} does not parse: {e}")))
-}
+/// The text forms of times and ids, shared with the other backend (`scimd_store::rows`).
+pub(crate) use scimd_store::rows::{time_from_db, time_to_db, uuid_from_db};

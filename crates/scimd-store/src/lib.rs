@@ -12,6 +12,7 @@ pub mod log;
 pub mod model;
 pub mod oauth;
 pub mod resources;
+pub mod rows;
 pub mod search;
 pub mod sql;
 pub mod tenants;

@@ -1,0 +1,150 @@
+//! Stored rows to records, once for every backend. Both schemas keep the OAuth tables with the
+//! same columns and the same text forms (RFC 3339 times, UUIDs as text, digests as bytes), so only
+//! reading one column differs between them: a backend implements [`Columns`] for its row type and
+//! these functions do the rest.
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use crate::error::{Result, StoreError};
+use crate::oauth::{AdminRecord, ClientRecord, GrantRecord, GrantType, SessionRecord, SigningKey};
+
+/// One stored row, read column by column.
+pub trait Columns {
+    /// A text column.
+    fn text(&self, col: &str) -> Result<String>;
+    /// A nullable text column.
+    fn opt_text(&self, col: &str) -> Result<Option<String>>;
+    /// A byte column.
+    fn bytes(&self, col: &str) -> Result<Vec<u8>>;
+    /// A nullable byte column.
+    fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>>;
+    /// An integer column, whatever its width.
+    fn int(&self, col: &str) -> Result<i64>;
+}
+
+/// The database's text form of a time: RFC 3339, UTC, three fractional digits.
+#[must_use]
+pub fn time_to_db(t: OffsetDateTime) -> String {
+    scimd_schema::value::format_datetime(t)
+}
+
+/// Parses a stored time.
+pub fn time_from_db(s: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339)
+        .map_err(|e| StoreError::Internal(format!("stored time {s:?} does not parse: {e}")))
+}
+
+/// Parses a stored UUID.
+pub fn uuid_from_db(s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s).map_err(|e| StoreError::Internal(format!("stored id {s:?} does not parse: {e}")))
+}
+
+fn time(row: &dyn Columns, col: &str) -> Result<OffsetDateTime> {
+    time_from_db(&row.text(col)?)
+}
+
+fn opt_time(row: &dyn Columns, col: &str) -> Result<Option<OffsetDateTime>> {
+    row.opt_text(col)?.as_deref().map(time_from_db).transpose()
+}
+
+fn uuid(row: &dyn Columns, col: &str) -> Result<Uuid> {
+    uuid_from_db(&row.text(col)?)
+}
+
+fn opt_uuid(row: &dyn Columns, col: &str) -> Result<Option<Uuid>> {
+    row.opt_text(col)?.as_deref().map(uuid_from_db).transpose()
+}
+
+/// A stored SHA-256 digest.
+pub fn digest32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32]> {
+    bytes.try_into().map_err(|_| StoreError::Internal(format!("{what}: stored digest is not 32 bytes")))
+}
+
+/// Scope names as stored: space-separated (RFC 6749 §3.3 style).
+#[must_use]
+pub fn scopes(s: &str) -> Vec<String> {
+    s.split_ascii_whitespace().map(str::to_owned).collect()
+}
+
+/// The columns [`client`] reads.
+pub const CLIENT_COLUMNS: &str =
+    "client_id, tenant_id, name, grant_type, secret_digest, redirect_uris, scopes, created, secret_rotated";
+
+/// An `oauth_clients` row.
+pub fn client(row: &dyn Columns) -> Result<ClientRecord> {
+    let client_id = row.text("client_id")?;
+    let grant = row.text("grant_type")?;
+    let redirects = row.text("redirect_uris")?;
+    Ok(ClientRecord {
+        tenant: uuid(row, "tenant_id")?,
+        name: row.text("name")?,
+        grant: GrantType::parse(&grant).ok_or_else(|| {
+            StoreError::Internal(format!("client {client_id}: unknown grant type {grant:?}"))
+        })?,
+        secret_digest: row.opt_bytes("secret_digest")?.map(|d| digest32(d, &client_id)).transpose()?,
+        redirect_uris: serde_json::from_str(&redirects)
+            .map_err(|e| StoreError::Internal(format!("client {client_id}: redirect_uris: {e}")))?,
+        scopes: scopes(&row.text("scopes")?),
+        created: time(row, "created")?,
+        secret_rotated: opt_time(row, "secret_rotated")?,
+        client_id,
+    })
+}
+
+/// The columns [`admin`] reads.
+pub const ADMIN_COLUMNS: &str =
+    "id, tenant_id, email, password_hash, failed_logins, last_failed_login, created";
+
+/// An `oauth_admins` row.
+pub fn admin(row: &dyn Columns) -> Result<AdminRecord> {
+    Ok(AdminRecord {
+        id: uuid(row, "id")?,
+        tenant: uuid(row, "tenant_id")?,
+        email: row.text("email")?,
+        password_hash: row.text("password_hash")?,
+        failed_logins: u32::try_from(row.int("failed_logins")?).unwrap_or(u32::MAX),
+        last_failed_login: opt_time(row, "last_failed_login")?,
+        created: time(row, "created")?,
+    })
+}
+
+/// The columns [`grant`] reads, from `oauth_grants g`.
+pub const GRANT_COLUMNS: &str = "g.id, g.tenant_id, g.client_id, g.admin_id, g.scopes, g.created, g.revoked";
+
+/// An `oauth_grants` row.
+pub fn grant(row: &dyn Columns) -> Result<GrantRecord> {
+    Ok(GrantRecord {
+        id: uuid(row, "id")?,
+        tenant: uuid(row, "tenant_id")?,
+        client_id: row.text("client_id")?,
+        admin: opt_uuid(row, "admin_id")?,
+        scopes: scopes(&row.text("scopes")?),
+        created: time(row, "created")?,
+        revoked: opt_time(row, "revoked")?,
+    })
+}
+
+/// An `oauth_sessions` row (`id, digest, csrf, admin_id, expires`).
+pub fn session(row: &dyn Columns) -> Result<SessionRecord> {
+    Ok(SessionRecord {
+        id: uuid(row, "id")?,
+        digest: digest32(row.bytes("digest")?, "session")?,
+        csrf: row.text("csrf")?,
+        admin: opt_uuid(row, "admin_id")?,
+        expires: time(row, "expires")?,
+    })
+}
+
+/// A `signing_keys` row.
+pub fn signing_key(row: &dyn Columns) -> Result<SigningKey> {
+    Ok(SigningKey {
+        kid: row.text("kid")?,
+        alg: row.text("alg")?,
+        private_der: row.bytes("private_der")?,
+        public_jwk: row.text("public_jwk")?,
+        created: time(row, "created")?,
+        retired: opt_time(row, "retired")?,
+    })
+}
