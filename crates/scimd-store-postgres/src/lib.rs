@@ -20,12 +20,14 @@
 //! when the database is back.
 #![warn(missing_docs)]
 
+mod cols;
 mod credentials;
 mod log;
 mod oauth;
 mod resources;
 mod tenants;
 
+pub(crate) use cols::Cols;
 use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,12 +4,12 @@
 
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Postgres, QueryBuilder, Row as _};
+use sqlx::{PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
 use scimd_store::{LogEntry, LogQuery, LogStore, Result};
 
-use crate::{PgOptions, map_err, time_from_db, time_to_db, uuid_from_db};
+use crate::{PgOptions, map_err, time_to_db};
 
 /// The provisioning log's table. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -17,29 +17,8 @@ pub struct PgLogStore {
     pool: PgPool,
 }
 
-fn get<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(row: &'r PgRow, col: &str) -> Result<T> {
-    row.try_get(col).map_err(map_err)
-}
-
 fn entry_from_row(row: &PgRow) -> Result<LogEntry> {
-    Ok(LogEntry {
-        id: uuid_from_db(&get::<String>(row, "id")?)?,
-        time: time_from_db(&get::<String>(row, "time")?)?,
-        tenant: uuid_from_db(&get::<String>(row, "tenant_id")?)?,
-        credential_id: get(row, "credential_id")?,
-        credential_name: get(row, "credential_name")?,
-        credential_kind: get(row, "credential_kind")?,
-        client: get(row, "client")?,
-        method: get(row, "method")?,
-        path: get(row, "path")?,
-        status: u16::try_from(get::<i32>(row, "status")?).unwrap_or(0),
-        scim_type: get(row, "scim_type")?,
-        detail: get(row, "detail")?,
-        duration_us: u64::try_from(get::<i64>(row, "duration_us")?).unwrap_or(0),
-        resource_id: get(row, "resource_id")?,
-        request_body: get(row, "request_body")?,
-        request_id: get(row, "request_id")?,
-    })
+    scimd_store::rows::log_entry(&crate::Cols(row))
 }
 
 impl PgLogStore {

@@ -11,6 +11,7 @@ use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::Cols;
 use scimd_schema::value::fold_case;
 use scimd_store::oauth::{
     AdminRecord, ClientRecord, CodeRecord, Consumed, GrantRecord, NewAdmin, NewClient, NewCode, NewGrant,
@@ -28,28 +29,6 @@ fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
     col: &str,
 ) -> Result<T> {
     row.try_get(col).map_err(map_err)
-}
-
-/// A row as [`rows::Columns`]: the one backend-specific part of turning it into a record.
-struct Cols<'a>(&'a PgRow);
-
-impl rows::Columns for Cols<'_> {
-    fn text(&self, col: &str) -> Result<String> {
-        get(self.0, col)
-    }
-    fn opt_text(&self, col: &str) -> Result<Option<String>> {
-        get(self.0, col)
-    }
-    fn bytes(&self, col: &str) -> Result<Vec<u8>> {
-        get(self.0, col)
-    }
-    fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>> {
-        get(self.0, col)
-    }
-    fn int(&self, col: &str) -> Result<i64> {
-        let row = self.0;
-        row.try_get::<i64, _>(col).or_else(|_| row.try_get::<i32, _>(col).map(i64::from)).map_err(map_err)
-    }
 }
 
 fn client_from_row(row: &PgRow) -> Result<ClientRecord> {

@@ -2,7 +2,6 @@
 //! same tenant at once get one success and one conflict.
 
 use async_trait::async_trait;
-use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
@@ -10,30 +9,14 @@ use scimd_schema::ScimError;
 use scimd_store::tenants::valid_slug;
 use scimd_store::{DomainRecord, Result, StoreError, Tenant, TenantSettings, TenantStore};
 
-use crate::{PgStore, map_err, time_from_db, time_to_db, uuid_from_db};
+use crate::{PgStore, map_err, time_from_db, time_to_db};
 
 fn tenant_from_row(row: &PgRow) -> Result<Tenant> {
-    let id: String = row.try_get("id").map_err(map_err)?;
-    let created: String = row.try_get("created").map_err(map_err)?;
-    let settings: String = row.try_get("settings").map_err(map_err)?;
-    Ok(Tenant {
-        settings: serde_json::from_str(&settings)
-            .map_err(|e| StoreError::Internal(format!("tenant {id}: stored settings: {e}")))?,
-        id: uuid_from_db(&id)?,
-        slug: row.try_get("slug").map_err(map_err)?,
-        created: time_from_db(&created)?,
-    })
+    scimd_store::rows::tenant(&crate::Cols(row))
 }
 
 fn domain_from_row(row: &PgRow) -> Result<DomainRecord> {
-    let created: String = row.try_get("created").map_err(map_err)?;
-    let verified: Option<String> = row.try_get("verified").map_err(map_err)?;
-    Ok(DomainRecord {
-        domain: row.try_get("domain").map_err(map_err)?,
-        token: row.try_get("token").map_err(map_err)?,
-        created: time_from_db(&created)?,
-        verified: verified.as_deref().map(time_from_db).transpose()?,
-    })
+    scimd_store::rows::domain(&crate::Cols(row))
 }
 
 #[async_trait]

@@ -5,6 +5,7 @@
 //! embedded migrations (`migrations/`).
 #![warn(missing_docs)]
 
+mod cols;
 mod credentials;
 mod group_commit;
 mod log;
@@ -13,6 +14,7 @@ mod pool;
 mod resources;
 mod tenants;
 
+pub(crate) use cols::Cols;
 use std::sync::Arc;
 
 use async_trait::async_trait;

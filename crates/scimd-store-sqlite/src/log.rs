@@ -7,7 +7,6 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::Row as _;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
@@ -17,7 +16,7 @@ use time::OffsetDateTime;
 use scimd_store::{LogEntry, LogQuery, LogStore, Result, StoreError};
 
 use crate::map_err;
-use crate::pool::{time_from_db, time_to_db, uuid_from_db};
+use crate::pool::time_to_db;
 
 /// The provisioning log's database.
 #[derive(Clone, Debug)]
@@ -41,29 +40,8 @@ pub fn log_url(data_url: &str) -> String {
     query.map_or(path.clone(), |q| format!("{path}?{q}"))
 }
 
-fn get<'r, T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>>(row: &'r SqliteRow, col: &str) -> Result<T> {
-    row.try_get(col).map_err(map_err)
-}
-
 fn entry_from_row(row: &SqliteRow) -> Result<LogEntry> {
-    Ok(LogEntry {
-        id: uuid_from_db(&get::<String>(row, "id")?)?,
-        time: time_from_db(&get::<String>(row, "time")?)?,
-        tenant: uuid_from_db(&get::<String>(row, "tenant_id")?)?,
-        credential_id: get(row, "credential_id")?,
-        credential_name: get(row, "credential_name")?,
-        credential_kind: get(row, "credential_kind")?,
-        client: get(row, "client")?,
-        method: get(row, "method")?,
-        path: get(row, "path")?,
-        status: u16::try_from(get::<i64>(row, "status")?).unwrap_or(0),
-        scim_type: get(row, "scim_type")?,
-        detail: get(row, "detail")?,
-        duration_us: u64::try_from(get::<i64>(row, "duration_us")?).unwrap_or(0),
-        resource_id: get(row, "resource_id")?,
-        request_body: get(row, "request_body")?,
-        request_id: get(row, "request_id")?,
-    })
+    scimd_store::rows::log_entry(&crate::Cols(row))
 }
 
 impl SqliteLogStore {

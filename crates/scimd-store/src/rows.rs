@@ -8,6 +8,8 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
+use crate::log::LogEntry;
+use crate::model::{DomainRecord, Tenant};
 use crate::oauth::{AdminRecord, ClientRecord, GrantRecord, GrantType, SessionRecord, SigningKey};
 
 /// One stored row, read column by column.
@@ -146,5 +148,50 @@ pub fn signing_key(row: &dyn Columns) -> Result<SigningKey> {
         public_jwk: row.text("public_jwk")?,
         created: time(row, "created")?,
         retired: opt_time(row, "retired")?,
+    })
+}
+
+/// A `tenants` row (`id, slug, created, settings`).
+pub fn tenant(row: &dyn Columns) -> Result<Tenant> {
+    let id = row.text("id")?;
+    let settings = row.text("settings")?;
+    Ok(Tenant {
+        settings: serde_json::from_str(&settings)
+            .map_err(|e| StoreError::Internal(format!("tenant {id}: stored settings: {e}")))?,
+        id: uuid_from_db(&id)?,
+        slug: row.text("slug")?,
+        created: time(row, "created")?,
+    })
+}
+
+/// A `tenant_domains` row (`domain, token, created, verified`).
+pub fn domain(row: &dyn Columns) -> Result<DomainRecord> {
+    Ok(DomainRecord {
+        domain: row.text("domain")?,
+        token: row.text("token")?,
+        created: time(row, "created")?,
+        verified: opt_time(row, "verified")?,
+    })
+}
+
+/// A provisioning `log` row.
+pub fn log_entry(row: &dyn Columns) -> Result<LogEntry> {
+    Ok(LogEntry {
+        id: uuid(row, "id")?,
+        time: time(row, "time")?,
+        tenant: uuid(row, "tenant_id")?,
+        credential_id: row.opt_text("credential_id")?,
+        credential_name: row.opt_text("credential_name")?,
+        credential_kind: row.opt_text("credential_kind")?,
+        client: row.text("client")?,
+        method: row.text("method")?,
+        path: row.text("path")?,
+        status: u16::try_from(row.int("status")?).unwrap_or(0),
+        scim_type: row.opt_text("scim_type")?,
+        detail: row.opt_text("detail")?,
+        duration_us: u64::try_from(row.int("duration_us")?).unwrap_or(0),
+        resource_id: row.opt_text("resource_id")?,
+        request_body: row.opt_text("request_body")?,
+        request_id: row.opt_text("request_id")?,
     })
 }
