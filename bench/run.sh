@@ -18,6 +18,10 @@ usage: bench/run.sh [options]
   --database URL      database to seed and serve (default: sqlite:// in a fresh temporary directory);
                       it must be empty: the script migrates and seeds it
   --listen ADDR       where the server listens (default 127.0.0.1:18080)
+  --replicas N        servers sharing the database (PostgreSQL only; default 1): replica i listens
+                      on the port after replica i-1's, and each gets its own wrk process with
+                      1/N of the connections (no load balancer needed); req/s are summed, p50/p99
+                      and RSS are the worst replica's
   --only LIST         comma-separated workloads to run (default: all, in the order below)
   --no-build          use the binaries already in target/release
   --keep              keep the temporary directory (database, server log, ids)
@@ -34,6 +38,7 @@ THREADS=2
 DATABASE=""
 LISTEN=127.0.0.1:18080
 ONLY=""
+REPLICAS=1
 BUILD=1
 KEEP=0
 while [[ $# -gt 0 ]]; do
@@ -47,6 +52,7 @@ while [[ $# -gt 0 ]]; do
     --database) DATABASE="$2"; shift 2 ;;
     --listen) LISTEN="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
+    --replicas) REPLICAS="$2"; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --keep) KEEP=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -56,6 +62,16 @@ done
 
 command -v wrk >/dev/null || { echo "wrk is not installed: see bench/README.md" >&2; exit 1; }
 command -v curl >/dev/null || { echo "curl is not installed" >&2; exit 1; }
+
+[[ $REPLICAS =~ ^[1-9][0-9]*$ ]] || { echo "--replicas must be a positive number" >&2; exit 2; }
+if [[ $REPLICAS -gt 1 && "$DATABASE" != postgres* ]]; then
+  echo "--replicas needs --database postgres://…: replicas of one SQLite file would be one server" >&2
+  exit 2
+fi
+if (( CONNECTIONS % REPLICAS != 0 )); then
+  echo "--connections must divide evenly among the replicas" >&2
+  exit 2
+fi
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -67,12 +83,14 @@ if [[ $BUILD == 1 ]]; then
 fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/scimd-bench.XXXXXX")"
-SERVER_PID=""
+SERVER_PIDS=()
 cleanup() {
-  if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID"
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  for pid in "${SERVER_PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid"
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   if [[ $KEEP == 0 ]]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
 }
 trap cleanup EXIT
@@ -109,19 +127,37 @@ if [[ "$DATABASE" == postgres* ]]; then
   fi
 fi
 
-RUST_LOG="${RUST_LOG:-warn}" "$SCIMD" serve --listen "$LISTEN" >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-  curl -fsS "http://$LISTEN/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
+HOST="${LISTEN%:*}"
+PORT="${LISTEN##*:}"
+ADDRS=()
+for ((i = 0; i < REPLICAS; i++)); do
+  addr="$HOST:$((PORT + i))"
+  ADDRS+=("$addr")
+  RUST_LOG="${RUST_LOG:-warn}" "$SCIMD" serve --listen "$addr" >"$WORK/server-$i.log" 2>&1 &
+  SERVER_PIDS+=($!)
 done
-curl -fsS "http://$LISTEN/healthz" >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+for i in "${!ADDRS[@]}"; do
+  for _ in $(seq 1 100); do
+    curl -fsS "http://${ADDRS[$i]}/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -fsS "http://${ADDRS[$i]}/healthz" >/dev/null || { cat "$WORK/server-$i.log" >&2; exit 1; }
+done
 
-rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status"; }
-hwm_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status"; }
+# The worst replica's resident set (VmRSS now, VmHWM the peak), in MiB.
+status_mib() {
+  for pid in "${SERVER_PIDS[@]}"; do awk -v k="$1:" '$1 == k { print $2 }' "/proc/$pid/status"; done |
+    sort -n | tail -1 | awk '{ printf "%.1f", $1 / 1024 }'
+}
+rss_mib() { status_mib VmRSS; }
+hwm_mib() { status_mib VmHWM; }
 
-export BENCH_LUA="$ROOT/bench/lua" BENCH_OUT="$WORK" BENCH_USERS="$USERS" BENCH_THREADS="$THREADS"
-export BENCH_RUN="$(date +%s)$$"
+# One wrk process per replica, each with its share of the connections and threads.
+WRK_THREADS=$(( THREADS / REPLICAS > 0 ? THREADS / REPLICAS : 1 ))
+WRK_CONNECTIONS=$(( CONNECTIONS / REPLICAS ))
+export BENCH_LUA="$ROOT/bench/lua" BENCH_OUT="$WORK" BENCH_USERS="$USERS" BENCH_THREADS="$WRK_THREADS"
+export BENCH_SHARDS="$REPLICAS"
+RUN_ID="$(date +%s)$$"
 
 declare -A LABEL=(
   [healthz]="GET /healthz"
@@ -142,17 +178,27 @@ for w in "${ORDER[@]}"; do
   [[ -n ${LABEL[$w]:-} ]] || { echo "unknown workload $w" >&2; exit 2; }
   case "$w" in group_get|patch_member) export BENCH_TOKEN="$GROUP_TOKEN" ;; *) export BENCH_TOKEN="$TOKEN" ;; esac
   echo "== $w (${DURATION}s, $CONNECTIONS connections)" >&2
-  out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s -s "$BENCH_LUA/$w.lua" "http://$LISTEN")"
-  line="$(grep '^RESULT ' <<<"$out" || true)"
-  [[ -n $line ]] || { echo "$out" >&2; echo "wrk printed no result for $w" >&2; exit 1; }
-  read -r _ rps p50 p99 bad sockerr total <<<"$line"
+  WRK_PIDS=()
+  for i in "${!ADDRS[@]}"; do
+    BENCH_SHARD="$i" BENCH_RUN="${RUN_ID}r$i" wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${DURATION}s" \
+      --timeout 10s -s "$BENCH_LUA/$w.lua" "http://${ADDRS[$i]}" >"$WORK/wrk-$w-$i.out" &
+    WRK_PIDS+=($!)
+  done
+  wait "${WRK_PIDS[@]}" || true
+  lines="$(cat "$WORK"/wrk-"$w"-*.out | grep '^RESULT ' || true)"
+  [[ $(wc -l <<<"$lines") -eq $REPLICAS && -n $lines ]] ||
+    { cat "$WORK"/wrk-"$w"-*.out >&2; echo "wrk printed no result for $w" >&2; exit 1; }
+  # Throughput and counts add up across replicas; latency is the slowest replica's.
+  read -r rps p50 p99 bad sockerr total < <(awk '
+    { rps += $2; if ($3 > p50) p50 = $3; if ($4 > p99) p99 = $4; bad += $5; sock += $6; total += $7 }
+    END { printf "%.1f %.3f %.3f %d %d %d\n", rps, p50, p99, bad, sock, total }' <<<"$lines")
   RPS[$w]="$rps"
   ROWS+=("$w|$rps|$p50|$p99|$bad|$sockerr|$total|$(rss_mib)")
 done
 
 echo
 echo "scimd load benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
-echo "users=$USERS group_members=$GROUP_MEMBERS duration=${DURATION}s connections=$CONNECTIONS database=${DATABASE%%://*}"
+echo "users=$USERS group_members=$GROUP_MEMBERS duration=${DURATION}s connections=$CONNECTIONS database=${DATABASE%%://*} replicas=$REPLICAS"
 echo
 printf '| %-46s | %9s | %8s | %8s | %7s | %8s | %s |\n' workload "req/s" "p50 ms" "p99 ms" "RSS MiB" "÷healthz" "errors"
 printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..48})" "-----------" "----------" "----------" "---------" "----------" "--------"

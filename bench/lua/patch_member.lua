@@ -1,6 +1,7 @@
--- PATCH the 100,000-member group: add one member, a different user each time (thread t takes
--- ids t, t+T, t+2T, ... of patch-ids.txt, so no two requests add the same member until the pool is
--- used up; after that an add is a no-op, which run.sh reports). The response leaves the member list
+-- PATCH the 100,000-member group: add one member, a different user each time (thread t of wrk
+-- process s, of S processes with T threads each, takes ids k, k+S*T, k+2*S*T, ... of patch-ids.txt
+-- with k = s*T + t, so no two requests add the same member until the pool is used up; after that an
+-- add is a no-op, which run.sh reports). run.sh runs one wrk process per replica. The response leaves the member list
 -- out (excludedAttributes=members): without it, the 200 carries all 100,000 members.
 package.path = os.getenv("BENCH_LUA") .. "/?.lua;" .. package.path
 local c = require("common")
@@ -14,8 +15,10 @@ function init(args)
   ids = c.lines(os.getenv("BENCH_OUT") .. "/patch-ids.txt")
   local gid = c.lines(os.getenv("BENCH_OUT") .. "/group-id.txt")[1]
   path = "/scim/v2/Groups/" .. gid .. "?excludedAttributes=members"
-  n = tid
-  step = tonumber(os.getenv("BENCH_THREADS"))
+  local threads = tonumber(os.getenv("BENCH_THREADS"))
+  local shard = tonumber(os.getenv("BENCH_SHARD") or "0")
+  n = shard * threads + tid
+  step = threads * tonumber(os.getenv("BENCH_SHARDS") or "1")
 end
 
 function request()
