@@ -37,4 +37,7 @@ impl scimd_store::rows::Columns for Cols<'_> {
         let row = self.0;
         row.try_get::<i64, _>(col).or_else(|_| row.try_get::<i32, _>(col).map(i64::from)).map_err(map_err)
     }
+    fn flag(&self, col: &str) -> Result<bool> {
+        get(self.0, col)
+    }
 }

@@ -2,44 +2,17 @@
 //! secret through a unique index. The secret itself never reaches the database.
 
 use async_trait::async_trait;
-use sqlx::Row as _;
-use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use scimd_store::credentials::TOUCH_GRANULARITY;
 use scimd_store::{CredentialStore, NewToken, Result, StoreError, TokenRecord};
 
-use crate::{PgStore, map_err, time_from_db, time_to_db, uuid_from_db};
+use crate::{PgStore, map_err, time_to_db};
 
-const COLUMNS: &str = "id, tenant_id, name, digest, scopes, operator, created, expires, last_used, revoked";
+use scimd_store::rows::{self, TOKEN_COLUMNS as COLUMNS};
 
-fn opt_time(row: &PgRow, col: &str) -> Result<Option<OffsetDateTime>> {
-    let s: Option<String> = row.try_get(col).map_err(map_err)?;
-    s.as_deref().map(time_from_db).transpose()
-}
-
-fn token_from_row(row: &PgRow) -> Result<TokenRecord> {
-    let id: String = row.try_get("id").map_err(map_err)?;
-    let tenant: String = row.try_get("tenant_id").map_err(map_err)?;
-    let digest: Vec<u8> = row.try_get("digest").map_err(map_err)?;
-    let scopes: String = row.try_get("scopes").map_err(map_err)?;
-    let created: String = row.try_get("created").map_err(map_err)?;
-    Ok(TokenRecord {
-        id: uuid_from_db(&id)?,
-        tenant: uuid_from_db(&tenant)?,
-        name: row.try_get("name").map_err(map_err)?,
-        digest: digest
-            .try_into()
-            .map_err(|_| StoreError::Internal(format!("token {id}: stored digest is not 32 bytes")))?,
-        scopes: scopes.split_ascii_whitespace().map(str::to_owned).collect(),
-        operator: row.try_get("operator").map_err(map_err)?,
-        created: time_from_db(&created)?,
-        expires: opt_time(row, "expires")?,
-        last_used: opt_time(row, "last_used")?,
-        revoked: opt_time(row, "revoked")?,
-    })
-}
+use crate::Cols;
 
 #[async_trait]
 impl CredentialStore for PgStore {
@@ -68,7 +41,7 @@ impl CredentialStore for PgStore {
             StoreError::Conflict(_) => StoreError::Conflict("token".into()),
             other => other,
         })?;
-        token_from_row(&row.ok_or(StoreError::NotFound)?)
+        rows::token(&Cols(&row.ok_or(StoreError::NotFound)?))
     }
 
     async fn token_by_digest(&self, digest: &[u8; 32]) -> Result<Option<TokenRecord>> {
@@ -78,7 +51,7 @@ impl CredentialStore for PgStore {
             .await
             .map_err(map_err)?
             .as_ref()
-            .map(token_from_row)
+            .map(|r| rows::token(&Cols(r)))
             .transpose()
     }
 
@@ -103,7 +76,7 @@ impl CredentialStore for PgStore {
             .await
             .map_err(map_err)?
             .iter()
-            .map(token_from_row)
+            .map(|r| rows::token(&Cols(r)))
             .collect()
     }
 

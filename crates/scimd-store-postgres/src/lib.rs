@@ -184,7 +184,7 @@ fn conflicting_column(constraint: &str) -> String {
 }
 
 /// The text forms of times and ids, shared with the other backend (`scimd_store::rows`).
-pub(crate) use scimd_store::rows::{time_from_db, time_to_db, uuid_from_db};
+pub(crate) use scimd_store::rows::{time_from_db, time_to_db};
 
 #[async_trait]
 impl Store for PgStore {

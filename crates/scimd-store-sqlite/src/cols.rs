@@ -37,4 +37,7 @@ impl scimd_store::rows::Columns for Cols<'_> {
         let row = self.0;
         row.try_get::<i64, _>(col).map_err(map_err)
     }
+    fn flag(&self, col: &str) -> Result<bool> {
+        Ok(self.int(col)? != 0)
+    }
 }

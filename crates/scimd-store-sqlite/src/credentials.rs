@@ -1,45 +1,16 @@
 //! [`CredentialStore`] on SQLite: the `tokens` table of migration 0002.
 
 use async_trait::async_trait;
-use sqlx::Row as _;
-use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use scimd_store::credentials::TOUCH_GRANULARITY;
+use scimd_store::rows::{self, Columns as _, TOKEN_COLUMNS as COLUMNS};
 use scimd_store::{CredentialStore, NewToken, Result, StoreError, TokenRecord};
 
-use crate::pool::{time_from_db, time_to_db, uuid_from_db};
-use crate::{SqliteStore, map_err};
-
-const COLUMNS: &str = "id, tenant_id, name, digest, scopes, operator, created, expires, last_used, revoked";
-
-fn opt_time(row: &SqliteRow, col: &str) -> Result<Option<OffsetDateTime>> {
-    let s: Option<String> = row.try_get(col).map_err(map_err)?;
-    s.as_deref().map(time_from_db).transpose()
-}
-
-fn token_from_row(row: &SqliteRow) -> Result<TokenRecord> {
-    let id: String = row.try_get("id").map_err(map_err)?;
-    let tenant: String = row.try_get("tenant_id").map_err(map_err)?;
-    let digest: Vec<u8> = row.try_get("digest").map_err(map_err)?;
-    let scopes: String = row.try_get("scopes").map_err(map_err)?;
-    let created: String = row.try_get("created").map_err(map_err)?;
-    Ok(TokenRecord {
-        id: uuid_from_db(&id)?,
-        tenant: uuid_from_db(&tenant)?,
-        name: row.try_get("name").map_err(map_err)?,
-        digest: digest
-            .try_into()
-            .map_err(|_| StoreError::Internal(format!("token {id}: stored digest is not 32 bytes")))?,
-        scopes: scopes.split_ascii_whitespace().map(str::to_owned).collect(),
-        operator: row.try_get::<i64, _>("operator").map_err(map_err)? != 0,
-        created: time_from_db(&created)?,
-        expires: opt_time(row, "expires")?,
-        last_used: opt_time(row, "last_used")?,
-        revoked: opt_time(row, "revoked")?,
-    })
-}
+use crate::driver::RowCols;
+use crate::pool::{time_from_db, time_to_db};
+use crate::{Cols, SqliteStore, map_err};
 
 #[async_trait]
 impl CredentialStore for SqliteStore {
@@ -79,7 +50,7 @@ impl CredentialStore for SqliteStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(map_err)?;
-        let record = token_from_row(&row)?;
+        let record = rows::token(&Cols(&row))?;
         tx.commit().await.map_err(map_err)?;
         Ok(record)
     }
@@ -91,7 +62,7 @@ impl CredentialStore for SqliteStore {
             .await
             .map_err(map_err)?
             .as_ref()
-            .map(token_from_row)
+            .map(|r| rows::token(&Cols(r)))
             .transpose()
     }
 
@@ -117,7 +88,7 @@ impl CredentialStore for SqliteStore {
             .await
             .map_err(map_err)?
             .iter()
-            .map(token_from_row)
+            .map(|r| rows::token(&Cols(r)))
             .collect()
     }
 
@@ -137,41 +108,45 @@ impl CredentialStore for SqliteStore {
 }
 
 impl SqliteStore {
-    /// [`scimd_store::Store::token_and_tenant`] in one statement: the token row and its tenant
-    /// through a join, since every statement costs a round trip to a connection's worker thread
-    /// (issue 7: those hand-offs dominated the profile of an authenticated GET).
+    /// [`scimd_store::Store::token_and_tenant`] in one statement, the token row and its tenant
+    /// through a join, on the request path's own connections (`readers.rs`): every authenticated
+    /// request starts here.
     pub(crate) async fn token_and_tenant_joined(
         &self,
         digest: &[u8; 32],
     ) -> Result<Option<(TokenRecord, Option<scimd_store::Tenant>)>> {
-        let row = sqlx::query(
-            "SELECT tk.id, tk.tenant_id, tk.name, tk.digest, tk.scopes, tk.operator, tk.created, \
-             tk.expires, tk.last_used, tk.revoked, tn.slug AS tenant_slug, tn.created AS tenant_created, \
-             tn.settings AS tenant_settings \
-             FROM tokens tk LEFT JOIN tenants tn ON tn.id = tk.tenant_id WHERE tk.digest = ?1",
-        )
-        .bind(&digest[..])
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(map_err)?;
-        let Some(row) = row else { return Ok(None) };
-        let record = token_from_row(&row)?;
-        let slug: Option<String> = row.try_get("tenant_slug").map_err(map_err)?;
-        let created: Option<String> = row.try_get("tenant_created").map_err(map_err)?;
-        let settings: Option<String> = row.try_get("tenant_settings").map_err(map_err)?;
-        let tenant = match (slug, created, settings) {
-            (Some(slug), Some(created), Some(settings)) => Some(scimd_store::Tenant {
-                id: record.tenant,
-                slug,
-                created: time_from_db(&created)?,
-                // As `tenant_from_row` reads them (tenants.rs).
-                settings: serde_json::from_str(&settings).map_err(|e| {
-                    StoreError::Internal(format!("tenant {}: stored settings: {e}", record.tenant))
-                })?,
-            }),
-            _ => None,
-        };
-        Ok(Some((record, tenant)))
+        let digest = *digest;
+        self.readers
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT tk.id, tk.tenant_id, tk.name, tk.digest, tk.scopes, tk.operator, tk.created, \
+                     tk.expires, tk.last_used, tk.revoked, tn.slug AS tenant_slug, \
+                     tn.created AS tenant_created, tn.settings AS tenant_settings \
+                     FROM tokens tk LEFT JOIN tenants tn ON tn.id = tk.tenant_id WHERE tk.digest = ?1",
+                )?;
+                let mut rows = stmt.query([&digest[..]])?;
+                let Some(row) = rows.next()? else { return Ok(None) };
+                let cols = RowCols(row);
+                let record = rows::token(&cols)?;
+                let tenant = match (
+                    cols.opt_text("tenant_slug")?,
+                    cols.opt_text("tenant_created")?,
+                    cols.opt_text("tenant_settings")?,
+                ) {
+                    (Some(slug), Some(created), Some(settings)) => Some(scimd_store::Tenant {
+                        id: record.tenant,
+                        slug,
+                        created: time_from_db(&created)?,
+                        // As `rows::tenant` reads them.
+                        settings: serde_json::from_str(&settings).map_err(|e| {
+                            StoreError::Internal(format!("tenant {}: stored settings: {e}", record.tenant))
+                        })?,
+                    }),
+                    _ => None,
+                };
+                Ok(Some((record, tenant)))
+            })
+            .await
     }
 }
 

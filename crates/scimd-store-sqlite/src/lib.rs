@@ -7,12 +7,15 @@
 
 mod cols;
 mod credentials;
-mod group_commit;
+mod driver;
 mod log;
 mod oauth;
 mod pool;
+mod readers;
 mod resources;
+mod retrieve;
 mod tenants;
+mod writer;
 
 pub(crate) use cols::Cols;
 use std::sync::Arc;
@@ -31,12 +34,17 @@ pub(crate) use pool::WriteTx;
 pub struct SqliteStore {
     /// The one writer connection (`max_connections(1)`): every write transaction queues here.
     pub(crate) writer: SqlitePool,
-    /// Readers in parallel (`query_only`); the writer pool itself for in-memory databases.
+    /// Administrative reads in parallel (`query_only`).
     pub(crate) reader: SqlitePool,
+    /// The request path's reads: authentication, GET and lists (`readers.rs`).
+    pub(crate) readers: readers::Readers,
+    /// Keeps a `sqlite::memory:` store's scratch file until the last clone is dropped.
+    _scratch: Option<Arc<tempfile::TempDir>>,
     /// Time and ids for rows this store creates.
     pub(crate) clock: Arc<dyn Clock>,
-    /// Resource writes, batched into shared transactions on the writer connection.
-    pub(crate) group: Arc<group_commit::GroupCommit>,
+    /// Resource writes, batched into shared transactions on a connection of their own
+    /// (`writer.rs`).
+    pub(crate) resource_writer: writer::Writer,
 }
 
 impl SqliteStore {
@@ -47,8 +55,14 @@ impl SqliteStore {
     /// [`StoreError::Internal`] for a malformed URL.
     pub async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
         let pools = pool::open(url).await?;
-        let group = Arc::new(group_commit::GroupCommit::new(pools.writer.clone()));
-        Ok(Self { writer: pools.writer, reader: pools.reader, clock, group })
+        Ok(Self {
+            writer: pools.writer,
+            reader: pools.reader,
+            readers: pools.readers,
+            _scratch: pools.scratch,
+            clock,
+            resource_writer: pools.resource_writer,
+        })
     }
 
     /// Applies the embedded migrations (`migrations/*.sql`) that have not been applied yet.
@@ -68,6 +82,8 @@ impl SqliteStore {
 
     /// Closes both pools, waiting for connections in use to be returned (a clean WAL checkpoint).
     pub async fn close(&self) {
+        self.resource_writer.flush().await;
+        self.readers.close();
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -123,7 +139,7 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
 }
 
 /// `UNIQUE constraint failed: tenants.slug` → `slug`; for a composite key, its last column.
-fn conflicting_column(message: &str) -> String {
+pub(crate) fn conflicting_column(message: &str) -> String {
     message
         .rsplit([',', ' '])
         .find(|s| !s.is_empty())
@@ -223,11 +239,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn in_memory_databases_share_one_connection() {
+    async fn in_memory_databases_are_scratch_files_removed_with_the_store() {
+        use scimd_store::{CredentialStore as _, TenantStore as _};
         let clock = Arc::new(scimd_store::MockClock::new(time::macros::datetime!(2026-01-01 0:00 UTC)));
         let store = SqliteStore::open("sqlite::memory:", clock).await.unwrap();
         store.migrate().await.unwrap();
         store.ping().await.unwrap();
+        let t = store.create_tenant("acme").await.unwrap();
+        // The request path's own connections see what the writer wrote: one database, not one
+        // per connection.
+        let secret = scimd_store::TokenSecret::generate(&scimd_store::SystemClock);
+        let new = scimd_store::NewToken {
+            tenant: t.id,
+            name: "t".into(),
+            digest: secret.digest(),
+            scopes: vec![],
+            expires: None,
+            operator: false,
+        };
+        store.create_token(new).await.unwrap();
+        let (_, tenant) = store.token_and_tenant(&secret.digest()).await.unwrap().unwrap();
+        assert_eq!(tenant.unwrap().slug, "acme");
+        let dir = store._scratch.as_ref().unwrap().path().to_owned();
+        assert!(dir.join("scimd.db").exists());
+        store.close().await;
+        drop(store);
+        assert!(!dir.exists(), "the scratch directory goes with the store");
     }
 
     #[tokio::test]

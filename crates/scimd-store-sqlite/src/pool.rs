@@ -8,12 +8,18 @@
 //! the pool, in order, and readers run in parallel on their own connections thanks to WAL.
 
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tempfile::TempDir;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use scimd_store::{Result, StoreError};
+
+use crate::readers::Readers;
+use crate::writer::Writer;
 
 /// How long a statement waits for another process's lock (a `scimd token create` while `serve`
 /// runs, a checkpoint) before failing with `SQLITE_BUSY` (→ 503, retryable).
@@ -26,16 +32,36 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `commit()` rolls back.
 pub(crate) type WriteTx = Transaction<'static, Sqlite>;
 
-/// The two pools.
+/// The two pools, and the request path's readers (`readers.rs`).
 pub(crate) struct Pools {
     pub(crate) writer: SqlitePool,
     pub(crate) reader: SqlitePool,
+    pub(crate) readers: Readers,
+    pub(crate) resource_writer: Writer,
+    /// The directory of a `sqlite::memory:` database's file, removed when the store is dropped.
+    pub(crate) scratch: Option<Arc<TempDir>>,
 }
 
 /// Opens (creating if missing) the database at `url` (`sqlite://path`, `sqlite::memory:`).
+///
+/// `sqlite::memory:` is a database that lasts as long as the store: a file in a fresh temporary
+/// directory, removed when the store is dropped. A true in-memory database exists once per
+/// connection, invisible to the request path's own connections (`readers.rs`), and could not use
+/// WAL; a scratch file behaves exactly as the production configuration does.
 pub(crate) async fn open(url: &str) -> Result<Pools> {
-    let base = SqliteConnectOptions::from_str(url)
-        .map_err(|e| StoreError::Internal(format!("invalid SQLite URL {url:?}: {e}")))?
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let (options, scratch) = if in_memory {
+        let dir = tempfile::Builder::new()
+            .prefix("scimd-memory-")
+            .tempdir()
+            .map_err(|e| StoreError::Unavailable(format!("cannot create a scratch database: {e}")))?;
+        (SqliteConnectOptions::new().filename(dir.path().join("scimd.db")), Some(Arc::new(dir)))
+    } else {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Internal(format!("invalid SQLite URL {url:?}: {e}")))?;
+        (options, None)
+    };
+    let base = options
         .create_if_missing(true)
         // WAL: readers never block the writer and the writer never blocks readers.
         .journal_mode(SqliteJournalMode::Wal)
@@ -73,26 +99,22 @@ pub(crate) async fn open(url: &str) -> Result<Pools> {
         .await
         .map_err(crate::map_err)?;
 
-    // An in-memory database exists once per connection (or per shared cache): readers would see a
-    // different, empty database, so they share the writer connection.
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    let reader = if in_memory {
-        writer.clone()
-    } else {
-        let readers = std::thread::available_parallelism().map_or(4, |n| n.get().clamp(2, 8));
-        SqlitePoolOptions::new()
-            .max_connections(u32::try_from(readers).unwrap_or(4))
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            // As for the writer: no ping round trip before each query.
-            .test_before_acquire(false)
-            // `query_only` rather than opening read-only: a read-only connection cannot create
-            // the WAL index (-shm) and fails if it opens the file while no writer has it open.
-            .connect_with(base.pragma("query_only", "ON"))
-            .await
-            .map_err(crate::map_err)?
-    };
-    Ok(Pools { writer, reader })
+    // The administrative reads (tenants, tokens, OAuth rows) keep sqlx: a few connections.
+    let reader = SqlitePoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // As for the writer: no ping round trip before each query.
+        .test_before_acquire(false)
+        // `query_only` rather than opening read-only: a read-only connection cannot create
+        // the WAL index (-shm) and fails if it opens the file while no writer has it open.
+        .connect_with(base.clone().pragma("query_only", "ON"))
+        .await
+        .map_err(crate::map_err)?;
+    // After the writer opened (and created) the file, in WAL mode.
+    let readers = Readers::open(base.get_filename().to_path_buf())?;
+    let resource_writer = Writer::open(base.get_filename())?;
+    Ok(Pools { writer, reader, readers, resource_writer, scratch })
 }
 
 /// The text forms of times and ids, shared with the other backend (`scimd_store::rows`).
-pub(crate) use scimd_store::rows::{time_from_db, time_to_db, uuid_from_db};
+pub(crate) use scimd_store::rows::{time_from_db, time_to_db};

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use crate::credentials::TokenRecord;
 use crate::error::{Result, StoreError};
 use crate::log::LogEntry;
 use crate::model::{DomainRecord, Tenant};
@@ -24,6 +25,8 @@ pub trait Columns {
     fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>>;
     /// An integer column, whatever its width.
     fn int(&self, col: &str) -> Result<i64>;
+    /// A boolean column (SQLite stores 0/1, PostgreSQL a `boolean`).
+    fn flag(&self, col: &str) -> Result<bool>;
 }
 
 /// The database's text form of a time: RFC 3339, UTC, three fractional digits.
@@ -68,6 +71,27 @@ pub fn digest32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32]> {
 #[must_use]
 pub fn scopes(s: &str) -> Vec<String> {
     s.split_ascii_whitespace().map(str::to_owned).collect()
+}
+
+/// The columns [`token`] reads.
+pub const TOKEN_COLUMNS: &str =
+    "id, tenant_id, name, digest, scopes, operator, created, expires, last_used, revoked";
+
+/// A `tokens` row.
+pub fn token(row: &dyn Columns) -> Result<TokenRecord> {
+    let id = row.text("id")?;
+    Ok(TokenRecord {
+        tenant: uuid(row, "tenant_id")?,
+        name: row.text("name")?,
+        digest: digest32(row.bytes("digest")?, &format!("token {id}"))?,
+        scopes: scopes(&row.text("scopes")?),
+        operator: row.flag("operator")?,
+        created: time(row, "created")?,
+        expires: opt_time(row, "expires")?,
+        last_used: opt_time(row, "last_used")?,
+        revoked: opt_time(row, "revoked")?,
+        id: uuid_from_db(&id)?,
+    })
 }
 
 /// The columns [`client`] reads.
