@@ -172,7 +172,15 @@ pub(crate) async fn create(
     if !report.skipped.is_empty() {
         tracing::info!(skipped = ?report.skipped, "members that name no resource of the tenant were not added");
     }
-    let stored = reread(ctx, kind, stored, wants_members(rs, p)?).await?;
+    let mut stored = stored;
+    if kind == ResourceKind::User {
+        // RFC 7643 §4.1.2 `groups` of a user created just now: none. Its id was minted by this
+        // write, so no membership row can name it yet; reading that back cost a statement per
+        // POST (issue 7 profile: 8 % of the server's CPU under POST /Users).
+        stored.groups = Some(Vec::new());
+    } else {
+        stored = reread(ctx, kind, stored, wants_members(rs, p)?).await?;
+    }
     Ok(rendered(ctx, rs, &stored, p)?)
 }
 
