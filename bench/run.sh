@@ -121,6 +121,9 @@ echo "== seeded in $(( $(date +%s) - SEED_START )) s" >&2
 if [[ "$DATABASE" == postgres* ]]; then
   if command -v psql >/dev/null 2>&1; then
     psql -q "$DATABASE" -c ANALYZE >&2
+    # And the seeding's WAL written out now, not by a checkpoint running during the reads (one
+    # did, for two minutes, in a run on 2026-11-23). Needs a superuser or pg_checkpoint.
+    psql -q "$DATABASE" -c CHECKPOINT >&2 || echo "== CHECKPOINT refused: a checkpoint may run during the workloads" >&2
   else
     echo "== psql not found: waiting 60 s for autovacuum to gather statistics" >&2
     sleep 60

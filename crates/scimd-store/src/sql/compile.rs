@@ -648,9 +648,23 @@ impl Compiler {
         }
     }
 
-    /// `r.id IN (…)` over `resource_values`: served by the `(tenant_id, attr, value)` index.
+    /// A lookup in `resource_values`, served by its `(tenant_id, attr, value)` index.
+    ///
+    /// SQLite: `r.id IN (…)`, which it drives from the index. PostgreSQL: `EXISTS (…)` correlated
+    /// on `tenant_id` and `id`, because PostgreSQL turns such an `EXISTS` into a semi-join but
+    /// cannot do that with an `IN` whose subquery refers to the outer row: with `IN` it tested the
+    /// subquery against every user of the tenant (issue 7 benchmark: 44 ms for
+    /// `emails[type eq "work"].value eq` at 22,000 users, 0.3 ms as a semi-join).
     fn index_lookup(&self, (attr, sub, value): (&str, &str, &str), out: &mut SqlBuilder) {
-        out.push("r.id IN (SELECT v.resource_id FROM resource_values v WHERE v.tenant_id = r.tenant_id AND v.attr = '");
+        out.push(match self.dialect {
+            Dialect::Sqlite => {
+                "r.id IN (SELECT v.resource_id FROM resource_values v WHERE v.tenant_id = r.tenant_id AND v.attr = '"
+            }
+            Dialect::Postgres => {
+                "EXISTS (SELECT 1 FROM resource_values v WHERE v.tenant_id = r.tenant_id \
+                 AND v.resource_id = r.id AND v.attr = '"
+            }
+        });
         // A constant of this module (INDEXED_VALUES), not input.
         out.push(attr).push(".").push(sub);
         out.push("' AND v.value = ");
