@@ -1,8 +1,13 @@
 //! The embedded SQLite backend: scimd's default store, one file, no server to run.
 //!
-//! [`SqliteStore`] implements [`scimd_store::Store`] with sqlx: WAL, one writer connection whose
-//! transactions begin with `BEGIN IMMEDIATE`, a pool of readers in parallel (see `pool.rs`), and
-//! embedded migrations (`migrations/`).
+//! [`SqliteStore`] implements [`scimd_store::Store`] on one WAL database file:
+//!
+//! - the request path (authentication, GET, lists, resource writes) through rusqlite on the
+//!   request's own thread: `readers.rs`, `retrieve.rs`, and `writer.rs`'s group commit;
+//! - administration (tenants, tokens, OAuth rows, migrations) through sqlx: one writer connection
+//!   whose transactions begin with `BEGIN IMMEDIATE`, and a small pool of readers (`pool.rs`).
+//!
+//! SQLite's write lock serialises the two writers; embedded migrations are in `migrations/`.
 #![warn(missing_docs)]
 
 mod cols;

@@ -53,7 +53,11 @@ fn member_json(
 
 /// The full representation of a stored resource, before projection.
 pub(crate) fn full(res: &StoredResource, base: &str) -> Value {
-    let mut obj = res.doc.as_object().cloned().unwrap_or_default();
+    full_with(res.doc.as_object().cloned().unwrap_or_default(), res, base)
+}
+
+/// [`full`] around `obj`, the resource's document already taken out of it.
+fn full_with(mut obj: Map<String, Value>, res: &StoredResource, base: &str) -> Value {
     obj.insert("id".into(), Value::String(res.id.clone()));
     if let Some(members) = &res.members {
         let list = members
@@ -101,4 +105,19 @@ pub(crate) fn render(
     projection: &Projection,
 ) -> Value {
     project(rs, &full(res, base), projection)
+}
+
+/// [`render`] of a resource the caller no longer needs: its document is moved, not copied (a page
+/// of 100 users copied 100 documents).
+pub(crate) fn render_owned(
+    rs: &ResourceSchema,
+    mut res: StoredResource,
+    base: &str,
+    projection: &Projection,
+) -> Value {
+    let obj = match std::mem::take(&mut res.doc) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    project(rs, &full_with(obj, &res, base), projection)
 }

@@ -493,7 +493,8 @@ pub(crate) async fn list(ctx: &Ctx<'_>, kind: ResourceKind, params: &ListParams)
         with_members: proj.wants(rs, "members") || proj.wants(rs, "groups"),
     };
     let page = ctx.store.list(ctx.tenant, kind, rs, &query).await?;
-    let resources = page.resources.iter().map(|r| render::render(rs, r, &ctx.base, &proj)).collect();
+    let resources =
+        page.resources.into_iter().map(|r| render::render_owned(rs, r, &ctx.base, &proj)).collect();
     let start = matches!(params.paging, Paging::Index { .. }).then_some(params.start_index);
     Ok(list_response(page.total_results, start, resources, page.next_cursor))
 }
@@ -541,7 +542,7 @@ pub(crate) async fn search_all(
         total += page.total_results;
         remaining = remaining.saturating_sub(page.resources.len() as u64);
         offset = offset.saturating_sub(page.total_results);
-        resources.extend(page.resources.iter().map(|r| render::render(rs, r, &ctx.base, &proj)));
+        resources.extend(page.resources.into_iter().map(|r| render::render_owned(rs, r, &ctx.base, &proj)));
     }
     if !any_valid && let Some(e) = last_error {
         return Err(e.into());
