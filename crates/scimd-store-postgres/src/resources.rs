@@ -20,7 +20,7 @@ use scimd_schema::patch::{MemberChange, MemberRef};
 use scimd_schema::value::format_datetime;
 use scimd_schema::{ResourceSchema, ScimError, filter_eval};
 use scimd_store::sql::{
-    Bind, Cursor, Derived, Dialect, SqlBuilder, compile_filter, compile_sort, unique_attr,
+    Bind, Cursor, Derived, Dialect, SqlBuilder, compile_filter, page_statement, unique_attr,
 };
 use scimd_store::{
     ListPage, ListQuery, Member, MemberReport, NewResource, Paging, ResourceKind, ResourceStore, Result,
@@ -686,25 +686,16 @@ impl ResourceStore for PgStore {
             return Ok(ListPage { total_results: total, resources: Vec::new(), next_cursor: None });
         }
 
-        let mut page = SqlBuilder::new(Dialect::Postgres);
-        page.push(&format!("SELECT {COLUMNS} FROM resources r WHERE "));
-        page.append(&filter_sql);
-        if let Some(after_id) = after.take() {
-            page.push(" AND r.id > ");
-            page.bind(Bind::Text(after_id));
-        }
-        page.push(" ORDER BY ");
-        match &query.sort_by {
-            Some(sort_by) => compile_sort(sort_by, query.sort_order, schema, kind, &mut page)?,
-            None => {
-                page.push("r.id");
-            }
-        }
-        page.push(" LIMIT ");
-        page.bind(Bind::Int(i64::try_from(count).unwrap_or(i64::MAX)));
-        page.push(" OFFSET ");
-        page.bind(Bind::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
-        let (text, binds) = page.finish();
+        let (text, binds) = page_statement(
+            &format!("SELECT {COLUMNS} FROM resources r WHERE "),
+            &filter_sql,
+            after.take(),
+            query.sort_by.as_ref().map(|s| (s, query.sort_order)),
+            schema,
+            kind,
+            count,
+            offset,
+        )?;
         let rows = bind_all(sqlx::query(&text), &binds).fetch_all(&self.pool).await.map_err(map_err)?;
         let mut resources = rows.iter().map(row_to_resource).collect::<Result<Vec<_>>>()?;
         if query.with_members {

@@ -74,7 +74,7 @@ pub(crate) async fn open(url: &str) -> Result<Pools> {
         // acknowledged only once it is on disk; the cost is one fsync per write transaction.
         .synchronous(SqliteSynchronous::Full)
         // Temporary files in memory: each resource write runs in a savepoint of the group-commit
-        // batch (group_commit.rs), and SQLite keeps a savepoint's statement journal in a temporary
+        // batch (writer.rs, which sets the same pragma), and SQLite keeps a savepoint's statement journal in a temporary
         // file by default: a pwrite per changed page, 6 % of the server's CPU under POST /Users
         // (issue 7, perf). The journal holds only the pages one write changes, and it is not
         // needed for durability: the WAL is.

@@ -16,7 +16,7 @@ use scimd_filter::{AttrPath, Filter, Span};
 use scimd_schema::patch::MemberChange;
 use scimd_schema::value::{fold_case, format_datetime};
 use scimd_schema::{ResourceSchema, ScimError, filter_eval};
-use scimd_store::sql::{Bind, Dialect, INDEXED_VALUES, SqlBuilder, compile_filter, compile_sort};
+use scimd_store::sql::{Bind, Dialect, INDEXED_VALUES, SqlBuilder, compile_filter, page_statement};
 use scimd_store::{
     ListPage, ListQuery, Member, MemberReport, NewResource, Paging, ResourceKind, ResourceStore, Result,
     StoreError, StoredResource, UpdateFn, WriteContext,
@@ -634,34 +634,26 @@ impl ResourceStore for SqliteStore {
                 }
             },
         };
-        let page = (count > 0).then(|| {
-            let mut page = SqlBuilder::new(Dialect::Sqlite);
-            let groups_column =
-                if query.with_members && kind == ResourceKind::User { GROUPS_COLUMN } else { "" };
-            page.push(&format!("SELECT {COLUMNS}{groups_column} FROM resources r WHERE "));
-            page.append(&filter_sql);
-            if let Some(after_id) = after.take() {
-                page.push(" AND r.id > ");
-                page.bind(Bind::Text(after_id));
-            }
-            page.push(" ORDER BY ");
-            match &query.sort_by {
-                Some(sort_by) => compile_sort(sort_by, query.sort_order, schema, kind, &mut page)?,
-                None => {
-                    page.push("r.id");
-                }
-            }
-            page.push(" LIMIT ");
-            page.bind(Bind::Int(i64::try_from(count).unwrap_or(i64::MAX)));
-            page.push(" OFFSET ");
-            page.bind(Bind::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
-            Ok::<_, StoreError>(page.finish())
-        });
+        let groups_column = if query.with_members && kind == ResourceKind::User { GROUPS_COLUMN } else { "" };
+        let page = (count > 0)
+            .then(|| {
+                page_statement(
+                    &format!("SELECT {COLUMNS}{groups_column} FROM resources r WHERE "),
+                    &filter_sql,
+                    after.take(),
+                    query.sort_by.as_ref().map(|s| (s, query.sort_order)),
+                    schema,
+                    kind,
+                    count,
+                    offset,
+                )
+            })
+            .transpose()?;
         let q = retrieve::PageQuery {
             tenant: tenant_text,
             kind,
             count: (count_text, count_binds),
-            page: page.transpose()?,
+            page,
             with_members: query.with_members,
         };
         let (total, resources) = self.readers.read(move |conn| retrieve::page(conn, &q)).await?;

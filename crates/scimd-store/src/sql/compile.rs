@@ -1001,6 +1001,42 @@ impl Compiler {
     }
 }
 
+/// One page of a list (RFC 7644 §3.4.2.4), for every backend: `select` (the columns and
+/// `FROM resources r WHERE `), then `filter`, then, with cursor paging, the resources after
+/// `after` (ids are creation-ordered UUIDv7); in `sortBy` order, else by id; `count` of them from
+/// `offset`.
+#[allow(clippy::too_many_arguments, reason = "the parts of RFC 7644's list parameters the SQL needs")]
+pub fn page_statement(
+    select: &str,
+    filter: &SqlBuilder,
+    after: Option<String>,
+    sort: Option<(&AttrPath, SortOrder)>,
+    rs: &ResourceSchema,
+    kind: ResourceKind,
+    count: u64,
+    offset: u64,
+) -> Result<(String, Vec<Bind>), ScimError> {
+    let mut page = SqlBuilder::new(filter.dialect());
+    page.push(select);
+    page.append(filter);
+    if let Some(after_id) = after {
+        page.push(" AND r.id > ");
+        page.bind(Bind::Text(after_id));
+    }
+    page.push(" ORDER BY ");
+    match sort {
+        Some((sort_by, order)) => compile_sort(sort_by, order, rs, kind, &mut page)?,
+        None => {
+            page.push("r.id");
+        }
+    }
+    page.push(" LIMIT ");
+    page.bind(Bind::Int(i64::try_from(count).unwrap_or(i64::MAX)));
+    page.push(" OFFSET ");
+    page.bind(Bind::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
+    Ok(page.finish())
+}
+
 #[cfg(test)]
 mod unit {
     use super::{like_escape, prefix_successor};
