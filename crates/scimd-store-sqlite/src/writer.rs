@@ -292,15 +292,21 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_share_batches_and_a_failure_undoes_only_its_own() {
         let (_dir, writer, path) = database();
+        // Values 1000..1008 exist before the writes, so which writes fail does not depend on the
+        // order the tasks run in.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("WITH RECURSIVE n(i) AS (SELECT 1000 UNION ALL SELECT i + 1 FROM n WHERE i < 1007) INSERT INTO t SELECT i FROM n")
+            .unwrap();
         let mut tasks = Vec::new();
         for i in 0..64_i64 {
             let w = writer.clone();
-            // Every eighth write inserts a duplicate of its neighbour's value and then fails.
+            // Every eighth write inserts a value of its own, then an existing one, and fails.
             tasks.push(tokio::spawn(async move {
                 w.write(move |c, _| {
                     if i % 8 == 7 {
-                        c.execute("INSERT INTO t VALUES (?1)", [i + 1000])?;
-                        c.execute("INSERT INTO t VALUES (?1)", [i - 1])?;
+                        c.execute("INSERT INTO t VALUES (?1)", [i + 2000])?;
+                        c.execute("INSERT INTO t VALUES (?1)", [1000 + i / 8])?;
                     } else {
                         c.execute("INSERT INTO t VALUES (?1)", [i])?;
                     }
@@ -321,10 +327,10 @@ mod tests {
             }
         }
         assert_eq!(failed, 8);
-        assert_eq!(count(&path), 56, "each failed write's first insert was undone with it");
+        assert_eq!(count(&path), 8 + 56, "each failed write's first insert was undone with it");
         let strays: i64 = Connection::open(&path)
             .unwrap()
-            .query_row("SELECT count(*) FROM t WHERE x >= 1000", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM t WHERE x >= 2000", [], |r| r.get(0))
             .unwrap();
         assert_eq!(strays, 0);
     }
