@@ -18,13 +18,13 @@ use uuid::Uuid;
 use scimd_filter::{AttrPath, Filter, Span};
 use scimd_schema::patch::{MemberChange, MemberRef};
 use scimd_schema::value::format_datetime;
-use scimd_schema::{ResourceSchema, ScimError, filter_eval};
+use scimd_schema::{ResourceSchema, filter_eval};
 use scimd_store::sql::{
-    Bind, Cursor, Derived, Dialect, SqlBuilder, compile_filter, page_statement, unique_attr,
+    Bind, Derived, Dialect, SqlBuilder, Window, compile_filter, page_statement, unique_attr,
 };
 use scimd_store::{
-    ListPage, ListQuery, Member, MemberReport, NewResource, Paging, ResourceKind, ResourceStore, Result,
-    StoreError, StoredResource, UpdateFn, WriteContext,
+    ListPage, ListQuery, Member, MemberReport, NewResource, ResourceKind, ResourceStore, Result, StoreError,
+    StoredResource, UpdateFn, WriteContext,
 };
 
 use crate::{PgStore, map_err, time_from_db};
@@ -667,21 +667,8 @@ impl ResourceStore for PgStore {
             .map_err(map_err)?;
         let total = u64::try_from(total).unwrap_or(0);
 
-        let (count, mut offset, mut after) = match &query.paging {
-            Paging::Index { start_index, count } => (*count, start_index.saturating_sub(1), None),
-            Paging::Cursor { cursor, count } => match cursor.as_deref().map(Cursor::decode) {
-                None => (*count, 0, None),
-                Some(Some(Cursor::After(id))) if query.sort_by.is_none() => (*count, 0, Some(id)),
-                Some(Some(Cursor::Offset(n))) if query.sort_by.is_some() => (*count, n, None),
-                Some(_) => {
-                    return Err(ScimError::new(
-                        scimd_schema::ScimType::InvalidCursor,
-                        "the cursor is not one this server issued for this query",
-                    )
-                    .into());
-                }
-            },
-        };
+        let mut window = Window::of(query)?;
+        let (count, offset) = (window.count, window.offset);
         if count == 0 {
             return Ok(ListPage { total_results: total, resources: Vec::new(), next_cursor: None });
         }
@@ -689,7 +676,7 @@ impl ResourceStore for PgStore {
         let (text, binds) = page_statement(
             &format!("SELECT {COLUMNS} FROM resources r WHERE "),
             &filter_sql,
-            after.take(),
+            window.after.take(),
             query.sort_by.as_ref().map(|s| (s, query.sort_order)),
             schema,
             kind,
@@ -708,18 +695,8 @@ impl ResourceStore for PgStore {
             }
         }
 
-        let next_cursor = match &query.paging {
-            Paging::Cursor { .. } if resources.len() as u64 == count => {
-                offset += count;
-                let more = match (&query.sort_by, resources.last()) {
-                    (None, Some(last)) => Some(Cursor::After(last.id.clone())),
-                    (Some(_), _) if offset < total => Some(Cursor::Offset(offset)),
-                    _ => None,
-                };
-                more.map(|c| c.encode())
-            }
-            _ => None,
-        };
+        let next_cursor =
+            window.next_cursor(query, resources.len(), resources.last().map(|r| r.id.as_str()), total);
         Ok(ListPage { total_results: total, resources, next_cursor })
     }
 }

@@ -7,19 +7,21 @@
 //! `retrieve.rs`).
 
 use async_trait::async_trait;
-use base64::Engine as _;
 use rusqlite::{Connection, OptionalExtension as _, params};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use scimd_filter::{AttrPath, Filter, Span};
 use scimd_schema::patch::MemberChange;
-use scimd_schema::value::{fold_case, format_datetime};
-use scimd_schema::{ResourceSchema, ScimError, filter_eval};
-use scimd_store::sql::{Bind, Dialect, INDEXED_VALUES, SqlBuilder, compile_filter, page_statement};
+use scimd_schema::value::format_datetime;
+use scimd_schema::{ResourceSchema, filter_eval};
+use scimd_store::rows::time_from_db;
+use scimd_store::sql::{
+    Bind, Derived, Dialect, SqlBuilder, Window, compile_filter, page_statement, unique_attr,
+};
 use scimd_store::{
-    ListPage, ListQuery, Member, MemberReport, NewResource, Paging, ResourceKind, ResourceStore, Result,
-    StoreError, StoredResource, UpdateFn, WriteContext,
+    ListPage, ListQuery, Member, MemberReport, NewResource, ResourceKind, ResourceStore, Result, StoreError,
+    StoredResource, UpdateFn, WriteContext,
 };
 
 use crate::driver::{DbError, DbResult};
@@ -54,67 +56,6 @@ pub(crate) const MEMBERS_QUERY: &str = "SELECT m.member_id, m.member_kind, \
      FROM members m JOIN resources o ON o.tenant_id = m.tenant_id AND o.id = m.member_id \
      WHERE m.tenant_id = ?1 AND m.group_id = ?2 ORDER BY m.member_id";
 
-/// Columns derived from a document: what the unique index, the hot filters and member display read.
-struct Derived {
-    name_key: String,
-    display_name_key: Option<String>,
-    display_name: Option<String>,
-    user_name: Option<String>,
-    external_id: Option<String>,
-    active: Option<bool>,
-    values: Vec<(String, String)>,
-}
-
-fn derive(kind: ResourceKind, doc: &Value) -> Result<Derived> {
-    let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
-    let user_name = text("userName");
-    let display_name = text("displayName");
-    // RFC 7643 §4.1.1 userName and §4.2 displayName are REQUIRED; validation guarantees them, and
-    // this is the last line of defence before the unique index.
-    let key_source = match kind {
-        ResourceKind::User => user_name.as_deref(),
-        ResourceKind::Group => display_name.as_deref(),
-    };
-    let Some(key_source) = key_source else {
-        let attr = if kind == ResourceKind::User { "userName" } else { "displayName" };
-        return Err(ScimError::invalid_value(format!("{attr} is required")).into());
-    };
-    let mut values = Vec::new();
-    for (attr, sub) in INDEXED_VALUES {
-        if let Some(items) = doc.get(*attr).and_then(Value::as_array) {
-            for item in items {
-                if let Some(v) = item.get(*sub).and_then(Value::as_str) {
-                    let pair = (format!("{attr}.{sub}"), fold_case(v).into_owned());
-                    if !values.contains(&pair) {
-                        values.push(pair);
-                    }
-                }
-            }
-        }
-    }
-    Ok(Derived {
-        name_key: fold_case(key_source).into_owned(),
-        display_name_key: display_name.as_deref().map(|d| fold_case(d).into_owned()),
-        display_name,
-        user_name,
-        external_id: text("externalId"),
-        active: doc.get("active").and_then(Value::as_bool),
-        values,
-    })
-}
-
-fn unique_attr(kind: ResourceKind) -> &'static str {
-    match kind {
-        ResourceKind::User => "userName",
-        ResourceKind::Group => "displayName",
-    }
-}
-
-fn parse_time(s: &str) -> Result<time::OffsetDateTime> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| StoreError::Internal(format!("stored time {s:?} does not parse: {e}")))
-}
-
 /// The [`COLUMNS`] of a row as stored, whichever driver read them.
 pub(crate) struct StoredParts {
     pub(crate) id: String,
@@ -133,8 +74,8 @@ impl StoredParts {
             })?,
             id: self.id,
             version: self.version,
-            created: parse_time(&self.created)?,
-            last_modified: parse_time(&self.modified)?,
+            created: time_from_db(&self.created)?,
+            last_modified: time_from_db(&self.modified)?,
             doc: serde_json::from_str(&self.doc)
                 .map_err(|e| StoreError::Internal(format!("stored document does not parse: {e}")))?,
             members: None,
@@ -325,35 +266,6 @@ fn conflict_on(kind: ResourceKind) -> impl Fn(rusqlite::Error) -> DbError {
     }
 }
 
-/// RFC 9865 cursors: opaque to clients. With the default order (by id, which is creation order for
-/// UUIDv7) the cursor is the last id seen, so pages stay consistent while resources are added; with
-/// `sortBy` it is the offset of the next page.
-#[derive(Debug, PartialEq, Eq)]
-enum Cursor {
-    After(String),
-    Offset(u64),
-}
-
-impl Cursor {
-    fn encode(&self) -> String {
-        let raw = match self {
-            Cursor::After(id) => format!("a:{id}"),
-            Cursor::Offset(n) => format!("o:{n}"),
-        };
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-    }
-
-    fn decode(s: &str) -> Option<Cursor> {
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()?;
-        let raw = String::from_utf8(raw).ok()?;
-        match raw.split_once(':')? {
-            ("a", id) if Uuid::parse_str(id).is_ok() => Some(Cursor::After(id.to_owned())),
-            ("o", n) => n.parse().ok().map(Cursor::Offset),
-            _ => None,
-        }
-    }
-}
-
 impl SqliteStore {
     fn create_in(
         &self,
@@ -467,7 +379,7 @@ impl SqliteStore {
         let version = current.version + 1;
         let mut stored = current;
         if let Some((doc, search)) = doc_change {
-            let d = derive(kind, &doc)?;
+            let d = Derived::of(kind, &doc)?;
             tx.prepare_cached(
                 "UPDATE resources SET name_key = ?1, display_name_key = ?2, display_name = ?3, \
                  user_name = ?4, external_id = ?5, active = ?6, doc = ?7, search = ?8 \
@@ -544,7 +456,7 @@ impl SqliteStore {
 impl ResourceStore for SqliteStore {
     async fn create(&self, ctx: &WriteContext, new: NewResource) -> Result<(StoredResource, MemberReport)> {
         // Derived before joining the batch: a document without its key fails without a savepoint.
-        let derived = derive(new.kind, &new.doc)?;
+        let derived = Derived::of(new.kind, &new.doc)?;
         self.resource_writer.write(|tx, place| self.create_in(tx, place, ctx, &new, &derived)).await
     }
 
@@ -619,28 +531,15 @@ impl ResourceStore for SqliteStore {
             }
             b.finish()
         };
-        let (count, mut offset, mut after) = match &query.paging {
-            Paging::Index { start_index, count } => (*count, start_index.saturating_sub(1), None),
-            Paging::Cursor { cursor, count } => match cursor.as_deref().map(Cursor::decode) {
-                None => (*count, 0, None),
-                Some(Some(Cursor::After(id))) if query.sort_by.is_none() => (*count, 0, Some(id)),
-                Some(Some(Cursor::Offset(n))) if query.sort_by.is_some() => (*count, n, None),
-                Some(_) => {
-                    return Err(ScimError::new(
-                        scimd_schema::ScimType::InvalidCursor,
-                        "the cursor is not one this server issued for this query",
-                    )
-                    .into());
-                }
-            },
-        };
+        let mut window = Window::of(query)?;
+        let (count, offset) = (window.count, window.offset);
         let groups_column = if query.with_members && kind == ResourceKind::User { GROUPS_COLUMN } else { "" };
         let page = (count > 0)
             .then(|| {
                 page_statement(
                     &format!("SELECT {COLUMNS}{groups_column} FROM resources r WHERE "),
                     &filter_sql,
-                    after.take(),
+                    window.after.take(),
                     query.sort_by.as_ref().map(|s| (s, query.sort_order)),
                     schema,
                     kind,
@@ -658,48 +557,9 @@ impl ResourceStore for SqliteStore {
         };
         let (total, resources) = self.readers.read(move |conn| retrieve::page(conn, &q)).await?;
 
-        let next_cursor = match &query.paging {
-            Paging::Cursor { .. } if resources.len() as u64 == count => {
-                offset += count;
-                let more = match (&query.sort_by, resources.last()) {
-                    (None, Some(last)) => Some(Cursor::After(last.id.clone())),
-                    (Some(_), _) if offset < total => Some(Cursor::Offset(offset)),
-                    _ => None,
-                };
-                more.map(|c| c.encode())
-            }
-            _ => None,
-        };
+        let next_cursor =
+            window.next_cursor(query, resources.len(), resources.last().map(|r| r.id.as_str()), total);
         Ok(ListPage { total_results: total, resources, next_cursor })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursor_round_trips_and_rejects_forgeries() {
-        let id = "0190f5a0-0000-7000-8000-000000000001";
-        for c in [Cursor::After(id.into()), Cursor::Offset(200)] {
-            assert_eq!(Cursor::decode(&c.encode()), Some(c));
-        }
-        assert_eq!(Cursor::decode("not base64!"), None);
-        let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("a:'; DROP TABLE resources");
-        assert_eq!(Cursor::decode(&forged), None);
-    }
-
-    #[test]
-    fn derive_folds_keys_and_collects_email_values() {
-        let doc = json!({
-            "userName": "BJensen@Example.com",
-            "displayName": "Babs",
-            "emails": [{"value": "BJ@Example.com", "type": "work"}, {"value": "bj@example.com"}],
-        });
-        let d = derive(ResourceKind::User, &doc).unwrap();
-        assert_eq!(d.name_key, "bjensen@example.com");
-        assert_eq!(d.values, vec![("emails.value".to_owned(), "bj@example.com".to_owned())]);
-        assert!(derive(ResourceKind::Group, &json!({"userName": "x"})).is_err());
     }
 }
 

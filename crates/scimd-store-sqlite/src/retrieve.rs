@@ -4,6 +4,8 @@
 //! The SQL is the same the write path reads (`resources.rs` builds it, `scimd_store::sql`
 //! compiles filters); this module runs it through rusqlite and maps rows.
 
+use std::sync::LazyLock;
+
 use rusqlite::Connection;
 
 use scimd_store::sql::Bind;
@@ -48,6 +50,18 @@ pub(crate) fn members(conn: &Connection, tenant: &str, group_id: &str) -> DbResu
     Ok(members)
 }
 
+/// The statement of [`one`], built once rather than per GET (`?1` tenant, `?2` kind, `?3` id).
+static ONE: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {COLUMNS} FROM resources r WHERE r.tenant_id = ?1 AND r.kind = ?2 AND r.id = ?3")
+});
+
+/// [`ONE`] with a User's groups.
+static ONE_WITH_GROUPS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {COLUMNS}{GROUPS_COLUMN} FROM resources r WHERE r.tenant_id = ?1 AND r.kind = ?2 AND r.id = ?3"
+    )
+});
+
 /// One resource by id; with `with_members`, a Group's members or a User's groups too.
 pub(crate) fn one(
     conn: &Connection,
@@ -59,11 +73,8 @@ pub(crate) fn one(
     // A User's groups come in the same statement (GROUPS_COLUMN); a Group's members may be a
     // hundred thousand rows, read by their own statement.
     let with_groups = with_members && kind == ResourceKind::User;
-    let groups = if with_groups { GROUPS_COLUMN } else { "" };
-    let sql = format!(
-        "SELECT {COLUMNS}{groups} FROM resources r WHERE r.tenant_id = ?1 AND r.kind = ?2 AND r.id = ?3"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let sql = if with_groups { &*ONE_WITH_GROUPS } else { &*ONE };
+    let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query([tenant, kind.as_str(), id])?;
     let Some(row) = rows.next()? else { return Ok(None) };
     let mut res = resource(row, with_groups)?;

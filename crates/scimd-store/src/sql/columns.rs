@@ -10,7 +10,7 @@ use scimd_schema::value::fold_case;
 
 use super::INDEXED_VALUES;
 use crate::error::Result;
-use crate::model::ResourceKind;
+use crate::model::{ListQuery, Paging, ResourceKind};
 
 /// Columns derived from a document: what the unique index, the hot filters and member display read
 /// (the column table in the [module docs](super)).
@@ -118,6 +118,67 @@ impl Cursor {
     }
 }
 
+/// The part of the resources a list request asks for: `count` of them from `offset`, after the
+/// id `after` (RFC 7644 §3.4.2.4 index paging; RFC 9865 cursors, see [`Cursor`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// At most this many resources.
+    pub count: u64,
+    /// Skipped before the first.
+    pub offset: u64,
+    /// Only resources with a greater id (a default-ordered cursor page).
+    pub after: Option<String>,
+}
+
+impl Window {
+    /// The window a query's paging names.
+    ///
+    /// # Errors
+    ///
+    /// 400 `invalidCursor` for a cursor this server did not issue for this query (a by-id cursor
+    /// with `sortBy`, an offset cursor without it, or no cursor of ours at all).
+    pub fn of(query: &ListQuery) -> std::result::Result<Window, ScimError> {
+        let (count, offset, after) = match &query.paging {
+            Paging::Index { start_index, count } => (*count, start_index.saturating_sub(1), None),
+            Paging::Cursor { cursor, count } => match cursor.as_deref().map(Cursor::decode) {
+                None => (*count, 0, None),
+                Some(Some(Cursor::After(id))) if query.sort_by.is_none() => (*count, 0, Some(id)),
+                Some(Some(Cursor::Offset(n))) if query.sort_by.is_some() => (*count, n, None),
+                Some(_) => {
+                    return Err(ScimError::new(
+                        scimd_schema::ScimType::InvalidCursor,
+                        "the cursor is not one this server issued for this query",
+                    ));
+                }
+            },
+        };
+        Ok(Window { count, offset, after })
+    }
+
+    /// The cursor of the page after this one, for cursor paging when this page was full and more
+    /// may follow: the last id seen (default order), or the next offset (`sortBy`) while below
+    /// `total`.
+    #[must_use]
+    pub fn next_cursor(
+        &self,
+        query: &ListQuery,
+        returned: usize,
+        last_id: Option<&str>,
+        total: u64,
+    ) -> Option<String> {
+        if !matches!(query.paging, Paging::Cursor { .. }) || returned as u64 != self.count {
+            return None;
+        }
+        let next = self.offset + self.count;
+        let more = match (&query.sort_by, last_id) {
+            (None, Some(last)) => Some(Cursor::After(last.to_owned())),
+            (Some(_), _) if next < total => Some(Cursor::Offset(next)),
+            _ => None,
+        };
+        more.map(|c| c.encode())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
@@ -134,6 +195,46 @@ mod tests {
         assert_eq!(Cursor::decode("not base64!"), None);
         let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("a:'; DROP TABLE resources");
         assert_eq!(Cursor::decode(&forged), None);
+    }
+
+    fn query(paging: Paging, sorted: bool) -> ListQuery {
+        ListQuery {
+            filter: None,
+            sort_by: sorted.then(|| scimd_filter::AttrPath::simple("userName")),
+            sort_order: crate::model::SortOrder::Ascending,
+            paging,
+            with_members: false,
+        }
+    }
+
+    #[test]
+    fn windows_follow_the_paging_and_refuse_foreign_cursors() {
+        let index = query(Paging::Index { start_index: 11, count: 5 }, false);
+        let w = Window::of(&index).unwrap();
+        assert_eq!(w, Window { count: 5, offset: 10, after: None });
+        assert_eq!(w.next_cursor(&index, 5, Some("x"), 100), None, "index paging has no cursor");
+
+        let id = "0190f5a0-0000-7000-8000-000000000001";
+        let first = query(Paging::Cursor { cursor: None, count: 2 }, false);
+        let w = Window::of(&first).unwrap();
+        let next = w.next_cursor(&first, 2, Some(id), 100).unwrap();
+        assert_eq!(Cursor::decode(&next), Some(Cursor::After(id.into())));
+        assert_eq!(w.next_cursor(&first, 1, Some(id), 100), None, "a short page is the last");
+        let second = query(Paging::Cursor { cursor: Some(next.clone()), count: 2 }, false);
+        assert_eq!(Window::of(&second).unwrap().after.as_deref(), Some(id));
+
+        // Sorted: offsets, ending at the total.
+        let sorted = query(Paging::Cursor { cursor: Some(Cursor::Offset(4).encode()), count: 2 }, true);
+        let w = Window::of(&sorted).unwrap();
+        assert_eq!((w.offset, w.after.as_deref()), (4, None));
+        assert_eq!(Cursor::decode(&w.next_cursor(&sorted, 2, None, 7).unwrap()), Some(Cursor::Offset(6)));
+        assert_eq!(w.next_cursor(&sorted, 2, None, 6), None);
+
+        // A by-id cursor with sortBy, or an offset cursor without it, is not this query's.
+        assert!(Window::of(&query(Paging::Cursor { cursor: Some(next), count: 2 }, true)).is_err());
+        let offset = Cursor::Offset(4).encode();
+        assert!(Window::of(&query(Paging::Cursor { cursor: Some(offset), count: 2 }, false)).is_err());
+        assert!(Window::of(&query(Paging::Cursor { cursor: Some("junk".into()), count: 2 }, false)).is_err());
     }
 
     #[test]

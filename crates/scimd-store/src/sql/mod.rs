@@ -65,7 +65,7 @@
 mod columns;
 mod compile;
 
-pub use columns::{Cursor, Derived, unique_attr};
+pub use columns::{Cursor, Derived, Window, unique_attr};
 pub use compile::{INDEXED_VALUES, compile_filter, compile_sort, page_statement};
 
 use std::fmt;
