@@ -177,6 +177,32 @@ impl Projection {
     }
 }
 
+impl Projection {
+    /// Whether [`project`] returns every valid document of `rs` that holds no `returned: never`
+    /// attribute exactly as it is, the `id`, `meta`, `members` and `groups` the server adds
+    /// included, so a server may send such a document's stored text without parsing it.
+    ///
+    /// True when neither parameter was given (RFC 7644 §3.4.2.5: "default" attributes) and every
+    /// attribute of every schema of `rs`, and each of their sub-attributes, is returned by
+    /// default or always (RFC 7643 §7). `returned: never` attributes are allowed because the
+    /// documents meant here do not hold them (scimd hashes `password` into a column of its own);
+    /// a `returned: request` attribute or sub-attribute would have to be cut out, so it makes
+    /// this false.
+    #[must_use]
+    pub fn keeps_documents_whole(&self, rs: &ResourceSchema) -> bool {
+        self.attributes.is_none()
+            && self.excluded.is_empty()
+            && rs.schemas().flat_map(|s| &s.attributes).all(|a| match a.returned {
+                Returned::Never => true,
+                Returned::Request => false,
+                Returned::Default | Returned::Always => a
+                    .sub_attributes
+                    .iter()
+                    .all(|sub| matches!(sub.returned, Returned::Default | Returned::Always)),
+            })
+    }
+}
+
 /// Whether one sub-attribute survives the selection of its attribute.
 fn sub_kept(sub: &AttributeDef, selection: &Selection, excluded: &[String]) -> bool {
     match sub.returned {
@@ -420,6 +446,20 @@ mod tests {
         // An always sub-attribute survives the exclusion of its siblings.
         let p = Projection::new(&rs, None, Some("cert.value"));
         assert_eq!(project(&rs, &doc, &p)[x], json!({"cert": {"kid": "k"}}));
+    }
+
+    #[test]
+    fn only_the_default_projection_of_schemas_without_request_attributes_keeps_documents_whole() {
+        for rs in [ResourceSchema::user(), ResourceSchema::group()] {
+            assert!(Projection::default().keeps_documents_whole(&rs));
+            assert!(Projection::new(&rs, Some(" "), Some("")).keeps_documents_whole(&rs));
+            assert!(!Projection::new(&rs, Some("id"), None).keeps_documents_whole(&rs));
+            // Unknown names leave an empty selection: `schemas` and `id` only.
+            assert!(!Projection::new(&rs, Some("bogus"), None).keeps_documents_whole(&rs));
+            assert!(!Projection::new(&rs, None, Some("meta")).keeps_documents_whole(&rs));
+        }
+        // `photoBlob` and `cert.raw` are `returned: request`: the default projection cuts them.
+        assert!(!Projection::default().keeps_documents_whole(&request_rs()));
     }
 
     #[test]

@@ -23,8 +23,8 @@ use scimd_store::sql::{
     Bind, Derived, Dialect, SqlBuilder, Window, compile_filter, page_statement, unique_attr,
 };
 use scimd_store::{
-    ListPage, ListQuery, Member, MemberReport, NewResource, ResourceKind, ResourceStore, Result, StoreError,
-    StoredResource, UpdateFn, WriteContext,
+    DocText, ListPage, ListQuery, Member, MemberReport, NewResource, ResourceKind, ResourceStore, Result,
+    StoreError, StoredResource, UpdateFn, WriteContext,
 };
 
 use crate::{PgStore, map_err, time_from_db};
@@ -34,6 +34,11 @@ use crate::{PgStore, map_err, time_from_db};
 const COLUMNS: &str = "r.id, r.kind, r.version, r.created, r.last_modified, r.doc::text";
 
 fn row_to_resource(row: &PgRow) -> Result<StoredResource> {
+    row_to_listed(row)?.parsed()
+}
+
+/// A row of [`COLUMNS`], its document left as text (list pages: see [`DocText`]).
+fn row_to_listed(row: &PgRow) -> Result<StoredResource<DocText>> {
     let kind: String = row.try_get(1).map_err(map_err)?;
     let created: String = row.try_get(3).map_err(map_err)?;
     let modified: String = row.try_get(4).map_err(map_err)?;
@@ -45,8 +50,7 @@ fn row_to_resource(row: &PgRow) -> Result<StoredResource> {
         version: row.try_get(2).map_err(map_err)?,
         created: time_from_db(&created)?,
         last_modified: time_from_db(&modified)?,
-        doc: serde_json::from_str(&doc)
-            .map_err(|e| StoreError::Internal(format!("stored document does not parse: {e}")))?,
+        doc: DocText::new(doc)?,
         members: None,
         groups: None,
     })
@@ -299,7 +303,7 @@ fn conflict_on(kind: ResourceKind) -> impl Fn(StoreError) -> StoreError {
 impl PgStore {
     /// RFC 7643 §4.1.2 `groups` for a whole page of users in one statement: one round trip
     /// instead of one per user (a page of 100 made 101 statements, 173 ms p50 in `bench/run.sh`).
-    async fn fill_groups_of_page(&self, tenant: &str, users: &mut [StoredResource]) -> Result<()> {
+    async fn fill_groups_of_page<D>(&self, tenant: &str, users: &mut [StoredResource<D>]) -> Result<()> {
         let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
         let rows = sqlx::query(
             "SELECT m.member_id, m.group_id, g.display_name FROM members m \
@@ -326,7 +330,7 @@ impl PgStore {
         Ok(())
     }
 
-    async fn fill_members(&self, tenant: &str, res: &mut StoredResource) -> Result<()> {
+    async fn fill_members<D: Send>(&self, tenant: &str, res: &mut StoredResource<D>) -> Result<()> {
         match res.kind {
             ResourceKind::Group => {
                 let members = load_members(&self.pool, tenant, &res.id).await?;
@@ -684,7 +688,7 @@ impl ResourceStore for PgStore {
             offset,
         )?;
         let rows = bind_all(sqlx::query(&text), &binds).fetch_all(&self.pool).await.map_err(map_err)?;
-        let mut resources = rows.iter().map(row_to_resource).collect::<Result<Vec<_>>>()?;
+        let mut resources = rows.iter().map(row_to_listed).collect::<Result<Vec<_>>>()?;
         if query.with_members {
             if kind == ResourceKind::User {
                 self.fill_groups_of_page(&tenant_text, &mut resources).await?;

@@ -20,8 +20,8 @@ use scimd_store::sql::{
     Bind, Derived, Dialect, SqlBuilder, Window, compile_filter, page_statement, unique_attr,
 };
 use scimd_store::{
-    ListPage, ListQuery, Member, MemberReport, NewResource, ResourceKind, ResourceStore, Result, StoreError,
-    StoredResource, UpdateFn, WriteContext,
+    DocText, ListPage, ListQuery, Member, MemberReport, NewResource, ResourceKind, ResourceStore, Result,
+    StoreError, StoredResource, UpdateFn, WriteContext,
 };
 
 use crate::driver::{DbError, DbResult};
@@ -67,7 +67,8 @@ pub(crate) struct StoredParts {
 }
 
 impl StoredParts {
-    pub(crate) fn into_resource(self) -> Result<StoredResource> {
+    /// The resource with its document as stored text (list pages: see [`DocText`]).
+    pub(crate) fn into_listed(self) -> Result<StoredResource<DocText>> {
         Ok(StoredResource {
             kind: ResourceKind::parse(&self.kind).ok_or_else(|| {
                 StoreError::Internal(format!("unknown kind {:?} in the database", self.kind))
@@ -76,8 +77,7 @@ impl StoredParts {
             version: self.version,
             created: time_from_db(&self.created)?,
             last_modified: time_from_db(&self.modified)?,
-            doc: serde_json::from_str(&self.doc)
-                .map_err(|e| StoreError::Internal(format!("stored document does not parse: {e}")))?,
+            doc: DocText::new(self.doc)?,
             members: None,
             groups: None,
         })
@@ -1067,7 +1067,11 @@ mod store_tests {
                 )
                 .await
                 .unwrap();
-            seen.extend(page.resources.iter().map(|r| r.doc["userName"].as_str().unwrap().to_owned()));
+            seen.extend(
+                page.resources
+                    .iter()
+                    .map(|r| r.doc.parse().unwrap()["userName"].as_str().unwrap().to_owned()),
+            );
             match page.next_cursor {
                 Some(c) => cursor = Some(c),
                 None => break,

@@ -9,13 +9,14 @@ use std::sync::LazyLock;
 use rusqlite::Connection;
 
 use scimd_store::sql::Bind;
-use scimd_store::{Member, ResourceKind, StoreError, StoredResource};
+use scimd_store::{DocText, Member, ResourceKind, StoreError, StoredResource};
 
 use crate::driver::{DbResult, params};
 use crate::resources::{COLUMNS, GROUPS_COLUMN, MEMBERS_QUERY, StoredParts, parse_groups};
 
-/// A row of [`COLUMNS`] (and, when `with_groups`, [`GROUPS_COLUMN`] after them).
-fn resource(row: &rusqlite::Row<'_>, with_groups: bool) -> DbResult<StoredResource> {
+/// A row of [`COLUMNS`] (and, when `with_groups`, [`GROUPS_COLUMN`] after them), its document
+/// left as text.
+fn resource(row: &rusqlite::Row<'_>, with_groups: bool) -> DbResult<StoredResource<DocText>> {
     let mut res = StoredParts {
         id: row.get(0)?,
         kind: row.get(1)?,
@@ -24,7 +25,7 @@ fn resource(row: &rusqlite::Row<'_>, with_groups: bool) -> DbResult<StoredResour
         modified: row.get(4)?,
         doc: row.get(5)?,
     }
-    .into_resource()?;
+    .into_listed()?;
     if with_groups {
         let groups: String = row.get(6)?;
         res.groups = Some(parse_groups(&groups)?);
@@ -77,7 +78,7 @@ pub(crate) fn one(
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query([tenant, kind.as_str(), id])?;
     let Some(row) = rows.next()? else { return Ok(None) };
-    let mut res = resource(row, with_groups)?;
+    let mut res = resource(row, with_groups)?.parsed()?;
     if with_members && kind == ResourceKind::Group {
         res.members = Some(members(conn, tenant, id)?);
     }
@@ -98,7 +99,7 @@ pub(crate) struct PageQuery {
 
 /// Runs a list request's statements in one read transaction, so `totalResults` and the page come
 /// from the same snapshot of the tenant.
-pub(crate) fn page(conn: &Connection, q: &PageQuery) -> DbResult<(u64, Vec<StoredResource>)> {
+pub(crate) fn page(conn: &Connection, q: &PageQuery) -> DbResult<(u64, Vec<StoredResource<DocText>>)> {
     let tx = conn.unchecked_transaction()?;
     let total: i64 = tx.prepare_cached(&q.count.0)?.query_row(params(&q.count.1), |r| r.get(0))?;
     let mut resources = Vec::new();

@@ -147,9 +147,11 @@ pub struct Member {
     pub display: Option<String>,
 }
 
-/// A stored resource as read back.
+/// A stored resource as read back. `D` is how its document comes: parsed ([`Value`], what reads
+/// of one resource and the write path return) or as the database's JSON text ([`DocText`], what
+/// list pages return).
 #[derive(Clone, Debug, PartialEq)]
-pub struct StoredResource {
+pub struct StoredResource<D = Value> {
     /// The resource id (UUIDv7, text).
     pub id: String,
     /// User or Group.
@@ -161,12 +163,88 @@ pub struct StoredResource {
     /// `meta.lastModified`.
     pub last_modified: OffsetDateTime,
     /// The canonical document without `id`, `meta`, `members`, `groups`, or `password`.
-    pub doc: Value,
+    pub doc: D,
     /// Group members, when asked for and the resource is a Group; `None` when not loaded.
     pub members: Option<Vec<Member>>,
     /// The groups a user belongs to (RFC 7643 §4.1.2 `groups`, computed from membership rows),
     /// when asked for and the resource is a User.
     pub groups: Option<Vec<Member>>,
+}
+
+/// A stored document as the database returned it: the JSON text of an object, not yet parsed.
+///
+/// List pages carry documents this way. Most list responses show each document unchanged
+/// (RFC 7644 §3.4.2.5: no `attributes`, no `excludedAttributes`), and parsing a page of 100 users
+/// into trees only to write the same text out again was two thirds of a page's CPU time (issue 7,
+/// perf). The HTTP layer splices the text into the response when the projection keeps every
+/// stored attribute, and parses it ([`DocText::parse`]) when it does not.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DocText(String);
+
+impl DocText {
+    /// Wraps the text of a stored document. Only the stores call this, with what they wrote
+    /// (`Value::to_string`, or PostgreSQL's `json` output of it); the shape is checked here so a
+    /// damaged row is an error, never a malformed response.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::Internal`] when the text is not delimited as a JSON object.
+    pub fn new(text: String) -> crate::Result<Self> {
+        let trimmed = text.trim();
+        if trimmed.starts_with('{') && trimmed.ends_with('}') {
+            Ok(Self(text))
+        } else {
+            Err(crate::StoreError::Internal("stored document is not a JSON object".to_owned()))
+        }
+    }
+
+    /// The JSON text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The members of the object as text, without the enclosing braces and surrounding
+    /// whitespace (`"schemas":[…],"userName":"bjensen"`); empty for `{}`.
+    #[must_use]
+    pub fn members_text(&self) -> &str {
+        let trimmed = self.0.trim();
+        // `new` checked both braces; the slice is in bounds and on character boundaries (ASCII).
+        trimmed.get(1..trimmed.len() - 1).unwrap_or("").trim()
+    }
+
+    /// The parsed document.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::Internal`] when the stored text does not parse.
+    pub fn parse(&self) -> crate::Result<Value> {
+        serde_json::from_str(&self.0)
+            .map_err(|e| crate::StoreError::Internal(format!("stored document does not parse: {e}")))
+    }
+}
+
+impl std::fmt::Debug for DocText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StoredResource<DocText> {
+    /// The same resource with its document parsed.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::Internal`] when the stored text does not parse.
+    pub fn parsed(self) -> crate::Result<StoredResource> {
+        Ok(StoredResource {
+            doc: self.doc.parse()?,
+            id: self.id,
+            kind: self.kind,
+            version: self.version,
+            created: self.created,
+            last_modified: self.last_modified,
+            members: self.members,
+            groups: self.groups,
+        })
+    }
 }
 
 /// Who is writing: recorded in the audit log with every change.
@@ -280,8 +358,8 @@ pub struct ListQuery {
 pub struct ListPage {
     /// All resources that match the filter.
     pub total_results: u64,
-    /// This page.
-    pub resources: Vec<StoredResource>,
+    /// This page, documents as stored text.
+    pub resources: Vec<StoredResource<DocText>>,
     /// RFC 9865: the cursor of the next page, when there is one (cursor paging only).
     pub next_cursor: Option<String>,
 }

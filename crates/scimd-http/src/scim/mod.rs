@@ -109,7 +109,15 @@ fn precondition(headers: &HeaderMap, name: header::HeaderName) -> Option<Precond
 }
 
 fn scim_json(status: StatusCode, body: &Value) -> Response {
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON))], body.to_string()).into_response()
+    match serde_json::to_vec(body) {
+        Ok(bytes) => scim_bytes(status, bytes),
+        Err(e) => ApiError::Internal(format!("response not serialisable: {e}")).into_response(),
+    }
+}
+
+/// A response whose body is already SCIM JSON text (list responses: `render::ListBody`).
+fn scim_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON))], body).into_response()
 }
 
 fn resource_response(status: StatusCode, r: &Rendered, with_location: bool) -> Response {
@@ -135,7 +143,7 @@ async fn list(
     principal.require(scope(kind, Op::Read))?;
     let params = ListParams::from_query(&state.config, &query)?;
     let body = service::list(&ctx(&state, &principal, &headers, &uri), kind, &params).await?;
-    Ok(scim_json(StatusCode::OK, &body))
+    Ok(scim_bytes(StatusCode::OK, body))
 }
 
 async fn search(
@@ -149,7 +157,7 @@ async fn search(
     principal.require(scope(kind, Op::Read))?;
     let params = ListParams::from_search_request(&state.config, &json_body(&body)?)?;
     let body = service::list(&ctx(&state, &principal, &headers, &uri), kind, &params).await?;
-    Ok(scim_json(StatusCode::OK, &body))
+    Ok(scim_bytes(StatusCode::OK, body))
 }
 
 async fn create(
@@ -363,5 +371,5 @@ async fn search_root(
     }
     let params = ListParams::from_search_request(&state.config, &json_body(&body)?)?;
     let body = service::search_all(&ctx(&state, &principal, &headers, &uri), &params, &readable).await?;
-    Ok(scim_json(StatusCode::OK, &body))
+    Ok(scim_bytes(StatusCode::OK, body))
 }

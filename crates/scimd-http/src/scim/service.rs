@@ -3,11 +3,11 @@
 
 use std::sync::{Arc, LazyLock};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use scimd_schema::patch::{self, MemberChange, PatchOptions};
 use scimd_schema::validate::{self, ValidateOptions};
-use scimd_schema::{ResourceSchema, ScimError, urn};
+use scimd_schema::{ResourceSchema, ScimError};
 use scimd_store::{
     ListQuery, NewResource, Paging, Reprovision, ResourceKind, Store, StoreError, StoredResource,
     TenantSettings, Update, WriteContext, search_document,
@@ -458,31 +458,12 @@ pub(crate) async fn delete(
     ctx.store.delete(&ctx.write, kind, id, expected).await.map_err(store_error(kind, id))
 }
 
-fn list_response(
-    total: u64,
-    start_index: Option<u64>,
-    resources: Vec<Value>,
-    next_cursor: Option<String>,
-) -> Value {
-    let mut body = json!({
-        "schemas": [urn::LIST_RESPONSE],
-        "totalResults": total,
-        "itemsPerPage": resources.len(),
-    });
-    if let Some(obj) = body.as_object_mut() {
-        if let Some(start) = start_index {
-            obj.insert("startIndex".into(), json!(start));
-        }
-        if let Some(c) = next_cursor {
-            obj.insert("nextCursor".into(), Value::String(c));
-        }
-        obj.insert("Resources".into(), Value::Array(resources));
-    }
-    body
-}
-
 /// RFC 7644 §3.4.2: list one resource type, the filter answered by the database.
-pub(crate) async fn list(ctx: &Ctx<'_>, kind: ResourceKind, params: &ListParams) -> Result<Value, ApiError> {
+pub(crate) async fn list(
+    ctx: &Ctx<'_>,
+    kind: ResourceKind,
+    params: &ListParams,
+) -> Result<Vec<u8>, ApiError> {
     let rs = schema_of(kind);
     let proj = render::projection(rs, &params.projection)?;
     let query = ListQuery {
@@ -493,10 +474,13 @@ pub(crate) async fn list(ctx: &Ctx<'_>, kind: ResourceKind, params: &ListParams)
         with_members: proj.wants(rs, "members") || proj.wants(rs, "groups"),
     };
     let page = ctx.store.list(ctx.tenant, kind, rs, &query).await?;
-    let resources =
-        page.resources.into_iter().map(|r| render::render_owned(rs, r, &ctx.base, &proj)).collect();
+    let whole = proj.keeps_documents_whole(rs);
+    let mut body = render::ListBody::default();
+    for res in page.resources {
+        body.push(rs, res, &ctx.base, &proj, whole)?;
+    }
     let start = matches!(params.paging, Paging::Index { .. }).then_some(params.start_index);
-    Ok(list_response(page.total_results, start, resources, page.next_cursor))
+    body.finish(page.total_results, start, page.next_cursor.as_deref())
 }
 
 /// RFC 7644 §3.4.3: `POST /.search` at the root searches every resource type the filter applies to
@@ -505,7 +489,7 @@ pub(crate) async fn search_all(
     ctx: &Ctx<'_>,
     params: &ListParams,
     can_read: &[ResourceKind],
-) -> Result<Value, ApiError> {
+) -> Result<Vec<u8>, ApiError> {
     let Paging::Index { start_index, count } = params.paging else {
         return Err(ScimError::new(
             scimd_schema::ScimType::InvalidCursor,
@@ -516,7 +500,7 @@ pub(crate) async fn search_all(
     let mut offset = start_index.saturating_sub(1);
     let mut remaining = count;
     let mut total = 0;
-    let mut resources = Vec::new();
+    let mut body = render::ListBody::default();
     let mut any_valid = false;
     let mut last_error = None;
     for &kind in can_read {
@@ -542,12 +526,15 @@ pub(crate) async fn search_all(
         total += page.total_results;
         remaining = remaining.saturating_sub(page.resources.len() as u64);
         offset = offset.saturating_sub(page.total_results);
-        resources.extend(page.resources.into_iter().map(|r| render::render_owned(rs, r, &ctx.base, &proj)));
+        let whole = proj.keeps_documents_whole(rs);
+        for res in page.resources {
+            body.push(rs, res, &ctx.base, &proj, whole)?;
+        }
     }
     if !any_valid && let Some(e) = last_error {
         return Err(e.into());
     }
-    Ok(list_response(total, Some(start_index), resources, None))
+    body.finish(total, Some(start_index), None)
 }
 
 #[cfg(test)]
