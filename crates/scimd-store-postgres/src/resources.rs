@@ -29,13 +29,9 @@ use scimd_store::{
 
 use crate::{PgStore, map_err, time_from_db};
 
-/// The columns every read selects, in the order [`row_to_resource`] reads them. `doc` is `json`,
+/// The columns every read selects, in the order [`row_to_listed`] reads them. `doc` is `json`,
 /// which sqlx does not decode as text: it is cast.
 const COLUMNS: &str = "r.id, r.kind, r.version, r.created, r.last_modified, r.doc::text";
-
-fn row_to_resource(row: &PgRow) -> Result<StoredResource> {
-    row_to_listed(row)?.parsed()
-}
 
 /// A row of [`COLUMNS`], its document left as text (list pages: see [`DocText`]).
 fn row_to_listed(row: &PgRow) -> Result<StoredResource<DocText>> {
@@ -377,7 +373,7 @@ impl PgStore {
         kind: ResourceKind,
         id: &str,
         lock: bool,
-    ) -> Result<Option<StoredResource>> {
+    ) -> Result<Option<StoredResource<DocText>>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3{}",
             if lock { " FOR NO KEY UPDATE" } else { "" }
@@ -388,7 +384,7 @@ impl PgStore {
         .fetch_optional(ex)
         .await
         .map_err(map_err)?;
-        row.as_ref().map(row_to_resource).transpose()
+        row.as_ref().map(row_to_listed).transpose()
     }
 }
 
@@ -463,7 +459,7 @@ impl ResourceStore for PgStore {
         kind: ResourceKind,
         id: &str,
         with_members: bool,
-    ) -> Result<Option<StoredResource>> {
+    ) -> Result<Option<StoredResource<DocText>>> {
         let tenant = tenant.to_string();
         let Some(mut res) = Self::read_one(&self.pool, &tenant, kind, id, false).await? else {
             return Ok(None);
@@ -485,7 +481,8 @@ impl ResourceStore for PgStore {
         let tenant = ctx.tenant.to_string();
         let mut report = MemberReport::default();
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let current = Self::read_one(&mut *tx, &tenant, kind, id, true).await?.ok_or(StoreError::NotFound)?;
+        let current =
+            Self::read_one(&mut *tx, &tenant, kind, id, true).await?.ok_or(StoreError::NotFound)?.parsed()?;
         // RFC 7644 §3.14: If-Match names the version the client last saw; the row is locked, so
         // the version read here is the one the write below replaces.
         if if_match.is_some_and(|v| v != current.version) {

@@ -338,7 +338,7 @@ impl SqliteStore {
     ) -> DbResult<(StoredResource, MemberReport)> {
         let tenant = ctx.tenant.to_string();
         let mut report = MemberReport::default();
-        let current = retrieve::one(tx, &tenant, kind, id, false)?.ok_or(StoreError::NotFound)?;
+        let current = retrieve::one(tx, &tenant, kind, id, false)?.ok_or(StoreError::NotFound)?.parsed()?;
         // RFC 7644 §3.14: the version is checked inside the write transaction, so the check and the
         // write cannot be separated by another writer.
         if if_match.is_some_and(|v| v != current.version) {
@@ -466,7 +466,7 @@ impl ResourceStore for SqliteStore {
         kind: ResourceKind,
         id: &str,
         with_members: bool,
-    ) -> Result<Option<StoredResource>> {
+    ) -> Result<Option<StoredResource<DocText>>> {
         let tenant = tenant.to_string();
         let id = id.to_owned();
         self.readers.read(move |conn| retrieve::one(conn, &tenant, kind, &id, with_members)).await

@@ -70,7 +70,7 @@ pub(crate) fn one(
     kind: ResourceKind,
     id: &str,
     with_members: bool,
-) -> DbResult<Option<StoredResource>> {
+) -> DbResult<Option<StoredResource<DocText>>> {
     // A User's groups come in the same statement (GROUPS_COLUMN); a Group's members may be a
     // hundred thousand rows, read by their own statement.
     let with_groups = with_members && kind == ResourceKind::User;
@@ -78,7 +78,7 @@ pub(crate) fn one(
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query([tenant, kind.as_str(), id])?;
     let Some(row) = rows.next()? else { return Ok(None) };
-    let mut res = resource(row, with_groups)?.parsed()?;
+    let mut res = resource(row, with_groups)?;
     if with_members && kind == ResourceKind::Group {
         res.members = Some(members(conn, tenant, id)?);
     }

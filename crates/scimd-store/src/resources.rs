@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::model::{
-    ListPage, ListQuery, MemberReport, NewResource, ResourceKind, StoredResource, Update, WriteContext,
+    DocText, ListPage, ListQuery, MemberReport, NewResource, ResourceKind, StoredResource, Update,
+    WriteContext,
 };
 
 /// The closure an update runs inside the store's transaction: given the current resource (members
@@ -22,14 +23,15 @@ pub trait ResourceStore: Send + Sync {
     /// case-insensitively, enforced by the database: a duplicate is [`crate::StoreError::Conflict`].
     async fn create(&self, ctx: &WriteContext, new: NewResource) -> Result<(StoredResource, MemberReport)>;
 
-    /// Reads one resource; `with_members` loads Group members / User groups.
+    /// Reads one resource, its document as stored text (a GET usually sends it unchanged:
+    /// [`DocText`]); `with_members` loads Group members / User groups.
     async fn get(
         &self,
         tenant: Uuid,
         kind: ResourceKind,
         id: &str,
         with_members: bool,
-    ) -> Result<Option<StoredResource>>;
+    ) -> Result<Option<StoredResource<DocText>>>;
 
     /// Read-modify-write of one resource (PUT and PATCH): reads the current state, runs `update`,
     /// checks `if_match` (RFC 7644 §3.14) and writes document, search rows, membership row changes

@@ -120,8 +120,8 @@ fn scim_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON))], body).into_response()
 }
 
-fn resource_response(status: StatusCode, r: &Rendered, with_location: bool) -> Response {
-    let mut resp = scim_json(status, &r.body);
+fn resource_response(status: StatusCode, r: Rendered, with_location: bool) -> Response {
+    let mut resp = scim_bytes(status, r.body);
     if let Ok(tag) = HeaderValue::from_str(&render::etag(r.version)) {
         resp.headers_mut().insert(header::ETAG, tag);
     }
@@ -173,7 +173,7 @@ async fn create(
     let body = json_body(&body)?;
     let p = ProjectionParams::from_query(&query);
     let r = service::create(&ctx(&state, &principal, &headers, &uri), kind, body, &p).await?;
-    Ok(resource_response(StatusCode::CREATED, &r, true))
+    Ok(resource_response(StatusCode::CREATED, r, true))
 }
 
 async fn read(
@@ -196,7 +196,7 @@ async fn read(
         }
         return Ok(resp);
     }
-    Ok(resource_response(StatusCode::OK, &r, false))
+    Ok(resource_response(StatusCode::OK, r, false))
 }
 
 /// PUT (RFC 7644 §3.5.1) or PATCH (§3.5.2).
@@ -236,7 +236,7 @@ async fn write(
         }
         return Ok(resp);
     }
-    Ok(resource_response(StatusCode::OK, &r, false))
+    Ok(resource_response(StatusCode::OK, r, false))
 }
 
 async fn remove(

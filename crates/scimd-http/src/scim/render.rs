@@ -61,7 +61,10 @@ pub(crate) fn full(res: &StoredResource, base: &str) -> Value {
 /// what the server adds to a stored document: `id`, `members`/`groups` and `meta`.
 fn full_with<D>(mut obj: Map<String, Value>, res: &StoredResource<D>, base: &str) -> Value {
     obj.insert("id".into(), Value::String(res.id.clone()));
-    if let Some(members) = &res.members {
+    // RFC 7643 §2.5: an empty list is the same as no value; like the projection, leave it out.
+    if let Some(members) = &res.members
+        && !members.is_empty()
+    {
         let list = members
             .iter()
             .map(|m| member_json(base, &m.id, m.kind, m.display.as_ref(), Some(("type", m.kind.as_str()))))
@@ -124,13 +127,50 @@ pub(crate) fn render_owned(
     project(rs, &full_with(obj, &res, base), projection)
 }
 
-/// A ListResponse (RFC 7644 §3.4.2) written as JSON text, one resource at a time.
+/// Writes a resource read from the store as its JSON representation.
 ///
-/// A resource whose projection keeps its stored document whole
-/// ([`Projection::keeps_documents_whole`]) is written by splicing: the stored text's members,
-/// then the server's own (`id`, `groups` or `members`, `meta`), in the order [`render_owned`]
-/// gives them. Others are parsed and rendered as a tree. Both give the same JSON: a page of 100
-/// users no longer parses 100 documents only to write them out again (issue 7).
+/// When the projection keeps its stored document whole (`whole`, which is
+/// [`Projection::keeps_documents_whole`]), the representation is written by splicing: the stored
+/// text's members, then the server's own (`id`, `groups` or `members`, `meta`), in the order
+/// [`render_owned`] gives them. Otherwise the document is parsed and rendered as a tree. Both give
+/// the same JSON: a GET, or a page of 100 users, no longer parses documents only to write them
+/// out again (issue 7).
+pub(crate) fn write_stored(
+    out: &mut Vec<u8>,
+    rs: &ResourceSchema,
+    res: StoredResource<DocText>,
+    base: &str,
+    projection: &Projection,
+    whole: bool,
+) -> Result<(), ApiError> {
+    if !whole {
+        let rendered = render_owned(rs, res.parsed()?, base, projection);
+        return serde_json::to_writer(out, &rendered).map_err(internal);
+    }
+    // What the server adds is not projected either: `whole` holds only when every attribute is
+    // returned in full, `id`, `meta`, `members` and `groups` included (the tests below compare
+    // this path with the projected one, byte for byte).
+    let added = full_with(Map::new(), &res, base);
+    let stored = res.doc.members_text();
+    out.reserve(stored.len() + 256);
+    out.push(b'{');
+    out.extend_from_slice(stored.as_bytes());
+    let mut first = stored.is_empty();
+    for (key, value) in added.as_object().into_iter().flatten() {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        serde_json::to_writer(&mut *out, key).map_err(internal)?;
+        out.push(b':');
+        serde_json::to_writer(&mut *out, value).map_err(internal)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// A ListResponse (RFC 7644 §3.4.2) written as JSON text, one resource at a time
+/// ([`write_stored`]).
 #[derive(Default)]
 pub(crate) struct ListBody {
     resources: Vec<u8>,
@@ -152,30 +192,7 @@ impl ListBody {
             self.resources.push(b',');
         }
         self.count += 1;
-        let out = &mut self.resources;
-        if !whole {
-            let rendered = render_owned(rs, res.parsed()?, base, projection);
-            return serde_json::to_writer(out, &rendered).map_err(internal);
-        }
-        // What the server adds is not projected either: `whole` holds only when every attribute
-        // is returned in full, `id`, `meta`, `members` and `groups` included (the tests below
-        // compare this path with the projected one, byte for byte).
-        let added = full_with(Map::new(), &res, base);
-        let stored = res.doc.members_text();
-        out.push(b'{');
-        out.extend_from_slice(stored.as_bytes());
-        let mut first = stored.is_empty();
-        for (key, value) in added.as_object().into_iter().flatten() {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            serde_json::to_writer(&mut *out, key).map_err(internal)?;
-            out.push(b':');
-            serde_json::to_writer(&mut *out, value).map_err(internal)?;
-        }
-        out.push(b'}');
-        Ok(())
+        write_stored(&mut self.resources, rs, res, base, projection, whole)
     }
 
     /// The whole response body: RFC 7644 §3.4.2's members in the order the RFC's examples give.
@@ -206,7 +223,7 @@ impl ListBody {
     }
 }
 
-fn internal(e: serde_json::Error) -> ApiError {
+pub(crate) fn internal(e: serde_json::Error) -> ApiError {
     ApiError::Internal(format!("response not serialisable: {e}"))
 }
 
@@ -254,6 +271,26 @@ mod tests {
             let v: Value = serde_json::from_str(&spliced).unwrap();
             assert_eq!(v["Resources"][0]["id"], "0193");
             assert_eq!(v["Resources"][0]["meta"]["version"], "W/\"3\"");
+        }
+    }
+
+    #[test]
+    fn a_spliced_group_with_members_is_the_rendered_one() {
+        let rs = ResourceSchema::group();
+        let p = Projection::default();
+        assert!(p.keeps_documents_whole(&rs));
+        let members = vec![
+            Member { id: "u1".into(), kind: ResourceKind::User, display: Some("Ann".into()) },
+            Member { id: "g2".into(), kind: ResourceKind::Group, display: None },
+        ];
+        let doc = json!({"schemas": [urn::GROUP], "displayName": "Ops", "externalId": "e"}).to_string();
+        for members in [None, Some(vec![]), Some(members)] {
+            let res =
+                StoredResource { kind: ResourceKind::Group, members, groups: None, ..listed(&doc, None) };
+            let (mut spliced, mut rendered) = (Vec::new(), Vec::new());
+            write_stored(&mut spliced, &rs, res.clone(), "https://h/scim/v2", &p, true).unwrap();
+            write_stored(&mut rendered, &rs, res, "https://h/scim/v2", &p, false).unwrap();
+            assert_eq!(String::from_utf8(spliced).unwrap(), String::from_utf8(rendered).unwrap());
         }
     }
 

@@ -36,7 +36,8 @@ pub(crate) fn schema_of(kind: ResourceKind) -> &'static ResourceSchema {
 
 /// A rendered resource with the version its ETag names.
 pub(crate) struct Rendered {
-    pub body: Value,
+    /// The representation, as JSON text.
+    pub body: Vec<u8>,
     pub version: i64,
     pub location: String,
 }
@@ -63,10 +64,10 @@ fn rendered(
     rs: &ResourceSchema,
     res: &StoredResource,
     p: &ProjectionParams,
-) -> Result<Rendered, ScimError> {
+) -> Result<Rendered, ApiError> {
     let proj = render::projection(rs, p)?;
     Ok(Rendered {
-        body: render::render(rs, res, &ctx.base, &proj),
+        body: serde_json::to_vec(&render::render(rs, res, &ctx.base, &proj)).map_err(render::internal)?,
         version: res.version,
         location: format!("{}/{}/{}", ctx.base, res.kind.endpoint(), res.id),
     })
@@ -120,7 +121,10 @@ async fn reread(
     if !with_members {
         return Ok(stored);
     }
-    Ok(ctx.store.get(ctx.tenant, kind, &stored.id, true).await?.unwrap_or(stored))
+    match ctx.store.get(ctx.tenant, kind, &stored.id, true).await? {
+        Some(read) => Ok(read.parsed()?),
+        None => Ok(stored),
+    }
 }
 
 fn not_found(kind: ResourceKind, id: &str) -> ApiError {
@@ -289,7 +293,11 @@ pub(crate) async fn get(
     let with_members = wants_members(rs, p)?;
     let stored =
         ctx.store.get(ctx.tenant, kind, id, with_members).await?.ok_or_else(|| not_found(kind, id))?;
-    Ok(rendered(ctx, rs, &stored, p)?)
+    let proj = render::projection(rs, p)?;
+    let (version, location) = (stored.version, format!("{}/{}/{}", ctx.base, kind.endpoint(), stored.id));
+    let mut body = Vec::new();
+    render::write_stored(&mut body, rs, stored, &ctx.base, &proj, proj.keeps_documents_whole(rs))?;
+    Ok(Rendered { body, version, location })
 }
 
 /// A PUT's representation with what it needs from outside the write transaction: the new
