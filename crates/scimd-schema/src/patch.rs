@@ -442,8 +442,14 @@ fn fix_primary(def: &AttributeDef, list: &mut [Value], touched: &[usize]) {
 /// or when it has a `value` sub-attribute but no value (RFC 7643 §4.3: `manager.value` is the
 /// manager; validation drops a manager without one too, IDP-BEHAVIOUR §1.7.6).
 fn complex_result(attr: &AttributeDef, obj: Map<String, Value>) -> Option<Value> {
-    let valueless = attr.sub_attribute("value").is_some_and(|v| !obj.contains_key(&v.name));
-    (!obj.is_empty() && !valueless).then_some(Value::Object(obj))
+    (!is_no_value(attr, &obj)).then_some(Value::Object(obj))
+}
+
+/// Whether a complex value holds nothing, or lacks the `value` sub-attribute its type has
+/// (RFC 7643 §2.4: `value` is the "primary value" of `emails`, `members`, `manager`…): such an
+/// object is no value at all.
+fn is_no_value(attr: &AttributeDef, obj: &Map<String, Value>) -> bool {
+    obj.is_empty() || attr.sub_attribute("value").is_some_and(|v| !obj.contains_key(&v.name))
 }
 
 fn drop_empty_elements(list: &mut Vec<Value>) {
@@ -864,6 +870,20 @@ impl<'a> Engine<'a> {
     ) -> Result<(), ScimError> {
         canon_key(container, &attr.name);
         let old = container.get(&attr.name);
+        if kind == PatchOpKind::Remove
+            && let Some(v) = value.filter(|v| !is_empty_value(v))
+            && let Some(cv) = self.complex_value(attr, v, true)?
+            && let Some(vd) = attr.sub_attribute("value")
+            && let Some(named) = cv.set.get(&vd.name)
+            && let Some(current) = old.and_then(Value::as_object).and_then(|o| get_ci(o, &vd.name))
+            && !scalar_eq(vd, named, current)
+        {
+            // A remove that names the value it removes (`"value": [{"value": "m1"}]`, as for a
+            // multi-valued attribute, IDP-BEHAVIOUR §8) removes only that one: when the manager
+            // has changed to m2 since, removing m1 leaves m2 in place. RFC 7644 §3.5.2.2 gives a
+            // remove no value; clients that send one mean "this value".
+            return Ok(());
+        }
         let cv = match kind {
             PatchOpKind::Remove => None,
             _ => self.complex_value(attr, value_required(value)?, true)?,
@@ -1007,13 +1027,25 @@ impl<'a> Engine<'a> {
                 });
             }
             (PatchOpKind::Remove, Some(sub)) => {
+                let mut emptied = Vec::new();
                 for &i in &hits {
                     if let Some(Value::Object(o)) = list.get_mut(i) {
                         canon_key(o, &sub.name);
                         check_immutable(sub, o.get(&sub.name), None)?;
                         o.shift_remove(&sub.name);
+                        if is_no_value(attr, o) {
+                            emptied.push(i);
+                        }
                     }
                 }
+                // `emails[type eq "work"].value` removed leaves `{"type": "work"}`: an email
+                // without an address. It goes with its value, as a manager without `value` does.
+                let mut i = 0;
+                list.retain(|_| {
+                    let keep = !emptied.contains(&i);
+                    i += 1;
+                    keep
+                });
             }
             (_, Some(sub)) => {
                 let new_sub = self.norm(sub, value_required(value)?)?;

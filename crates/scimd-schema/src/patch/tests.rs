@@ -302,6 +302,36 @@ fn identity_provider_user_patches() {
                 ("/emails/0/primary", Some(json!(false))),
             ],
         ),
+        case(
+            "a remove naming another manager leaves the current one (it changed since)",
+            json!([{"op": "Remove", "path": "manager", "value": [{"value": "0000-former-manager"}]}]),
+            vec![],
+        ),
+        case(
+            "a remove naming the current manager removes it",
+            json!([{"op": "Remove", "path": MANAGER, "value": [{"value": "26118915-6090-4610-87e4-49d8ca9f808d"}]}]),
+            vec![(ent("manager"), None)],
+        ),
+        case(
+            "a remove naming the current manager as a plain id removes it",
+            json!([{"op": "remove", "path": "manager", "value": "26118915-6090-4610-87e4-49d8ca9f808d"}]),
+            vec![(ent("manager"), None)],
+        ),
+        case(
+            "a remove of the manager without a value removes it",
+            json!([{"op": "remove", "path": "manager"}]),
+            vec![(ent("manager"), None)],
+        ),
+        case(
+            "removing the work email's address removes the work email, not leaving {type: work}",
+            json!([{"op": "remove", "path": "emails[type eq \"work\"].value"}]),
+            vec![("/emails/0", None)],
+        ),
+        case(
+            "removing a sub-attribute other than value keeps the element",
+            json!([{"op": "remove", "path": "emails[type eq \"home\"].type"}]),
+            vec![("/emails/1", Some(json!({"value": "babs@jensen.org"})))],
+        ),
     ];
     check_table(&ResourceSchema::user(), &full_user(), cases);
 }
