@@ -185,7 +185,7 @@ pub(crate) async fn create(
     } else {
         stored = reread(ctx, kind, stored, wants_members(rs, p)?).await?;
     }
-    Ok(rendered(ctx, rs, &stored, p)?)
+    rendered(ctx, rs, &stored, p)
 }
 
 /// Verified domains (issue 5): `None` when the tenant claims no domain (no restriction), else the
@@ -279,7 +279,7 @@ async fn reactivate(
         .await
         .map_err(store_error(kind, &existing.id))?;
     tracing::info!(user = %stored.id, "re-provisioned an inactive user (tenant policy reprovision = reactivate)");
-    Ok(rendered(ctx, rs, &stored, p)?)
+    rendered(ctx, rs, &stored, p)
 }
 
 /// RFC 7644 §3.4.1: GET one resource.
@@ -387,7 +387,7 @@ pub(crate) async fn replace(
     let (stored, _) =
         ctx.store.update(&ctx.write, kind, id, expected, &update).await.map_err(store_error(kind, id))?;
     let stored = reread(ctx, kind, stored, wants_members(rs, p)?).await?;
-    Ok(rendered(ctx, rs, &stored, p)?)
+    rendered(ctx, rs, &stored, p)
 }
 
 /// Finds a new plaintext password among PATCH operations (path `password`, or a `password` key of a
@@ -452,7 +452,7 @@ pub(crate) async fn modify(
     let (stored, _) =
         ctx.store.update(&ctx.write, kind, id, expected, &update).await.map_err(store_error(kind, id))?;
     let stored = reread(ctx, kind, stored, wants_members(rs, p)?).await?;
-    Ok(rendered(ctx, rs, &stored, p)?)
+    rendered(ctx, rs, &stored, p)
 }
 
 /// RFC 7644 §3.6: DELETE → 204.
