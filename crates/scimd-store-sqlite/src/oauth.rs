@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::Cols;
+use crate::driver::RowCols;
 use scimd_schema::value::fold_case;
 use scimd_store::oauth::{
     AdminRecord, ClientRecord, CodeRecord, Consumed, GrantRecord, NewAdmin, NewClient, NewCode, NewGrant,
@@ -360,14 +361,20 @@ impl OAuthStore for SqliteStore {
     }
 
     async fn grant(&self, id: Uuid) -> Result<Option<GrantRecord>> {
-        sqlx::query(&format!("SELECT {GRANT_COLUMNS} FROM oauth_grants g WHERE g.id = ?1"))
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
+        // On the request path's connections (`readers.rs`): every request with an OAuth access
+        // token checks that its grant still stands.
+        let id = id.to_string();
+        self.readers
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(&format!("SELECT {GRANT_COLUMNS} FROM oauth_grants g WHERE g.id = ?1"))?;
+                let mut rows = stmt.query([&id])?;
+                match rows.next()? {
+                    Some(row) => Ok(Some(rows::grant(&RowCols(row))?)),
+                    None => Ok(None),
+                }
+            })
             .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(grant_from_row)
-            .transpose()
     }
 
     async fn revoke_grant(&self, id: Uuid) -> Result<()> {

@@ -59,14 +59,20 @@ impl TenantStore for SqliteStore {
     }
 
     async fn tenant_by_id(&self, id: Uuid) -> Result<Option<Tenant>> {
-        sqlx::query("SELECT id, slug, created, settings FROM tenants WHERE id = ?1")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
+        // On the request path's connections (`readers.rs`): requests with an OAuth access token
+        // find their tenant here.
+        let id = id.to_string();
+        self.readers
+            .read(move |conn| {
+                let mut stmt =
+                    conn.prepare_cached("SELECT id, slug, created, settings FROM tenants WHERE id = ?1")?;
+                let mut rows = stmt.query([&id])?;
+                match rows.next()? {
+                    Some(row) => Ok(Some(scimd_store::rows::tenant(&crate::driver::RowCols(row))?)),
+                    None => Ok(None),
+                }
+            })
             .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(tenant_from_row)
-            .transpose()
     }
 
     async fn update_tenant_settings(&self, id: Uuid, settings: &TenantSettings) -> Result<Tenant> {
