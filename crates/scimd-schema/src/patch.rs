@@ -873,10 +873,9 @@ impl<'a> Engine<'a> {
         if kind == PatchOpKind::Remove
             && let Some(v) = value.filter(|v| !is_empty_value(v))
             && let Some(cv) = self.complex_value(attr, v, true)?
-            && let Some(vd) = attr.sub_attribute("value")
-            && let Some(named) = cv.set.get(&vd.name)
-            && let Some(current) = old.and_then(Value::as_object).and_then(|o| get_ci(o, &vd.name))
-            && !scalar_eq(vd, named, current)
+            && attr.sub_attribute("value").is_some_and(|vd| cv.set.contains_key(&vd.name))
+            && let Some(current) = old
+            && !names_value(attr, &Value::Object(cv.set), current)
         {
             // A remove that names the value it removes (`"value": [{"value": "m1"}]`, as for a
             // multi-valued attribute, IDP-BEHAVIOUR §8) removes only that one: when the manager

@@ -668,21 +668,18 @@ impl ResourceStore for PgStore {
             .map_err(map_err)?;
         let total = u64::try_from(total).unwrap_or(0);
 
-        let mut window = Window::of(query)?;
-        let (count, offset) = (window.count, window.offset);
-        if count == 0 {
+        let window = Window::of(query)?;
+        if window.count == 0 {
             return Ok(ListPage { total_results: total, resources: Vec::new(), next_cursor: None });
         }
 
         let (text, binds) = page_statement(
             &format!("SELECT {COLUMNS} FROM resources r WHERE "),
             &filter_sql,
-            window.after.take(),
-            query.sort_by.as_ref().map(|s| (s, query.sort_order)),
+            &window,
+            query,
             schema,
             kind,
-            count,
-            offset,
         )?;
         let rows = bind_all(sqlx::query(&text), &binds).fetch_all(&self.pool).await.map_err(map_err)?;
         let mut resources = rows.iter().map(row_to_listed).collect::<Result<Vec<_>>>()?;

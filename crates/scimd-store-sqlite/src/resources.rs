@@ -531,20 +531,17 @@ impl ResourceStore for SqliteStore {
             }
             b.finish()
         };
-        let mut window = Window::of(query)?;
-        let (count, offset) = (window.count, window.offset);
+        let window = Window::of(query)?;
         let groups_column = if query.with_members && kind == ResourceKind::User { GROUPS_COLUMN } else { "" };
-        let page = (count > 0)
+        let page = (window.count > 0)
             .then(|| {
                 page_statement(
                     &format!("SELECT {COLUMNS}{groups_column} FROM resources r WHERE "),
                     &filter_sql,
-                    window.after.take(),
-                    query.sort_by.as_ref().map(|s| (s, query.sort_order)),
+                    &window,
+                    query,
                     schema,
                     kind,
-                    count,
-                    offset,
                 )
             })
             .transpose()?;
@@ -603,6 +600,23 @@ mod store_tests {
         }
     }
 
+    impl crate::SqliteStore {
+        /// `list` of `kind` with its built-in schema, in id order, without members.
+        async fn list_of(
+            &self,
+            tenant: uuid::Uuid,
+            kind: ResourceKind,
+            filter: Option<&str>,
+            paging: Paging,
+        ) -> scimd_store::Result<scimd_store::ListPage> {
+            let rs = match kind {
+                ResourceKind::User => scimd_schema::ResourceSchema::user(),
+                ResourceKind::Group => scimd_schema::ResourceSchema::group(),
+            };
+            self.list(tenant, kind, &rs, &query(filter, paging)).await
+        }
+    }
+
     fn query(filter: Option<&str>, paging: Paging) -> ListQuery {
         ListQuery {
             filter: filter.map(|f| scimd_filter::parse_filter(f).unwrap()),
@@ -639,15 +653,9 @@ mod store_tests {
         let u = s.get(ctx.tenant, ResourceKind::User, &alice.id, true).await.unwrap().unwrap();
         assert_eq!(u.groups.unwrap()[0].id, g.id);
 
-        let rs = scimd_schema::ResourceSchema::group();
         let f = format!("members.value eq \"{}\"", alice.id);
         let page = s
-            .list(
-                ctx.tenant,
-                ResourceKind::Group,
-                &rs,
-                &query(Some(&f), Paging::Index { start_index: 1, count: 10 }),
-            )
+            .list_of(ctx.tenant, ResourceKind::Group, Some(&f), Paging::Index { start_index: 1, count: 10 })
             .await
             .unwrap();
         assert_eq!(page.total_results, 1);
@@ -678,13 +686,12 @@ mod store_tests {
         assert_eq!(after.version, 2);
         let stale = s.update(&ctx, ResourceKind::User, &u.id, Some(1), &rename).await.unwrap_err();
         assert!(matches!(stale, StoreError::VersionMismatch));
-        let rs = scimd_schema::ResourceSchema::user();
         let page = s
-            .list(
+            .list_of(
                 ctx.tenant,
                 ResourceKind::User,
-                &rs,
-                &query(Some("userName eq \"CAROL2\""), Paging::Index { start_index: 1, count: 10 }),
+                Some("userName eq \"CAROL2\""),
+                Paging::Index { start_index: 1, count: 10 },
             )
             .await
             .unwrap();
@@ -859,14 +866,8 @@ mod store_tests {
         s.create(&other, user("c0")).await.unwrap();
         s.create(&ctx, group("g", vec![ids[0].clone()])).await.unwrap();
         s.delete(&ctx, ResourceKind::User, &ids[1], None).await.unwrap();
-        let rs = scimd_schema::ResourceSchema::user();
         let page = s
-            .list(
-                ctx.tenant,
-                ResourceKind::User,
-                &rs,
-                &query(None, Paging::Index { start_index: 1, count: 2 }),
-            )
+            .list_of(ctx.tenant, ResourceKind::User, None, Paging::Index { start_index: 1, count: 2 })
             .await
             .unwrap();
         assert_eq!(page.total_results, 5);
@@ -884,12 +885,7 @@ mod store_tests {
         assert_eq!(counted, actual);
         // A tenant with nothing of a kind: zero, not an error.
         let groups = s
-            .list(
-                other.tenant,
-                ResourceKind::Group,
-                &scimd_schema::ResourceSchema::group(),
-                &query(None, Paging::Index { start_index: 1, count: 2 }),
-            )
+            .list_of(other.tenant, ResourceKind::Group, None, Paging::Index { start_index: 1, count: 2 })
             .await
             .unwrap();
         assert_eq!(groups.total_results, 0);
@@ -911,14 +907,8 @@ mod store_tests {
         task.abort();
         let _ = task.await;
         let (u, _) = s.create(&ctx, user("after")).await.unwrap();
-        let rs = scimd_schema::ResourceSchema::user();
         let page = s
-            .list(
-                ctx.tenant,
-                ResourceKind::User,
-                &rs,
-                &query(None, Paging::Index { start_index: 1, count: 10 }),
-            )
+            .list_of(ctx.tenant, ResourceKind::User, None, Paging::Index { start_index: 1, count: 10 })
             .await
             .unwrap();
         assert!(page.resources.iter().any(|r| r.id == u.id));
@@ -1033,24 +1023,13 @@ mod store_tests {
         for i in 0..7 {
             s.create(&ctx, user(&format!("p{i}"))).await.unwrap();
         }
-        let rs = scimd_schema::ResourceSchema::user();
         let page = s
-            .list(
-                ctx.tenant,
-                ResourceKind::User,
-                &rs,
-                &query(None, Paging::Index { start_index: 6, count: 5 }),
-            )
+            .list_of(ctx.tenant, ResourceKind::User, None, Paging::Index { start_index: 6, count: 5 })
             .await
             .unwrap();
         assert_eq!((page.total_results, page.resources.len()), (7, 2));
         let none = s
-            .list(
-                ctx.tenant,
-                ResourceKind::User,
-                &rs,
-                &query(None, Paging::Index { start_index: 1, count: 0 }),
-            )
+            .list_of(ctx.tenant, ResourceKind::User, None, Paging::Index { start_index: 1, count: 0 })
             .await
             .unwrap();
         assert_eq!((none.total_results, none.resources.len()), (7, 0));
@@ -1059,11 +1038,11 @@ mod store_tests {
         let mut cursor = None;
         loop {
             let page = s
-                .list(
+                .list_of(
                     ctx.tenant,
                     ResourceKind::User,
-                    &rs,
-                    &query(None, Paging::Cursor { cursor: cursor.clone(), count: 3 }),
+                    None,
+                    Paging::Cursor { cursor: cursor.clone(), count: 3 },
                 )
                 .await
                 .unwrap();
@@ -1079,11 +1058,11 @@ mod store_tests {
         }
         assert_eq!(seen, (0..7).map(|i| format!("p{i}")).collect::<Vec<_>>());
         let bad = s
-            .list(
+            .list_of(
                 ctx.tenant,
                 ResourceKind::User,
-                &rs,
-                &query(None, Paging::Cursor { cursor: Some("bogus".into()), count: 3 }),
+                None,
+                Paging::Cursor { cursor: Some("bogus".into()), count: 3 },
             )
             .await;
         assert!(

@@ -178,21 +178,13 @@ pub(crate) struct ListBody {
 }
 
 impl ListBody {
-    /// Appends one resource. `whole` is `projection.keeps_documents_whole(rs)`, decided once per
-    /// list rather than per resource.
-    pub(crate) fn push(
-        &mut self,
-        rs: &ResourceSchema,
-        res: StoredResource<DocText>,
-        base: &str,
-        projection: &Projection,
-        whole: bool,
-    ) -> Result<(), ApiError> {
+    /// Where the next resource is to be written ([`write_stored`]).
+    pub(crate) fn next(&mut self) -> &mut Vec<u8> {
         if self.count > 0 {
             self.resources.push(b',');
         }
         self.count += 1;
-        write_stored(&mut self.resources, rs, res, base, projection, whole)
+        &mut self.resources
     }
 
     /// The whole response body: RFC 7644 §3.4.2's members in the order the RFC's examples give.
@@ -250,7 +242,8 @@ mod tests {
 
     fn body(res: StoredResource<DocText>, projection: &Projection, whole: bool) -> String {
         let mut list = ListBody::default();
-        list.push(&ResourceSchema::user(), res, "https://h/scim/v2", projection, whole).unwrap();
+        write_stored(list.next(), &ResourceSchema::user(), res, "https://h/scim/v2", projection, whole)
+            .unwrap();
         String::from_utf8(list.finish(1, Some(1), None).unwrap()).unwrap()
     }
 
@@ -311,7 +304,7 @@ mod tests {
         let mut list = ListBody::default();
         for name in ["a", "b"] {
             let doc = json!({"schemas": [urn::USER], "userName": name, "displayName": "D"}).to_string();
-            list.push(&rs, listed(&doc, None), "https://h/scim/v2", &p, false).unwrap();
+            write_stored(list.next(), &rs, listed(&doc, None), "https://h/scim/v2", &p, false).unwrap();
         }
         let v: Value = serde_json::from_slice(&list.finish(9, None, Some("c\"1")).unwrap()).unwrap();
         assert_eq!(
@@ -333,6 +326,6 @@ mod tests {
         let res = listed("{\"userName\": }", None);
         let mut list = ListBody::default();
         let p = Projection::new(&ResourceSchema::user(), Some("userName"), None);
-        assert!(list.push(&ResourceSchema::user(), res, "https://h", &p, false).is_err());
+        assert!(write_stored(list.next(), &ResourceSchema::user(), res, "https://h", &p, false).is_err());
     }
 }

@@ -485,7 +485,7 @@ pub(crate) async fn list(
     let whole = proj.keeps_documents_whole(rs);
     let mut body = render::ListBody::default();
     for res in page.resources {
-        body.push(rs, res, &ctx.base, &proj, whole)?;
+        render::write_stored(body.next(), rs, res, &ctx.base, &proj, whole)?;
     }
     let start = matches!(params.paging, Paging::Index { .. }).then_some(params.start_index);
     body.finish(page.total_results, start, page.next_cursor.as_deref())
@@ -536,7 +536,7 @@ pub(crate) async fn search_all(
         offset = offset.saturating_sub(page.total_results);
         let whole = proj.keeps_documents_whole(rs);
         for res in page.resources {
-            body.push(rs, res, &ctx.base, &proj, whole)?;
+            render::write_stored(body.next(), rs, res, &ctx.base, &proj, whole)?;
         }
     }
     if !any_valid && let Some(e) = last_error {

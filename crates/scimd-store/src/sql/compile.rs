@@ -11,8 +11,8 @@ use scimd_filter::{AttrPath, CompareOp, Filter};
 use scimd_schema::filter_eval::{CheckedFilter, Operand, Target, check_filter};
 use scimd_schema::{AttrType, AttributeDef, ResourceSchema, ScimError};
 
-use super::{Bind, Dialect, SqlBuilder};
-use crate::model::{ResourceKind, SortOrder};
+use super::{Bind, Dialect, SqlBuilder, Window};
+use crate::model::{ListQuery, ResourceKind, SortOrder};
 
 /// Sub-attributes of multi-valued User attributes that the store also keeps as rows of
 /// `resource_values` (`attr = "emails.value"`, `value` folded by
@@ -1003,37 +1003,34 @@ impl Compiler {
 
 /// One page of a list (RFC 7644 §3.4.2.4), for every backend: `select` (the columns and
 /// `FROM resources r WHERE `), then `filter`, then, with cursor paging, the resources after
-/// `after` (ids are creation-ordered UUIDv7); in `sortBy` order, else by id; `count` of them from
-/// `offset`.
-#[allow(clippy::too_many_arguments, reason = "the parts of RFC 7644's list parameters the SQL needs")]
+/// `window.after` (ids are creation-ordered UUIDv7); in the query's `sortBy` order, else by id;
+/// `window.count` of them from `window.offset`.
 pub fn page_statement(
     select: &str,
     filter: &SqlBuilder,
-    after: Option<String>,
-    sort: Option<(&AttrPath, SortOrder)>,
+    window: &Window,
+    query: &ListQuery,
     rs: &ResourceSchema,
     kind: ResourceKind,
-    count: u64,
-    offset: u64,
 ) -> Result<(String, Vec<Bind>), ScimError> {
     let mut page = SqlBuilder::new(filter.dialect());
     page.push(select);
     page.append(filter);
-    if let Some(after_id) = after {
+    if let Some(after_id) = &window.after {
         page.push(" AND r.id > ");
-        page.bind(Bind::Text(after_id));
+        page.bind(Bind::Text(after_id.clone()));
     }
     page.push(" ORDER BY ");
-    match sort {
-        Some((sort_by, order)) => compile_sort(sort_by, order, rs, kind, &mut page)?,
+    match &query.sort_by {
+        Some(sort_by) => compile_sort(sort_by, query.sort_order, rs, kind, &mut page)?,
         None => {
             page.push("r.id");
         }
     }
     page.push(" LIMIT ");
-    page.bind(Bind::Int(i64::try_from(count).unwrap_or(i64::MAX)));
+    page.bind(Bind::Int(i64::try_from(window.count).unwrap_or(i64::MAX)));
     page.push(" OFFSET ");
-    page.bind(Bind::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
+    page.bind(Bind::Int(i64::try_from(window.offset).unwrap_or(i64::MAX)));
     Ok(page.finish())
 }
 
