@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use scimd_oauth::ClientRegistration;
+use scimd_oauth::{ClientRegistration, RegisterError};
 use scimd_schema::ScimError;
 use scimd_store::oauth::{ClientRecord, GrantType};
 use scimd_store::{StoreError, TokenRecord};
@@ -116,7 +116,11 @@ async fn create_client(
         scopes,
         public: body.public,
     };
-    let registered = state.oauth.register_client(&p.tenant, reg).await.map_err(ScimError::invalid_value)?;
+    let registered = state.oauth.register_client(&p.tenant, reg).await.map_err(|e| match e {
+        RegisterError::Invalid(m) => ApiError::from(ScimError::invalid_value(m)),
+        // The table's 503/500: a storage fault's text is logged, never shown.
+        RegisterError::Store(e) => ApiError::from(e),
+    })?;
     let mut out = client_json(&registered.record);
     if let Some(o) = out.as_object_mut() {
         o.insert(

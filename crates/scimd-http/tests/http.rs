@@ -372,6 +372,58 @@ mod infra {
     }
     }
 
+    /// PostgreSQL's side of a storage fault: a transaction that failed, and sessions the server
+    /// ended mid-transaction (`pg_terminate_backend`, as a failover does). The pool replaces the
+    /// connections by itself: SCIM writes, OAuth tokens and the admin API work again at once.
+    #[tokio::test]
+    async fn postgres_connections_killed_mid_transaction_are_replaced() {
+        if !Backend::Postgres.available_or_skip("postgres_connections_killed_mid_transaction_are_replaced") {
+            return;
+        }
+        let s = start(Backend::Postgres).await;
+        let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
+        let (store, db) = s.postgres().unwrap();
+        // A transaction whose statement failed is rolled back when dropped.
+        let mut tx = store.pool().begin().await.unwrap();
+        assert!(sqlx::query("SELECT no_such_column FROM tenants").execute(&mut *tx).await.is_err());
+        drop(tx);
+        // Sessions ended while a transaction is open on one of them.
+        let mut tx = store.pool().begin().await.unwrap();
+        sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
+        db.admin_execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{}'",
+            db.name
+        ))
+        .await;
+        assert!(tx.commit().await.is_err(), "the session is gone");
+
+        let r = s.get("/readyz").await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        let r = s
+            .post(
+                "/scim/v2/Users",
+                &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "after"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+        let r = s
+            .send(s.client.post(s.url("/admin/v1/tenants/default/clients")).bearer_auth(&admin).json(
+                &json!({"name": "Entra", "grant_type": "client_credentials", "scopes": ["users:read"]}),
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+        let (id, secret) = (r.body["client_id"].as_str().unwrap(), r.body["client_secret"].as_str().unwrap());
+        let r = s
+            .send(
+                s.client
+                    .post(s.url("/oauth2/token"))
+                    .basic_auth(id, Some(secret))
+                    .form(&[("grant_type", "client_credentials")]),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    }
+
     backend_tests! {
     async fn metrics_count_requests_by_route_template_status_and_tenant(backend) {
         let s = start(backend).await;

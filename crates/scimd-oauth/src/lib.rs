@@ -21,5 +21,5 @@ pub use error::{ErrorCode, OAuthError};
 pub use scope::{Scope, Scopes, UnknownScope};
 pub use server::{
     AuthorizationServer, AuthorizeError, AuthorizeParams, AuthorizeRequest, ClientAuth, ClientRegistration,
-    LoginError, OAuthConfig, TokenRequest, TokenResponse, VerifiedAccess,
+    LoginError, OAuthConfig, RegisterError, TokenRequest, TokenResponse, VerifiedAccess,
 };

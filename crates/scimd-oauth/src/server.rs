@@ -297,6 +297,18 @@ pub enum LoginError {
     Unavailable(String),
 }
 
+/// Why a client registration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// The registration itself is wrong (shown to whoever asked).
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed: the caller maps it as any storage error (its text is logged, never
+    /// shown to a client).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Registration result: the record and, for confidential clients, the secret shown once.
 #[derive(Debug)]
 pub struct RegisteredClient {
@@ -442,30 +454,30 @@ impl AuthorizationServer {
         &self,
         tenant: &Tenant,
         reg: ClientRegistration,
-    ) -> Result<RegisteredClient, String> {
+    ) -> Result<RegisteredClient, RegisterError> {
+        let invalid = |m: &str| RegisterError::Invalid(m.to_owned());
         match reg.grant {
             GrantType::AuthorizationCode => {
                 if reg.redirect_uris.is_empty() {
-                    return Err("an authorization_code client needs at least one --redirect-uri".into());
+                    return Err(invalid("an authorization_code client needs at least one --redirect-uri"));
                 }
                 for uri in &reg.redirect_uris {
-                    valid_redirect_uri(uri)?;
+                    valid_redirect_uri(uri).map_err(RegisterError::Invalid)?;
                 }
             }
             GrantType::ClientCredentials => {
                 if !reg.redirect_uris.is_empty() {
-                    return Err("a client_credentials client has no redirect URIs".into());
+                    return Err(invalid("a client_credentials client has no redirect URIs"));
                 }
                 if reg.public {
-                    return Err(
-                        "a client_credentials client must be confidential (it authenticates with its secret)"
-                            .into(),
-                    );
+                    return Err(invalid(
+                        "a client_credentials client must be confidential (it authenticates with its secret)",
+                    ));
                 }
             }
         }
         if reg.scopes.is_empty() {
-            return Err("a client needs at least one scope".into());
+            return Err(invalid("a client needs at least one scope"));
         }
         let secret = (!reg.public).then(|| Secret::generate(&*self.clock, CLIENT_SECRET_PREFIX));
         let record = self
@@ -479,8 +491,7 @@ impl AuthorizationServer {
                 redirect_uris: reg.redirect_uris,
                 scopes: reg.scopes.names(),
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         Ok(RegisteredClient { record, secret })
     }
 

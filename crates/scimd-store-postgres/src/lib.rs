@@ -33,8 +33,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection as _, PgPool};
 
 use scimd_store::{Clock, Result, Store, StoreError};
 
@@ -126,6 +126,10 @@ pub(crate) fn pool(url: &str, options: &PgOptions) -> Result<PgPool> {
         // A connection the server dropped (restart, failover, pg_terminate_backend) is found and
         // replaced before a request gets it, so the pool recovers without a restart.
         .test_before_acquire(true)
+        // A connection still inside a transaction when it is returned (a COMMIT or ROLLBACK that
+        // failed half-way) is closed rather than handed to the next request, whose BEGIN sqlx
+        // would refuse. sqlx then pings it, and closes it too if the server dropped it.
+        .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
         .connect_lazy_with(connect))
 }
 

@@ -7,7 +7,10 @@
 //! - administration (tenants, tokens, OAuth rows, migrations) through sqlx: one writer connection
 //!   whose transactions begin with `BEGIN IMMEDIATE`, and a small pool of readers (`pool.rs`).
 //!
-//! SQLite's write lock serialises the two writers; embedded migrations are in `migrations/`.
+//! So there are two writer connections, sqlx's and the group commit's; SQLite's write lock
+//! serialises them. Both recover by themselves from a failed write (a full disk, an I/O error),
+//! and `/readyz` ([`Store::ping`]) says "not ready" while their last write failed
+//! (`write_health.rs`). Embedded migrations are in `migrations/`.
 #![warn(missing_docs)]
 
 mod cols;
@@ -20,6 +23,7 @@ mod readers;
 mod resources;
 mod retrieve;
 mod tenants;
+mod write_health;
 mod writer;
 
 pub(crate) use cols::Cols;
@@ -33,12 +37,16 @@ use scimd_store::{Clock, Result, Store, StoreError};
 
 pub use log::{SqliteLogStore, log_url};
 pub(crate) use pool::WriteTx;
+use write_health::WriteHealth;
 
 /// The SQLite store. Cheap to clone (pools and clock are shared).
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    /// The one writer connection (`max_connections(1)`): every write transaction queues here.
+    /// sqlx's one writer connection (`max_connections(1)`): every administrative write transaction
+    /// queues here. Resource writes have their own connection (`resource_writer`).
     pub(crate) writer: SqlitePool,
+    /// How `writer`'s last write ended.
+    writer_health: WriteHealth,
     /// Administrative reads in parallel (`query_only`).
     pub(crate) reader: SqlitePool,
     /// The request path's reads: authentication, GET and lists (`readers.rs`).
@@ -62,6 +70,7 @@ impl SqliteStore {
         let pools = pool::open(url).await?;
         Ok(Self {
             writer: pools.writer,
+            writer_health: pools.writer_health,
             reader: pools.reader,
             readers: pools.readers,
             _scratch: pools.scratch,
@@ -82,7 +91,22 @@ impl SqliteStore {
     /// taken at once, so a transaction that reads before it writes never fails to upgrade its lock
     /// (`SQLITE_BUSY` mid-transaction). Commit with `tx.commit()`; dropping it rolls back.
     pub(crate) async fn write_tx(&self) -> Result<WriteTx> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
+        // A failed BEGIN is a failed write; one that succeeds proves nothing until its COMMIT.
+        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await.inspect_err(|_| self.writer_health.failed());
+        let tx = tx.map_err(map_err)?;
+        Ok(WriteTx::new(tx, self.writer_health.clone()))
+    }
+
+    /// Readiness of sqlx's writer: after a failed write, a probe write must reach the disk.
+    async fn probe_writer(&self) -> Result<()> {
+        if !self.writer_health.failing() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        let version: i64 =
+            sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await.map_err(map_err)?;
+        sqlx::query(&write_health::probe_sql(version)).execute(&mut *tx).await.map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
     }
 
     /// Closes both pools, waiting for connections in use to be returned (a clean WAL checkpoint).
@@ -155,9 +179,12 @@ pub(crate) fn conflicting_column(message: &str) -> String {
 
 #[async_trait]
 impl Store for SqliteStore {
+    /// The database answers a read and, when a writer's last write failed, a probe write on that
+    /// writer reaches the disk (`write_health.rs`).
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await.map_err(map_err)?;
-        Ok(())
+        self.probe_writer().await?;
+        self.resource_writer.probe().await
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -241,6 +268,43 @@ mod tests {
         let n: i64 =
             sqlx::query_scalar("SELECT count(*) FROM tenants").fetch_one(&store.reader).await.unwrap();
         assert_eq!(n, 1);
+    }
+
+    /// What a full disk does to a write transaction (SQLite rolls it back itself, and the
+    /// ROLLBACK sqlx sends on drop fails): the connection is replaced, not reused half-way.
+    #[tokio::test]
+    async fn a_writer_connection_left_inside_a_transaction_is_replaced() {
+        let (_dir, store) = test_support::store().await;
+        for _ in 0..3 {
+            let mut tx = store.write_tx().await.unwrap();
+            // The transaction ends behind sqlx's back, as SQLite's automatic rollback ends it.
+            sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+            drop(tx);
+            // Before the fix: "attempted to call begin_with at non-zero transaction depth".
+            let mut tx = store.write_tx().await.unwrap();
+            sqlx::query("INSERT INTO tenants (id, slug, created) VALUES ('x', 'x', 'now')")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            sqlx::query("DELETE FROM tenants").execute(&store.writer).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_makes_ping_probe_the_disk() {
+        let (_dir, store) = test_support::store().await;
+        store.writer_health.failed();
+        store.ping().await.unwrap();
+        assert!(!store.writer_health.failing(), "the probe write committed");
+        let mut tx = store.write_tx().await.unwrap();
+        sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+        drop(tx);
+        // The connection was discarded: the writer is unhealthy until a write commits.
+        let _ = store.write_tx().await.unwrap();
+        assert!(store.writer_health.failing());
+        store.ping().await.unwrap();
+        assert!(!store.writer_health.failing());
     }
 
     #[tokio::test]

@@ -16,13 +16,16 @@ use time::OffsetDateTime;
 use scimd_store::{LogEntry, LogQuery, LogStore, Result, StoreError};
 
 use crate::map_err;
-use crate::pool::time_to_db;
+use crate::pool::{clean_after_use, time_to_db};
+use crate::write_health::{WriteHealth, probe_sql};
 
 /// The provisioning log's database.
 #[derive(Clone, Debug)]
 pub struct SqliteLogStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// How the writer's last write ended (`write_health.rs`).
+    health: WriteHealth,
 }
 
 /// The log file for a data URL: `sqlite://dir/scimd.db` → `sqlite://dir/scimd-log.db`; an
@@ -59,10 +62,14 @@ impl SqliteLogStore {
             .pragma("cache_size", "-256")
             .busy_timeout(Duration::from_secs(5));
         let memory = url.contains(":memory:");
+        let health = WriteHealth::default();
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
+            // A connection a failed batch left inside its transaction is replaced (`pool.rs`), so
+            // the records that come after the fault are written.
+            .after_release(clean_after_use(health.clone()))
             .connect_with(options.clone())
             .await
             .map_err(map_err)?;
@@ -80,22 +87,10 @@ impl SqliteLogStore {
             sqlx::migrate::MigrateError::Execute(e) => map_err(e),
             other => StoreError::Internal(format!("log migration failed: {other}")),
         })?;
-        Ok(Self { writer, reader })
+        Ok(Self { writer, reader, health })
     }
 
-    /// Closes the pools.
-    pub async fn close(&self) {
-        self.reader.close().await;
-        self.writer.close().await;
-    }
-}
-
-#[async_trait]
-impl LogStore for SqliteLogStore {
-    async fn append(&self, entries: &[LogEntry]) -> Result<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
+    async fn append_batch(&self, entries: &[LogEntry]) -> Result<()> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
         // SQLite allows 32766 bound parameters per statement; 16 per row, so chunks of 500.
         for chunk in entries.chunks(500) {
@@ -129,6 +124,22 @@ impl LogStore for SqliteLogStore {
         tx.commit().await.map_err(map_err)
     }
 
+    /// Closes the pools.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+#[async_trait]
+impl LogStore for SqliteLogStore {
+    async fn append(&self, entries: &[LogEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.health.record(self.append_batch(entries).await)
+    }
+
     async fn query(&self, q: &LogQuery) -> Result<Vec<LogEntry>> {
         let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("SELECT * FROM log WHERE tenant_id = ");
         qb.push_bind(q.tenant.to_string());
@@ -155,8 +166,23 @@ impl LogStore for SqliteLogStore {
             .bind(time_to_db(before))
             .execute(&self.writer)
             .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected())
+            .map_err(map_err);
+        Ok(self.health.record(done)?.rows_affected())
+    }
+
+    /// After a failed write, a probe write must reach the log's disk (`write_health.rs`).
+    async fn ping(&self) -> Result<()> {
+        if !self.health.failing() {
+            return Ok(());
+        }
+        let probe = async {
+            let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+            let version: i64 =
+                sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await.map_err(map_err)?;
+            sqlx::query(&probe_sql(version)).execute(&mut *tx).await.map_err(map_err)?;
+            tx.commit().await.map_err(map_err)
+        };
+        self.health.record(probe.await)
     }
 }
 

@@ -1,11 +1,20 @@
-//! Opening the database: one writer connection, a pool of readers, and the pragmas that make SQLite
-//! a server database (DESIGN.md "scimd-store-sqlite", issue 3 "SQLite").
+//! Opening the database: sqlx's writer connection, a pool of readers, the request path's
+//! connections, and the pragmas that make SQLite a server database.
 //!
 //! SQLite allows one writer at a time. Rather than let several pooled connections race for the
 //! write lock (and fail with `SQLITE_BUSY` when a deferred transaction tries to upgrade its read
-//! lock), every write goes through the single connection of the writer pool, in a transaction
-//! opened with `BEGIN IMMEDIATE`, which takes the write lock up front. Writers therefore queue in
-//! the pool, in order, and readers run in parallel on their own connections thanks to WAL.
+//! lock), every administrative write goes through the single connection of sqlx's writer pool, in
+//! a transaction opened with `BEGIN IMMEDIATE`, which takes the write lock up front; resource
+//! writes have a second writer connection of their own (`writer.rs`), and SQLite's write lock
+//! serialises the two. Readers run in parallel on their own connections thanks to WAL.
+//!
+//! A write transaction that fails half-way (a full disk, an I/O error) can leave sqlx's
+//! connection believing it is still inside a transaction while SQLite already rolled it back:
+//! <https://www.sqlite.org/lang_transaction.html> ("the transaction may or may not be rolled back
+//! automatically" after `SQLITE_FULL` or `SQLITE_IOERR`). The `ROLLBACK` sqlx sends when the
+//! transaction is dropped then fails too, and every later `BEGIN` on that connection would be
+//! refused. [`clean_after_use`] closes such a connection when it is returned, and the pool opens a
+//! fresh one.
 
 use std::str::FromStr as _;
 use std::sync::Arc;
@@ -13,12 +22,14 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+use sqlx::pool::PoolConnectionMetadata;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection as _, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use scimd_store::{Result, StoreError};
 
 use crate::readers::Readers;
+use crate::write_health::WriteHealth;
 use crate::writer::Writer;
 
 /// How long a statement waits for another process's lock (a `scimd token create` while `serve`
@@ -29,12 +40,73 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A write transaction on the writer connection, begun with `BEGIN IMMEDIATE`. Dropping it without
-/// `commit()` rolls back.
-pub(crate) type WriteTx = Transaction<'static, Sqlite>;
+/// `commit()` rolls back. Its statements run on the connection it dereferences to (`&mut *tx`);
+/// its commit's outcome is the writer's [`WriteHealth`].
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, Sqlite>,
+    health: WriteHealth,
+}
+
+impl WriteTx {
+    pub(crate) fn new(tx: Transaction<'static, Sqlite>, health: WriteHealth) -> Self {
+        Self { tx, health }
+    }
+
+    /// Commits, and records whether the commit reached the disk.
+    pub(crate) async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.health.record(self.tx.commit().await)
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
+/// What sqlx's `after_release` hook returns: whether the connection goes back to the pool.
+type Release<'c> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<bool, sqlx::Error>> + Send + 'c>>;
+
+/// The `after_release` hook of a pool whose connections run write transactions: a connection
+/// still inside a transaction once the rollback its dropped `Transaction` queued has run (that
+/// rollback failed: see the module docs) is closed instead of reused, and `health` says the
+/// writer failed. sqlx replaces a closed connection (`min_connections`, or at the next acquire).
+pub(crate) fn clean_after_use(
+    health: WriteHealth,
+) -> impl for<'c> Fn(&'c mut SqliteConnection, PoolConnectionMetadata) -> Release<'c> + Send + Sync + 'static
+{
+    move |conn, _| {
+        let health = health.clone();
+        Box::pin(async move {
+            // The connection's worker runs commands in order: once the ping is answered, the
+            // queued rollback has run and the transaction depth is what it left.
+            conn.ping().await?;
+            if conn.is_in_transaction() {
+                tracing::warn!(
+                    "a SQLite writer connection was left inside a transaction by a failed COMMIT or \
+                     ROLLBACK; it is closed and replaced"
+                );
+                health.failed();
+                return Ok(false);
+            }
+            Ok(true)
+        })
+    }
+}
 
 /// The two pools, and the request path's readers (`readers.rs`).
 pub(crate) struct Pools {
     pub(crate) writer: SqlitePool,
+    /// How sqlx's writer connection's last write ended.
+    pub(crate) writer_health: WriteHealth,
     pub(crate) reader: SqlitePool,
     pub(crate) readers: Readers,
     pub(crate) resource_writer: Writer,
@@ -85,8 +157,9 @@ pub(crate) async fn open(url: &str) -> Result<Pools> {
         .pragma("cache_size", "-512")
         .busy_timeout(BUSY_TIMEOUT);
 
+    let writer_health = WriteHealth::default();
     let writer = SqlitePoolOptions::new()
-        // One writer: see the module docs.
+        // One writer connection for sqlx: see the module docs.
         .max_connections(1)
         // Keep it open for the life of the store: the last connection to close would checkpoint
         // and remove the WAL files under the readers' feet.
@@ -99,6 +172,7 @@ pub(crate) async fn open(url: &str) -> Result<Pools> {
         // profile: thread hand-offs dominated). A local file's connection does not go stale; an
         // I/O error surfaces on the query itself, as 503.
         .test_before_acquire(false)
+        .after_release(clean_after_use(writer_health.clone()))
         .connect_with(base.clone())
         .await
         .map_err(crate::map_err)?;
@@ -117,7 +191,7 @@ pub(crate) async fn open(url: &str) -> Result<Pools> {
     // After the writer opened (and created) the file, in WAL mode.
     let readers = Readers::open(base.get_filename().to_path_buf())?;
     let resource_writer = Writer::open(base.get_filename())?;
-    Ok(Pools { writer, reader, readers, resource_writer, scratch })
+    Ok(Pools { writer, writer_health, reader, readers, resource_writer, scratch })
 }
 
 /// The text forms of times and ids, shared with the other backend (`scimd_store::rows`).

@@ -22,6 +22,12 @@
 //! If `COMMIT` fails, every request of the batch gets [`StoreError::Unavailable`] and the batch is
 //! rolled back, so no request is told "done" for a write that is not on disk.
 //!
+//! A failed batch leaves the writer ready for the next one: SQLite may already have rolled the
+//! transaction back itself (<https://www.sqlite.org/lang_transaction.html>: after `SQLITE_FULL`
+//! or `SQLITE_IOERR` "the transaction may or may not be rolled back automatically"); if it has
+//! not and `ROLLBACK` fails too, the connection is replaced by a fresh one before the next batch
+//! begins. The outcome of the last batch is the writer's [`WriteHealth`], which `/readyz` reads.
+//!
 //! Why rusqlite and not sqlx: sqlx sends each statement to a connection's own thread and waits for
 //! the answer; a create is five statements, a batch of 32 creates 160 thread hand-offs. Here an
 //! operation costs what SQLite costs: tens of microseconds for a create or a one-member PATCH,
@@ -35,7 +41,7 @@
 //! serialises the two connections with its write lock; this one takes it without waiting when it
 //! can, and waits for it only off the async workers.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +51,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 use scimd_store::{Result, StoreError};
 
 use crate::driver::{DbError, DbResult};
+use crate::write_health::{WriteHealth, probe_sql};
 
 /// Where an operation runs: see [`DbError::Heavy`] and the module docs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +92,10 @@ impl std::fmt::Debug for Writer {
 
 struct State {
     conn: Connection,
+    /// The database file, to open a fresh connection when this one is left unusable.
+    path: PathBuf,
+    /// How the last batch ended.
+    health: WriteHealth,
     /// A batch transaction is open.
     open: bool,
     /// The number of the open batch (or of the next one, when none is open).
@@ -106,19 +117,29 @@ fn blocking<R>(f: impl FnOnce() -> R) -> R {
 impl Writer {
     /// The writer of the database file at `path` (created and migrated by the caller).
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(DbError::into_store_err)?;
-        // As sqlx's writer (`pool.rs`), and for the same reasons: referential integrity, FULL
-        // durability, savepoint journals in memory.
-        conn.execute_batch(
-            "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;",
-        )
-        .map_err(DbError::into_store_err)?;
-        // No waiting on the async workers: `begin` waits for the lock off them (see the module docs).
-        conn.busy_timeout(Duration::ZERO).map_err(DbError::into_store_err)?;
-        conn.set_prepared_statement_cache_capacity(64);
-        let state = State { conn, open: false, epoch: 0, outcome: watch::channel(None).0 };
+        let conn = connect(path)?;
+        let state = State {
+            conn,
+            path: path.to_owned(),
+            health: WriteHealth::default(),
+            open: false,
+            epoch: 0,
+            outcome: watch::channel(None).0,
+        };
         Ok(Self { state: Arc::new(Mutex::new(state)) })
+    }
+
+    /// Readiness: after a failed batch, a probe write, committed as any write is, must reach the
+    /// disk (`write_health.rs`).
+    pub(crate) async fn probe(&self) -> Result<()> {
+        if !self.state.lock().await.health.failing() {
+            return Ok(());
+        }
+        self.write(|c, _| {
+            let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            Ok(c.execute_batch(&probe_sql(version))?)
+        })
+        .await
     }
 
     /// Runs `op` in its own savepoint of the open batch and answers once the batch is on disk.
@@ -152,6 +173,20 @@ impl Writer {
     }
 }
 
+/// The writer's connection to the database file at `path`.
+fn connect(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(DbError::into_store_err)?;
+    // As sqlx's writer (`pool.rs`), and for the same reasons: referential integrity, FULL
+    // durability, savepoint journals in memory.
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;")
+        .map_err(DbError::into_store_err)?;
+    // No waiting on the async workers: `begin` waits for the lock off them (see the module docs).
+    conn.busy_timeout(Duration::ZERO).map_err(DbError::into_store_err)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
 impl State {
     /// Opens the batch transaction if none is open. `BEGIN IMMEDIATE` takes the write lock up
     /// front, so no statement of the batch can fail to upgrade a read lock.
@@ -159,6 +194,18 @@ impl State {
         if self.open {
             return Ok(());
         }
+        // A failed batch whose ROLLBACK failed too left the connection inside its transaction.
+        if !self.conn.is_autocommit() {
+            self.replace_connection()?;
+        }
+        let begun = self.begin_immediate();
+        if begun.is_err() {
+            self.health.failed();
+        }
+        begun
+    }
+
+    fn begin_immediate(&mut self) -> Result<()> {
         match self.conn.execute_batch("BEGIN IMMEDIATE").map_err(DbError::from) {
             Ok(()) => {}
             // Another connection holds the write lock: wait for it where blocking is allowed.
@@ -212,11 +259,26 @@ impl State {
     /// Ends the open batch without committing, and tells its members why.
     fn poison(&mut self, why: &str) {
         tracing::error!(error = %why, "group commit: the batch transaction is rolled back");
-        if !self.conn.is_autocommit() {
-            // Best effort: if ROLLBACK fails the connection is unusable and the next BEGIN says so.
-            let _ = self.conn.execute_batch("ROLLBACK");
+        self.health.failed();
+        if !self.conn.is_autocommit()
+            && let Err(e) = self.conn.execute_batch("ROLLBACK")
+        {
+            // The connection is left inside the transaction: the next batch replaces it
+            // (`begin`); trying now spares that batch the wait.
+            tracing::error!(error = %e, "group commit: ROLLBACK failed");
+            let _ = self.replace_connection();
         }
         self.close_epoch(Err(format!("the write batch was rolled back: {why}")));
+    }
+
+    /// Closes a connection left inside a transaction and opens a fresh one (closing it ends
+    /// the transaction: SQLite rolls back what was not committed). If the file cannot be
+    /// opened now, the old connection stays and the next batch tries again.
+    fn replace_connection(&mut self) -> Result<()> {
+        let fresh = connect(&self.path).inspect_err(|_| self.health.failed())?;
+        tracing::warn!("group commit: the writer connection was left inside a transaction; it is replaced");
+        drop(std::mem::replace(&mut self.conn, fresh));
+        Ok(())
     }
 
     fn close_epoch(&mut self, outcome: std::result::Result<(), String>) {
@@ -235,7 +297,10 @@ async fn commit(state: Arc<Mutex<State>>, epoch: u64) {
     }
     // The fsync: milliseconds, off the async workers.
     match blocking(|| s.conn.execute_batch("COMMIT")) {
-        Ok(()) => s.close_epoch(Ok(())),
+        Ok(()) => {
+            s.health.succeeded();
+            s.close_epoch(Ok(()));
+        }
         Err(e) => {
             let e = DbError::from(e);
             tracing::error!(error = %e, "group commit: COMMIT failed; the batch is rolled back");
@@ -333,6 +398,29 @@ mod tests {
             .query_row("SELECT count(*) FROM t WHERE x >= 2000", [], |r| r.get(0))
             .unwrap();
         assert_eq!(strays, 0);
+    }
+
+    #[tokio::test]
+    async fn a_connection_left_inside_a_transaction_is_replaced_before_the_next_batch() {
+        let (_dir, writer, path) = database();
+        // As a failed batch whose ROLLBACK failed too leaves it.
+        writer.state.lock().await.conn.execute_batch("BEGIN").unwrap();
+        writer.write(|c, _| Ok(c.execute("INSERT INTO t VALUES (1)", [])?)).await.unwrap();
+        assert_eq!(count(&path), 1);
+        assert!(!writer.state.lock().await.health.failing());
+    }
+
+    #[tokio::test]
+    async fn a_batch_ended_behind_the_writers_back_fails_alone_and_the_next_one_commits() {
+        let (_dir, writer, path) = database();
+        // SQLite rolls the transaction back itself on some I/O errors; this does the same.
+        let err = writer.write(|c, _| Ok(c.execute_batch("ROLLBACK")?)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        assert!(writer.state.lock().await.health.failing(), "the failed batch is remembered");
+        writer.probe().await.unwrap();
+        assert!(!writer.state.lock().await.health.failing(), "the probe committed");
+        writer.write(|c, _| Ok(c.execute("INSERT INTO t VALUES (2)", [])?)).await.unwrap();
+        assert_eq!(count(&path), 1);
     }
 
     #[tokio::test]

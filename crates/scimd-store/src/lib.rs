@@ -32,7 +32,8 @@ pub use token::TokenSecret;
 /// Everything a backend provides: what the HTTP layer holds as `Arc<dyn Store>`.
 #[async_trait::async_trait]
 pub trait Store: TenantStore + CredentialStore + ResourceStore + OAuthStore + Send + Sync + 'static {
-    /// Answers when the database does (`/readyz`): [`StoreError::Unavailable`] when it does not.
+    /// Answers when the database does (`/readyz`): [`StoreError::Unavailable`] when it does not,
+    /// or when its last write failed and a probe write does not reach the disk yet.
     async fn ping(&self) -> Result<()>;
 
     /// Applies the backend's embedded migrations that have not been applied yet (idempotent).

@@ -79,4 +79,9 @@ pub trait LogStore: Send + Sync + 'static {
     async fn query(&self, q: &LogQuery) -> Result<Vec<LogEntry>>;
     /// Deletes records older than `before` (retention); returns how many.
     async fn prune(&self, before: OffsetDateTime) -> Result<u64>;
+    /// Answers when records can be written (`/readyz`): a store that remembers a failed write
+    /// checks that writes reach its disk again. By default, always.
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -73,7 +73,10 @@ pub(crate) async fn client(
                 scopes,
                 public: args.public,
             };
-            let registered = oauth.register_client(&tenant, reg).await.map_err(CliError::Usage)?;
+            let registered = oauth.register_client(&tenant, reg).await.map_err(|e| match e {
+                scimd_oauth::RegisterError::Invalid(m) => CliError::Usage(m),
+                scimd_oauth::RegisterError::Store(e) => CliError::Store(e),
+            })?;
             tracing::info!(client = %registered.record.client_id, tenant = %tenant.slug, "client created");
             let secret = registered.secret.as_ref().map(|s| s.expose().to_owned());
             crate::cli::out(json!({"client_id": registered.record.client_id, "client_secret": secret}))?;
