@@ -36,7 +36,7 @@ use crate::writer::Writer;
 /// runs, a checkpoint) before failing with `SQLITE_BUSY` (→ 503, retryable).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long a request waits for a pooled connection (the one writer is busy) before 503.
+/// How long a request waits for a pooled connection (sqlx's one writer connection is busy) before 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A write transaction on the writer connection, begun with `BEGIN IMMEDIATE`. Dropping it without
