@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use scimd_store::oauth::{
     AdminRecord, ClientRecord, Consumed, GrantRecord, GrantType, NewAdmin, NewClient, NewCode, NewGrant,
-    NewRefreshToken, SessionRecord,
+    NewRefreshToken, SessionRecord, ThrottleRule,
 };
 use scimd_store::token::digests_equal;
 use scimd_store::{Clock, Store, StoreError, Tenant};
@@ -38,13 +38,21 @@ pub struct OAuthConfig {
     pub refresh_token_ttl: Duration,
     /// How long a browser session on the authorization pages lasts.
     pub session_ttl: Duration,
-    /// Failed sign-ins per account before it is throttled for [`OAuthConfig::login_lockout`].
+    /// Sign-in attempts per account (known or not) within [`OAuthConfig::login_lockout`] before
+    /// each further one waits a growing delay ([`OAuthConfig::login_delay`], doubling, at most
+    /// `login_lockout`): the account is slowed, never locked.
     pub max_failed_logins_per_account: u32,
+    /// Failed sign-ins per account from one client address within
+    /// [`OAuthConfig::login_lockout`] before that address may not try that account until the
+    /// window has passed.
+    pub max_failed_logins_per_account_and_address: u32,
     /// Failed sign-ins per client address within [`OAuthConfig::login_lockout`] before the
     /// address is throttled.
     pub max_failed_logins_per_address: u32,
-    /// The throttling window.
+    /// The throttling window, and the longest delay.
     pub login_lockout: Duration,
+    /// The first delay once an account's free attempts are spent.
+    pub login_delay: Duration,
 }
 
 impl Default for OAuthConfig {
@@ -55,8 +63,10 @@ impl Default for OAuthConfig {
             refresh_token_ttl: Duration::days(90),
             session_ttl: Duration::minutes(30),
             max_failed_logins_per_account: 5,
+            max_failed_logins_per_account_and_address: 5,
             max_failed_logins_per_address: 20,
             login_lockout: Duration::minutes(15),
+            login_delay: Duration::seconds(1),
         }
     }
 }
@@ -291,8 +301,10 @@ pub enum AuthorizeError {
 pub enum LoginError {
     /// Unknown email or wrong password.
     Invalid,
-    /// Too many failures for this account or address; try again later.
-    Throttled,
+    /// Too many failures for this account or address; try again after this long.
+    Throttled(Duration),
+    /// Too many password checks at once (the process's Argon2 bound); retry in a moment.
+    Busy,
     /// The check itself failed.
     Unavailable(String),
 }
@@ -327,9 +339,9 @@ pub struct AuthorizationServer {
     clock: Arc<dyn Clock>,
     config: OAuthConfig,
     keys: KeyRing,
-    /// Failed sign-ins per client address: (count, window start). Per process: with several
-    /// replicas the per-address limit applies per replica; the per-account limit is in the
-    /// database and shared.
+    /// Sign-in attempts per client address (IPv6 by /64): (count, window start). Per process:
+    /// with several replicas the per-address limit applies per replica; the per-account limits
+    /// are in the database and shared.
     failures_by_address: Mutex<HashMap<IpAddr, (u32, OffsetDateTime)>>,
 }
 
@@ -410,6 +422,33 @@ fn parse_scope(scope: Option<&str>, allowed: Scopes) -> Result<Scopes, OAuthErro
         return Err(OAuthError::invalid_scope("the requested scope is empty"));
     }
     Ok(asked)
+}
+
+/// The throttle key of an account (`addr` `None`) or of an account and client address: a
+/// SHA-256 digest of the tenant and the case-folded email (folded as the store folds
+/// `email_key`), so the store keeps no email and an unknown email has a throttle like a known one.
+fn throttle_key(tenant: Uuid, email: &str, addr: Option<IpAddr>) -> [u8; 32] {
+    let email = scimd_schema::value::fold_case(email);
+    let text = match addr {
+        None => format!("scimd sign-in throttle\0account\0{tenant}\0{email}"),
+        Some(ip) => format!("scimd sign-in throttle\0account and address\0{tenant}\0{email}\0{ip}"),
+    };
+    scimd_store::token::digest(&text)
+}
+
+/// The unit an address is throttled by: IPv4 addresses one by one, IPv6 by /64 (the smallest
+/// prefix RFC 4291 §2.5.4 gives one network, so one host cannot rotate through its addresses).
+fn address_bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
 }
 
 fn client_scopes(client: &ClientRecord) -> Scopes {
@@ -715,7 +754,18 @@ impl AuthorizationServer {
             .refresh_token
             .as_deref()
             .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-        let record = match self.store.consume_refresh_token(&scimd_store::token::digest(token)).await? {
+        let digest = scimd_store::token::digest(token);
+        // RFC 6749 §6: the request is validated in full before the token is spent, so a refresh
+        // with a bad `scope` leaves the grant and the refresh token as they were. The grant's
+        // scopes never change, so reading them before the atomic consumption below is safe.
+        if req.scope.is_some()
+            && let Some(known) = self.store.refresh_token(&digest).await?
+            && known.grant.client_id == client.client_id
+        {
+            let granted = Scopes::parse_lenient(known.grant.scopes.iter().map(String::as_str));
+            parse_scope(req.scope.as_deref(), granted)?;
+        }
+        let record = match self.store.consume_refresh_token(&digest).await? {
             Consumed::Unknown => return Err(OAuthError::invalid_grant("the refresh token is invalid")),
             Consumed::Reused(record) => {
                 // RFC 9700 §4.14.2: a rotated refresh token presented again means one of the two
@@ -1055,9 +1105,16 @@ impl AuthorizationServer {
 
     // ---------------------------------------------------------------- sign-in and sessions
 
-    /// Checks an admin's email and password, throttled per account (in the database, shared by
-    /// replicas) and per client address (in this process). RFC 9700 §4.16 / OWASP: one message
-    /// for unknown account and wrong password.
+    /// Checks an admin's email and password, throttled (OWASP Authentication Cheat Sheet, "Login
+    /// Throttling" and "Account Lockout"): an attempt is reserved on every throttle *before* the
+    /// password is checked — per client address in this process, per account and per (account,
+    /// address) in the database, shared by replicas — so concurrent guesses never get more than
+    /// the limits. The per-account throttle slows (growing delays) rather than locks, and a hard
+    /// limit applies only per (account, address): an attacker who knows an admin's email can
+    /// exhaust their own addresses, not the admin's. Throttles are keyed by a digest of the email
+    /// whether or not such an admin exists, and an unknown email is checked against a dummy hash,
+    /// so known and unknown emails get the same answers in the same time (RFC 9700 §4.16 / OWASP:
+    /// one message for unknown account and wrong password).
     pub async fn login(
         &self,
         tenant: Uuid,
@@ -1066,59 +1123,98 @@ impl AuthorizationServer {
         addr: Option<IpAddr>,
     ) -> Result<AdminRecord, LoginError> {
         let now = self.clock.now();
+        let addr = addr.map(address_bucket);
+        if let Some(ip) = addr {
+            self.reserve_address(ip, now)?;
+        }
+        let account = throttle_key(tenant, email, None);
+        let pair = throttle_key(tenant, email, addr);
         let window = self.config.login_lockout;
-        if let Some(ip) = addr
-            && let Ok(map) = self.failures_by_address.lock()
-            && let Some((count, since)) = map.get(&ip)
-            && *count >= self.config.max_failed_logins_per_address
-            && now - *since < window
-        {
-            return Err(LoginError::Throttled);
+        let throttles = [
+            (
+                account,
+                ThrottleRule {
+                    free: self.config.max_failed_logins_per_account,
+                    window,
+                    base_delay: self.config.login_delay,
+                    max_delay: window,
+                },
+            ),
+            (
+                pair,
+                ThrottleRule {
+                    free: self.config.max_failed_logins_per_account_and_address,
+                    window,
+                    base_delay: window,
+                    max_delay: window,
+                },
+            ),
+        ];
+        let refund = || {
+            if let Some(ip) = addr {
+                self.refund_address(ip);
+            }
+        };
+        let unavailable = |e: StoreError| LoginError::Unavailable(e.to_string());
+        match self.store.reserve_login_attempt(&throttles, now).await {
+            Ok(None) => {}
+            Ok(Some(until)) => {
+                refund();
+                return Err(LoginError::Throttled(until - now));
+            }
+            Err(e) => {
+                refund();
+                return Err(unavailable(e));
+            }
         }
-        let admin = self
-            .store
-            .admin_by_email(tenant, email)
-            .await
-            .map_err(|e| LoginError::Unavailable(e.to_string()))?;
-        if let Some(a) = &admin
-            && a.failed_logins >= self.config.max_failed_logins_per_account
-            && a.last_failed_login.is_some_and(|t| now - t < window)
-        {
-            return Err(LoginError::Throttled);
-        }
-        let ok = password::verify(password, admin.as_ref().map(|a| a.password_hash.clone()))
-            .await
-            .map_err(|e| LoginError::Unavailable(e.to_string()))?;
+        let admin = self.store.admin_by_email(tenant, email).await.map_err(unavailable)?;
+        let ok = match password::verify(password, admin.as_ref().map(|a| a.password_hash.clone())).await {
+            Ok(ok) => ok,
+            Err(password::PasswordError::Busy) => {
+                refund();
+                return Err(LoginError::Busy);
+            }
+            Err(e) => return Err(LoginError::Unavailable(e.to_string())),
+        };
         match admin {
             Some(a) if ok => {
-                self.store
-                    .record_login(a.id, true)
-                    .await
-                    .map_err(|e| LoginError::Unavailable(e.to_string()))?;
+                refund();
+                self.store.clear_login_throttles(&[account, pair]).await.map_err(unavailable)?;
                 Ok(a)
             }
-            other => {
-                if let Some(a) = other {
-                    self.store
-                        .record_login(a.id, false)
-                        .await
-                        .map_err(|e| LoginError::Unavailable(e.to_string()))?;
-                }
-                if let Some(ip) = addr
-                    && let Ok(mut map) = self.failures_by_address.lock()
-                {
-                    let entry = map.entry(ip).or_insert((0, now));
-                    if now - entry.1 >= window {
-                        *entry = (0, now);
-                    }
-                    entry.0 += 1;
-                    // Bound the map: forget addresses whose window has passed.
-                    if map.len() > 10_000 {
-                        map.retain(|_, (_, since)| now - *since < window);
-                    }
-                }
-                Err(LoginError::Invalid)
-            }
+            _ => Err(LoginError::Invalid),
+        }
+    }
+
+    /// Reserves an attempt for the address: the check and the increment are one step under the
+    /// lock, so concurrent attempts from one address cannot overtake the limit.
+    fn reserve_address(&self, ip: IpAddr, now: OffsetDateTime) -> Result<(), LoginError> {
+        let window = self.config.login_lockout;
+        let Ok(mut map) = self.failures_by_address.lock() else {
+            return Err(LoginError::Unavailable("the address throttle's lock is poisoned".into()));
+        };
+        // Bound the map: forget addresses whose window has passed.
+        if map.len() >= 10_000 {
+            map.retain(|_, (_, since)| now - *since < window);
+        }
+        let entry = map.entry(ip).or_insert((0, now));
+        if now - entry.1 >= window {
+            *entry = (0, now);
+        }
+        if entry.0 >= self.config.max_failed_logins_per_address {
+            return Err(LoginError::Throttled(window - (now - entry.1)));
+        }
+        entry.0 += 1;
+        Ok(())
+    }
+
+    /// Gives back an address's reserved attempt: it was not a failed sign-in (it succeeded, or
+    /// was refused before any check).
+    fn refund_address(&self, ip: IpAddr) {
+        if let Ok(mut map) = self.failures_by_address.lock()
+            && let Some(entry) = map.get_mut(&ip)
+        {
+            entry.0 = entry.0.saturating_sub(1);
         }
     }
 
