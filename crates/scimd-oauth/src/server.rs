@@ -389,14 +389,61 @@ fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
-/// RFC 6749 §3.1.2: an absolute URI without a fragment. RFC 9700 §4.1.1 and RFC 8252 §8.3: https,
-/// or http only on a loopback host (native apps and tests); custom schemes are not needed by the
-/// identity providers scimd serves.
+/// The longest client name (a label shown on the consent page).
+pub const MAX_NAME_CHARS: usize = 200;
+/// The longest admin email (RFC 5321 §4.5.3.1.3 with RFC 3696 errata: 254 octets).
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// The longest redirect URI accepted at registration.
+pub const MAX_REDIRECT_URI_CHARS: usize = 2000;
+
+/// A free-text field is 1 to `max` characters with no control characters.
+pub fn valid_text(field: &str, value: &str, max: usize) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err(format!("{field} must not be empty"));
+    }
+    if value.chars().count() > max {
+        return Err(format!("{field} is longer than {max} characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("{field} must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// RFC 6749 §3.1.2: an absolute URI without a fragment. RFC 9700 §4.1.1 and RFC 8252 §7.3/§8.3:
+/// https, or http only on a loopback host (127.0.0.1, [::1], localhost); custom schemes are not
+/// needed by the identity providers scimd serves. No userinfo (RFC 9110 §4.2.4: deprecated, and a
+/// phishing vector), and the host must be written canonically: the url crate reads `0x7f000001`
+/// or `127.1` as 127.0.0.1 (WHATWG URL host parsing), so a URI that is not what it looks like is
+/// refused rather than registered.
 pub fn valid_redirect_uri(uri: &str) -> Result<(), String> {
+    if uri.chars().count() > MAX_REDIRECT_URI_CHARS {
+        return Err(format!("a redirect URI is longer than {MAX_REDIRECT_URI_CHARS} characters"));
+    }
     let url =
         url::Url::parse(uri).map_err(|e| format!("redirect URI {uri:?} is not an absolute URL: {e}"))?;
     if url.fragment().is_some() {
         return Err(format!("redirect URI {uri:?} must not have a fragment (RFC 6749 §3.1.2)"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("redirect URI {uri:?} must not contain a user name or password"));
+    }
+    let written = uri
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""))
+        .map(|authority| authority.rsplit_once('@').map_or(authority, |(_, h)| h))
+        .map(|hostport| match (hostport.find(']'), hostport.rsplit_once(':')) {
+            // An IPv6 literal: the host is the bracketed part.
+            (Some(end), _) if hostport.starts_with('[') => &hostport[..=end],
+            (_, Some((h, port))) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => hostport,
+        })
+        .unwrap_or("");
+    let canonical = url.host_str().unwrap_or("");
+    if !written.eq_ignore_ascii_case(canonical) {
+        return Err(format!(
+            "redirect URI {uri:?}: write the host as {canonical:?} (non-canonical hosts are refused)"
+        ));
     }
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match url.scheme() {
@@ -482,6 +529,10 @@ impl AuthorizationServer {
         tenant: &Tenant,
         reg: ClientRegistration,
     ) -> Result<RegisteredClient, String> {
+        valid_text("the client name", &reg.name, MAX_NAME_CHARS)?;
+        if reg.redirect_uris.len() > 20 {
+            return Err("a client has at most 20 redirect URIs".into());
+        }
         match reg.grant {
             GrantType::AuthorizationCode => {
                 if reg.redirect_uris.is_empty() {
@@ -541,7 +592,8 @@ impl AuthorizationServer {
         password: String,
     ) -> Result<AdminRecord, String> {
         let email = email.trim();
-        if email.is_empty() || !email.contains('@') {
+        valid_text("the email", email, MAX_EMAIL_CHARS)?;
+        if !email.contains('@') {
             return Err(format!("{email:?} is not an email address"));
         }
         if password.chars().count() < 12 {
@@ -1307,6 +1359,21 @@ mod tests {
         assert!(valid_redirect_uri("https://example.com/cb#frag").is_err());
         assert!(valid_redirect_uri("/relative").is_err());
         assert!(valid_redirect_uri("javascript:alert(1)").is_err());
+        assert!(valid_redirect_uri("https://user:pass@a.example/cb").is_err(), "userinfo");
+        assert!(valid_redirect_uri("https://user@a.example/cb").is_err(), "userinfo");
+        assert!(valid_redirect_uri("http://0x7f000001/cb").is_err(), "non-canonical numeric host");
+        assert!(valid_redirect_uri("http://127.1/cb").is_err(), "non-canonical numeric host");
+        assert!(valid_redirect_uri("http://[::1]:8080/cb").is_ok());
+        assert!(valid_redirect_uri("https://A.Example:8443/cb?x=1").is_ok());
+        assert!(valid_redirect_uri(&format!("https://a.example/{}", "x".repeat(2000))).is_err());
+    }
+
+    #[test]
+    fn free_text_fields_are_bounded() {
+        assert!(valid_text("name", "Okta", MAX_NAME_CHARS).is_ok());
+        assert!(valid_text("name", &"x".repeat(100_000), MAX_NAME_CHARS).is_err());
+        assert!(valid_text("name", "a\u{0}b", MAX_NAME_CHARS).is_err());
+        assert!(valid_text("name", "   ", MAX_NAME_CHARS).is_err());
     }
 
     #[test]

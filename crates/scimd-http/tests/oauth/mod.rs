@@ -1132,3 +1132,20 @@ async fn an_attacker_cannot_lock_the_admin_out(backend) {
     }
 }
 }
+
+backend_tests! {
+async fn registrations_refuse_tricky_redirect_uris_and_huge_names(backend) {
+    let s = TestServer::start_with(backend).await;
+    let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
+    let post = |body: Value| {
+        s.send(s.client.post(s.url("/admin/v1/tenants/default/clients")).bearer_auth(admin.clone()).json(&body))
+    };
+    for uri in ["https://user:pass@a.example/cb", "http://0x7f000001/cb", "http://127.1/cb", "https://a.example/cb#f"] {
+        let r = post(json!({"name": "Okta", "grant_type": "authorization_code", "redirect_uris": [uri]})).await;
+        assert_eq!(r.status, 400, "{uri}: {}", r.body);
+    }
+    let r = post(json!({"name": "x".repeat(100_000), "grant_type": "client_credentials"})).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("200 characters"), "{}", r.body);
+}
+}
