@@ -1149,3 +1149,20 @@ async fn registrations_refuse_tricky_redirect_uris_and_huge_names(backend) {
     assert!(r.body["detail"].as_str().unwrap().contains("200 characters"), "{}", r.body);
 }
 }
+
+backend_tests! {
+async fn basic_failures_are_challenged_with_basic_and_advertised(backend) {
+    let s = TestServer::start_with(backend).await;
+    let r = s.send(s.client.get(s.url("/scim/v2/Users")).basic_auth("default", Some("scimd_wrong"))).await;
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").unwrap().starts_with("Basic realm="), "{:?}", r.headers);
+    assert!(r.body["detail"].as_str().unwrap().contains("Basic"), "{}", r.body);
+    let ok = s.send(s.client.get(s.url("/scim/v2/Users")).basic_auth("default", Some(&s.token))).await;
+    assert_eq!(ok.status, 200);
+    let spc = s.send(s.client.get(s.url("/scim/v2/ServiceProviderConfig")).bearer_auth(&s.token)).await;
+    let schemes = spc.body["authenticationSchemes"].as_array().unwrap();
+    let types: Vec<&str> = schemes.iter().map(|a| a["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["oauthbearertoken", "httpbasic"]);
+    assert!(schemes.iter().all(|a| a["documentationUri"].is_string() && a["specUri"].is_string()));
+}
+}
