@@ -42,6 +42,10 @@ pub enum AuthError {
     /// Deliberately one message for all four, so a caller learns nothing about which.
     #[error("the bearer token is invalid, expired or revoked")]
     Invalid,
+    /// HTTP Basic credentials whose password is no valid token (→ 401 with a Basic challenge,
+    /// RFC 7617 §2).
+    #[error("the Basic credentials are invalid: the password must be a valid, unexpired scimd token")]
+    InvalidBasic,
     /// The credential lacks the scope the operation needs (→ 403 insufficient_scope).
     #[error("the credential lacks the scope {0} that this operation needs")]
     MissingScope(Scope),
@@ -221,6 +225,27 @@ impl CredentialVerifier for ChainVerifier {
 /// name and password; the user name is not checked — by convention the tenant slug). Schemes are
 /// case-insensitive (RFC 9110 §11.1). Anything else, or an empty token, is no credential.
 fn credential(parts: &Parts) -> Option<String> {
+    credential_and_scheme(parts).map(|(token, _)| token)
+}
+
+/// Whether the request authenticated with `Authorization: Basic` (RFC 7617), whose failure is
+/// answered with a Basic challenge.
+fn is_basic(parts: &Parts) -> bool {
+    credential_and_scheme(parts).is_some_and(|(_, basic)| basic)
+}
+
+/// [`credential`] and whether it came as Basic.
+fn credential_and_scheme(parts: &Parts) -> Option<(String, bool)> {
+    let basic = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"));
+    raw_credential(parts).map(|t| (t, basic))
+}
+
+fn raw_credential(parts: &Parts) -> Option<String> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
@@ -247,7 +272,8 @@ impl FromRequestParts<AppState> for Principal {
             return Ok(p.clone());
         }
         let token = credential(parts).ok_or(AuthError::Missing)?;
-        let mut principal = state.verifier.verify(&token).await?.ok_or(AuthError::Invalid)?;
+        let invalid = if is_basic(parts) { AuthError::InvalidBasic } else { AuthError::Invalid };
+        let mut principal = state.verifier.verify(&token).await?.ok_or(invalid)?;
 
         let slug = RawPathParams::from_request_parts(parts, state)
             .await

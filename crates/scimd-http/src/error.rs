@@ -102,6 +102,10 @@ impl ApiError {
                 let (status, challenge) = match e {
                     // RFC 6750 §3.1: no credential → no error code in the challenge.
                     AuthError::Missing => (StatusCode::UNAUTHORIZED, format!("Bearer realm=\"{REALM}\"")),
+                    // RFC 7617 §2: a failed Basic authentication is challenged with Basic.
+                    AuthError::InvalidBasic => {
+                        (StatusCode::UNAUTHORIZED, format!("Basic realm=\"{REALM}\", charset=\"UTF-8\""))
+                    }
                     AuthError::Invalid => (
                         StatusCode::UNAUTHORIZED,
                         format!("Bearer realm=\"{REALM}\", error=\"invalid_token\""),

@@ -2,11 +2,15 @@
 //! so every replica signs and verifies with the same keys, served as a JWK Set (RFC 7517) at
 //! `/oauth2/jwks`.
 //!
-//! Rotation (`scimd key rotate`) adds a key that signs from then on and retires the others; a
-//! retired key keeps verifying until the tokens it signed have expired, then a later rotation
-//! prunes it. Replicas notice a rotation within [`REFRESH`] (a token with an unknown `kid` triggers
-//! an immediate reload, at most once per [`RELOAD_MIN_INTERVAL`], so a flood of forged `kid`s
-//! cannot turn into a flood of queries).
+//! Rotation (`scimd key rotate`) adds a key that is published in the JWK Set at once but signs
+//! only after [`PUBLICATION_DELAY`]; then the others retire. RFC 7517 §5 / RFC 8414 §2
+//! (`jwks_uri`): a verifier that caches the JWK Set must be able to learn a key before any token
+//! signed with it reaches it, so the delay covers both this server's key cache ([`REFRESH`]) and
+//! the JWK Set's `Cache-Control: max-age` ([`JWKS_MAX_AGE`]). A retired key keeps verifying until
+//! the tokens it signed have expired, then a later rotation prunes it. A token with an unknown
+//! `kid` triggers an immediate reload, at most once per [`RELOAD_MIN_INTERVAL`], so a flood of
+//! forged `kid`s cannot turn into a flood of queries. The signer is chosen from the cached keys
+//! at each signing, by time, so every replica switches at the same moment.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -24,6 +28,12 @@ use scimd_store::{Clock, Store, StoreError};
 
 /// How long a replica signs with the key it loaded before looking for a newer one.
 pub const REFRESH: Duration = Duration::seconds(60);
+/// How long clients may cache the JWK Set (`Cache-Control: max-age` of `/oauth2/jwks`).
+pub const JWKS_MAX_AGE: Duration = Duration::seconds(60);
+/// How long a rotated-in key is published before it signs: every replica's cache and every
+/// client's cached JWK Set has picked it up by then.
+pub const PUBLICATION_DELAY: Duration =
+    Duration::seconds(REFRESH.whole_seconds() + JWKS_MAX_AGE.whole_seconds());
 /// The least time between two reloads caused by unknown `kid`s.
 pub const RELOAD_MIN_INTERVAL: Duration = Duration::seconds(1);
 /// The one algorithm scimd signs with.
@@ -69,9 +79,17 @@ pub fn generate(clock: &dyn Clock) -> Result<SigningKey, KeyError> {
     })
 }
 
+/// A key that may sign: from `from` until `until`.
+struct Signer {
+    kid: String,
+    key: EncodingKey,
+    from: OffsetDateTime,
+    until: Option<OffsetDateTime>,
+}
+
 struct Loaded {
-    /// The key that signs: kid and key.
-    signing: Option<(String, EncodingKey)>,
+    /// The keys that may sign, newest first; which one does depends on the time.
+    signers: Vec<Signer>,
     /// Every key that verifies, by kid.
     verifying: HashMap<String, DecodingKey>,
     /// The JWK Set document.
@@ -117,7 +135,7 @@ impl KeyRing {
     async fn load(&self) -> Result<Arc<Loaded>, KeyError> {
         let keys = self.store.signing_keys().await?;
         let mut verifying = HashMap::new();
-        let mut signing = None;
+        let mut signers = Vec::new();
         let mut jwks = Vec::new();
         for key in &keys {
             let (enc, dec) = match decode(key) {
@@ -128,8 +146,14 @@ impl KeyRing {
                     continue;
                 }
             };
-            if signing.is_none() && key.retired.is_none() {
-                signing = Some((key.kid.clone(), enc));
+            let now = self.clock.now();
+            if key.retired.is_none_or(|r| r > now) {
+                signers.push(Signer {
+                    kid: key.kid.clone(),
+                    key: enc,
+                    from: key.created,
+                    until: key.retired,
+                });
             }
             verifying.insert(key.kid.clone(), dec);
             if let Ok(v) = serde_json::from_str::<Value>(&key.public_jwk) {
@@ -137,7 +161,7 @@ impl KeyRing {
             }
         }
         let loaded =
-            Arc::new(Loaded { signing, verifying, jwks: json!({"keys": jwks}), at: self.clock.now() });
+            Arc::new(Loaded { signers, verifying, jwks: json!({"keys": jwks}), at: self.clock.now() });
         if let Ok(mut g) = self.loaded.write() {
             *g = Some(loaded.clone());
         }
@@ -151,15 +175,25 @@ impl KeyRing {
         }
     }
 
+    /// The key that signs now: the newest whose time has come and has not passed.
+    fn signer(&self, loaded: &Loaded) -> Option<(String, EncodingKey)> {
+        let now = self.clock.now();
+        loaded
+            .signers
+            .iter()
+            .find(|k| k.from <= now && k.until.is_none_or(|u| now < u))
+            .map(|k| (k.kid.clone(), k.key.clone()))
+    }
+
     /// The key to sign with, creating the first one when the database has none.
     pub async fn signing_key(&self) -> Result<(String, EncodingKey), KeyError> {
-        if let Some(pair) = self.current().await?.signing.clone() {
+        if let Some(pair) = self.signer(&*self.current().await?) {
             return Ok(pair);
         }
         // No key yet (a fresh database): create one. Nothing is retired, so nothing is pruned;
         // a day is the longest access-token lifetime the configuration allows.
         self.rotate(Duration::days(1)).await?;
-        self.load().await?.signing.clone().ok_or_else(|| KeyError::Corrupt {
+        self.signer(&*self.load().await?).ok_or_else(|| KeyError::Corrupt {
             kid: String::new(),
             detail: "no usable signing key after creating one".into(),
         })
@@ -182,14 +216,21 @@ impl KeyRing {
         Ok(self.current().await?.jwks.clone())
     }
 
-    /// Adds a new signing key and retires the others; keys retired more than `keep_retired` ago
-    /// (the access-token lifetime: their tokens have expired) are deleted. Returns the new `kid`.
-    pub async fn rotate(&self, keep_retired: Duration) -> Result<String, KeyError> {
-        let key = generate(&*self.clock)?;
-        let kid = key.kid.clone();
-        self.store.rotate_signing_key(key, self.clock.now() - keep_retired).await?;
+    /// Adds a new signing key, published at once and signing after [`PUBLICATION_DELAY`], when
+    /// the others retire; keys retired more than `keep_retired` ago (the access-token lifetime:
+    /// their tokens have expired) are deleted. The first key of a database signs at once (nobody
+    /// can hold a token to verify yet). Returns the new `kid` and when it starts signing.
+    pub async fn rotate(&self, keep_retired: Duration) -> Result<(String, OffsetDateTime), KeyError> {
+        let now = self.clock.now();
+        let live = self.store.signing_keys().await?.iter().any(|k| k.retired.is_none_or(|r| r > now));
+        let mut key = generate(&*self.clock)?;
+        if live {
+            key.created = now + PUBLICATION_DELAY;
+        }
+        let (kid, from) = (key.kid.clone(), key.created);
+        self.store.rotate_signing_key(key, now - keep_retired).await?;
         self.load().await?;
-        Ok(kid)
+        Ok((kid, from))
     }
 }
 

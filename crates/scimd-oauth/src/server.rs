@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use scimd_store::oauth::{
     AdminRecord, ClientRecord, Consumed, GrantRecord, GrantType, NewAdmin, NewClient, NewCode, NewGrant,
-    NewRefreshToken, SessionRecord,
+    NewRefreshToken, SessionRecord, ThrottleRule,
 };
 use scimd_store::token::digests_equal;
 use scimd_store::{Clock, Store, StoreError, Tenant};
@@ -38,13 +38,21 @@ pub struct OAuthConfig {
     pub refresh_token_ttl: Duration,
     /// How long a browser session on the authorization pages lasts.
     pub session_ttl: Duration,
-    /// Failed sign-ins per account before it is throttled for [`OAuthConfig::login_lockout`].
+    /// Sign-in attempts per account (known or not) within [`OAuthConfig::login_lockout`] before
+    /// each further one waits a growing delay ([`OAuthConfig::login_delay`], doubling, at most
+    /// `login_lockout`): the account is slowed, never locked.
     pub max_failed_logins_per_account: u32,
+    /// Failed sign-ins per account from one client address within
+    /// [`OAuthConfig::login_lockout`] before that address may not try that account until the
+    /// window has passed.
+    pub max_failed_logins_per_account_and_address: u32,
     /// Failed sign-ins per client address within [`OAuthConfig::login_lockout`] before the
     /// address is throttled.
     pub max_failed_logins_per_address: u32,
-    /// The throttling window.
+    /// The throttling window, and the longest delay.
     pub login_lockout: Duration,
+    /// The first delay once an account's free attempts are spent.
+    pub login_delay: Duration,
 }
 
 impl Default for OAuthConfig {
@@ -55,8 +63,10 @@ impl Default for OAuthConfig {
             refresh_token_ttl: Duration::days(90),
             session_ttl: Duration::minutes(30),
             max_failed_logins_per_account: 5,
+            max_failed_logins_per_account_and_address: 5,
             max_failed_logins_per_address: 20,
             login_lockout: Duration::minutes(15),
+            login_delay: Duration::seconds(1),
         }
     }
 }
@@ -291,8 +301,10 @@ pub enum AuthorizeError {
 pub enum LoginError {
     /// Unknown email or wrong password.
     Invalid,
-    /// Too many failures for this account or address; try again later.
-    Throttled,
+    /// Too many failures for this account or address; try again after this long.
+    Throttled(Duration),
+    /// Too many password checks at once (the process's Argon2 bound); retry in a moment.
+    Busy,
     /// The check itself failed.
     Unavailable(String),
 }
@@ -339,9 +351,9 @@ pub struct AuthorizationServer {
     clock: Arc<dyn Clock>,
     config: OAuthConfig,
     keys: KeyRing,
-    /// Failed sign-ins per client address: (count, window start). Per process: with several
-    /// replicas the per-address limit applies per replica; the per-account limit is in the
-    /// database and shared.
+    /// Sign-in attempts per client address (IPv6 by /64): (count, window start). Per process:
+    /// with several replicas the per-address limit applies per replica; the per-account limits
+    /// are in the database and shared.
     failures_by_address: Mutex<HashMap<IpAddr, (u32, OffsetDateTime)>>,
 }
 
@@ -389,14 +401,61 @@ fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
-/// RFC 6749 §3.1.2: an absolute URI without a fragment. RFC 9700 §4.1.1 and RFC 8252 §8.3: https,
-/// or http only on a loopback host (native apps and tests); custom schemes are not needed by the
-/// identity providers scimd serves.
+/// The longest client name (a label shown on the consent page).
+pub const MAX_NAME_CHARS: usize = 200;
+/// The longest admin email (RFC 5321 §4.5.3.1.3 with RFC 3696 errata: 254 octets).
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// The longest redirect URI accepted at registration.
+pub const MAX_REDIRECT_URI_CHARS: usize = 2000;
+
+/// A free-text field is 1 to `max` characters with no control characters.
+pub fn valid_text(field: &str, value: &str, max: usize) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err(format!("{field} must not be empty"));
+    }
+    if value.chars().count() > max {
+        return Err(format!("{field} is longer than {max} characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("{field} must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// RFC 6749 §3.1.2: an absolute URI without a fragment. RFC 9700 §4.1.1 and RFC 8252 §7.3/§8.3:
+/// https, or http only on a loopback host (127.0.0.1, [::1], localhost); custom schemes are not
+/// needed by the identity providers scimd serves. No userinfo (RFC 9110 §4.2.4: deprecated, and a
+/// phishing vector), and the host must be written canonically: the url crate reads `0x7f000001`
+/// or `127.1` as 127.0.0.1 (WHATWG URL host parsing), so a URI that is not what it looks like is
+/// refused rather than registered.
 pub fn valid_redirect_uri(uri: &str) -> Result<(), String> {
+    if uri.chars().count() > MAX_REDIRECT_URI_CHARS {
+        return Err(format!("a redirect URI is longer than {MAX_REDIRECT_URI_CHARS} characters"));
+    }
     let url =
         url::Url::parse(uri).map_err(|e| format!("redirect URI {uri:?} is not an absolute URL: {e}"))?;
     if url.fragment().is_some() {
         return Err(format!("redirect URI {uri:?} must not have a fragment (RFC 6749 §3.1.2)"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("redirect URI {uri:?} must not contain a user name or password"));
+    }
+    let written = uri
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""))
+        .map(|authority| authority.rsplit_once('@').map_or(authority, |(_, h)| h))
+        .map(|hostport| match (hostport.find(']'), hostport.rsplit_once(':')) {
+            // An IPv6 literal: the host is the bracketed part.
+            (Some(end), _) if hostport.starts_with('[') => &hostport[..=end],
+            (_, Some((h, port))) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => hostport,
+        })
+        .unwrap_or("");
+    let canonical = url.host_str().unwrap_or("");
+    if !written.eq_ignore_ascii_case(canonical) {
+        return Err(format!(
+            "redirect URI {uri:?}: write the host as {canonical:?} (non-canonical hosts are refused)"
+        ));
     }
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match url.scheme() {
@@ -422,6 +481,33 @@ fn parse_scope(scope: Option<&str>, allowed: Scopes) -> Result<Scopes, OAuthErro
         return Err(OAuthError::invalid_scope("the requested scope is empty"));
     }
     Ok(asked)
+}
+
+/// The throttle key of an account (`addr` `None`) or of an account and client address: a
+/// SHA-256 digest of the tenant and the case-folded email (Unicode lower-case, as the store folds
+/// `email_key`), so the store keeps no email and an unknown email has a throttle like a known one.
+fn throttle_key(tenant: Uuid, email: &str, addr: Option<IpAddr>) -> [u8; 32] {
+    let email = email.to_lowercase();
+    let text = match addr {
+        None => format!("scimd sign-in throttle\0account\0{tenant}\0{email}"),
+        Some(ip) => format!("scimd sign-in throttle\0account and address\0{tenant}\0{email}\0{ip}"),
+    };
+    scimd_store::token::digest(&text)
+}
+
+/// The unit an address is throttled by: IPv4 addresses one by one, IPv6 by /64 (the smallest
+/// prefix RFC 4291 §2.5.4 gives one network, so one host cannot rotate through its addresses).
+fn address_bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
 }
 
 fn client_scopes(client: &ClientRecord) -> Scopes {
@@ -456,6 +542,10 @@ impl AuthorizationServer {
         reg: ClientRegistration,
     ) -> Result<RegisteredClient, RegisterError> {
         let invalid = |m: &str| RegisterError::Invalid(m.to_owned());
+        valid_text("the client name", &reg.name, MAX_NAME_CHARS).map_err(RegisterError::Invalid)?;
+        if reg.redirect_uris.len() > 20 {
+            return Err(invalid("a client has at most 20 redirect URIs"));
+        }
         match reg.grant {
             GrantType::AuthorizationCode => {
                 if reg.redirect_uris.is_empty() {
@@ -513,7 +603,8 @@ impl AuthorizationServer {
         password: String,
     ) -> Result<AdminRecord, String> {
         let email = email.trim();
-        if email.is_empty() || !email.contains('@') {
+        valid_text("the email", email, MAX_EMAIL_CHARS)?;
+        if !email.contains('@') {
             return Err(format!("{email:?} is not an email address"));
         }
         if password.chars().count() < 12 {
@@ -726,7 +817,18 @@ impl AuthorizationServer {
             .refresh_token
             .as_deref()
             .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-        let record = match self.store.consume_refresh_token(&scimd_store::token::digest(token)).await? {
+        let digest = scimd_store::token::digest(token);
+        // RFC 6749 §6: the request is validated in full before the token is spent, so a refresh
+        // with a bad `scope` leaves the grant and the refresh token as they were. The grant's
+        // scopes never change, so reading them before the atomic consumption below is safe.
+        if req.scope.is_some()
+            && let Some(known) = self.store.refresh_token(&digest).await?
+            && known.grant.client_id == client.client_id
+        {
+            let granted = Scopes::parse_lenient(known.grant.scopes.iter().map(String::as_str));
+            parse_scope(req.scope.as_deref(), granted)?;
+        }
+        let record = match self.store.consume_refresh_token(&digest).await? {
             Consumed::Unknown => return Err(OAuthError::invalid_grant("the refresh token is invalid")),
             Consumed::Reused(record) => {
                 // RFC 9700 §4.14.2: a rotated refresh token presented again means one of the two
@@ -1066,9 +1168,16 @@ impl AuthorizationServer {
 
     // ---------------------------------------------------------------- sign-in and sessions
 
-    /// Checks an admin's email and password, throttled per account (in the database, shared by
-    /// replicas) and per client address (in this process). RFC 9700 §4.16 / OWASP: one message
-    /// for unknown account and wrong password.
+    /// Checks an admin's email and password, throttled (OWASP Authentication Cheat Sheet, "Login
+    /// Throttling" and "Account Lockout"): an attempt is reserved on every throttle *before* the
+    /// password is checked — per client address in this process, per account and per (account,
+    /// address) in the database, shared by replicas — so concurrent guesses never get more than
+    /// the limits. The per-account throttle slows (growing delays) rather than locks, and a hard
+    /// limit applies only per (account, address): an attacker who knows an admin's email can
+    /// exhaust their own addresses, not the admin's. Throttles are keyed by a digest of the email
+    /// whether or not such an admin exists, and an unknown email is checked against a dummy hash,
+    /// so known and unknown emails get the same answers in the same time (RFC 9700 §4.16 / OWASP:
+    /// one message for unknown account and wrong password).
     pub async fn login(
         &self,
         tenant: Uuid,
@@ -1077,59 +1186,98 @@ impl AuthorizationServer {
         addr: Option<IpAddr>,
     ) -> Result<AdminRecord, LoginError> {
         let now = self.clock.now();
+        let addr = addr.map(address_bucket);
+        if let Some(ip) = addr {
+            self.reserve_address(ip, now)?;
+        }
+        let account = throttle_key(tenant, email, None);
+        let pair = throttle_key(tenant, email, addr);
         let window = self.config.login_lockout;
-        if let Some(ip) = addr
-            && let Ok(map) = self.failures_by_address.lock()
-            && let Some((count, since)) = map.get(&ip)
-            && *count >= self.config.max_failed_logins_per_address
-            && now - *since < window
-        {
-            return Err(LoginError::Throttled);
+        let throttles = [
+            (
+                account,
+                ThrottleRule {
+                    free: self.config.max_failed_logins_per_account,
+                    window,
+                    base_delay: self.config.login_delay,
+                    max_delay: window,
+                },
+            ),
+            (
+                pair,
+                ThrottleRule {
+                    free: self.config.max_failed_logins_per_account_and_address,
+                    window,
+                    base_delay: window,
+                    max_delay: window,
+                },
+            ),
+        ];
+        let refund = || {
+            if let Some(ip) = addr {
+                self.refund_address(ip);
+            }
+        };
+        let unavailable = |e: StoreError| LoginError::Unavailable(e.to_string());
+        match self.store.reserve_login_attempt(&throttles, now).await {
+            Ok(None) => {}
+            Ok(Some(until)) => {
+                refund();
+                return Err(LoginError::Throttled(until - now));
+            }
+            Err(e) => {
+                refund();
+                return Err(unavailable(e));
+            }
         }
-        let admin = self
-            .store
-            .admin_by_email(tenant, email)
-            .await
-            .map_err(|e| LoginError::Unavailable(e.to_string()))?;
-        if let Some(a) = &admin
-            && a.failed_logins >= self.config.max_failed_logins_per_account
-            && a.last_failed_login.is_some_and(|t| now - t < window)
-        {
-            return Err(LoginError::Throttled);
-        }
-        let ok = password::verify(password, admin.as_ref().map(|a| a.password_hash.clone()))
-            .await
-            .map_err(|e| LoginError::Unavailable(e.to_string()))?;
+        let admin = self.store.admin_by_email(tenant, email).await.map_err(unavailable)?;
+        let ok = match password::verify(password, admin.as_ref().map(|a| a.password_hash.clone())).await {
+            Ok(ok) => ok,
+            Err(password::PasswordError::Busy) => {
+                refund();
+                return Err(LoginError::Busy);
+            }
+            Err(e) => return Err(LoginError::Unavailable(e.to_string())),
+        };
         match admin {
             Some(a) if ok => {
-                self.store
-                    .record_login(a.id, true)
-                    .await
-                    .map_err(|e| LoginError::Unavailable(e.to_string()))?;
+                refund();
+                self.store.clear_login_throttles(&[account, pair]).await.map_err(unavailable)?;
                 Ok(a)
             }
-            other => {
-                if let Some(a) = other {
-                    self.store
-                        .record_login(a.id, false)
-                        .await
-                        .map_err(|e| LoginError::Unavailable(e.to_string()))?;
-                }
-                if let Some(ip) = addr
-                    && let Ok(mut map) = self.failures_by_address.lock()
-                {
-                    let entry = map.entry(ip).or_insert((0, now));
-                    if now - entry.1 >= window {
-                        *entry = (0, now);
-                    }
-                    entry.0 += 1;
-                    // Bound the map: forget addresses whose window has passed.
-                    if map.len() > 10_000 {
-                        map.retain(|_, (_, since)| now - *since < window);
-                    }
-                }
-                Err(LoginError::Invalid)
-            }
+            _ => Err(LoginError::Invalid),
+        }
+    }
+
+    /// Reserves an attempt for the address: the check and the increment are one step under the
+    /// lock, so concurrent attempts from one address cannot overtake the limit.
+    fn reserve_address(&self, ip: IpAddr, now: OffsetDateTime) -> Result<(), LoginError> {
+        let window = self.config.login_lockout;
+        let Ok(mut map) = self.failures_by_address.lock() else {
+            return Err(LoginError::Unavailable("the address throttle's lock is poisoned".into()));
+        };
+        // Bound the map: forget addresses whose window has passed.
+        if map.len() >= 10_000 {
+            map.retain(|_, (_, since)| now - *since < window);
+        }
+        let entry = map.entry(ip).or_insert((0, now));
+        if now - entry.1 >= window {
+            *entry = (0, now);
+        }
+        if entry.0 >= self.config.max_failed_logins_per_address {
+            return Err(LoginError::Throttled(window - (now - entry.1)));
+        }
+        entry.0 += 1;
+        Ok(())
+    }
+
+    /// Gives back an address's reserved attempt: it was not a failed sign-in (it succeeded, or
+    /// was refused before any check).
+    fn refund_address(&self, ip: IpAddr) {
+        if let Ok(mut map) = self.failures_by_address.lock()
+            && let Some(entry) = map.get_mut(&ip)
+        {
+            entry.0 = entry.0.saturating_sub(1);
         }
     }
 
@@ -1222,6 +1370,21 @@ mod tests {
         assert!(valid_redirect_uri("https://example.com/cb#frag").is_err());
         assert!(valid_redirect_uri("/relative").is_err());
         assert!(valid_redirect_uri("javascript:alert(1)").is_err());
+        assert!(valid_redirect_uri("https://user:pass@a.example/cb").is_err(), "userinfo");
+        assert!(valid_redirect_uri("https://user@a.example/cb").is_err(), "userinfo");
+        assert!(valid_redirect_uri("http://0x7f000001/cb").is_err(), "non-canonical numeric host");
+        assert!(valid_redirect_uri("http://127.1/cb").is_err(), "non-canonical numeric host");
+        assert!(valid_redirect_uri("http://[::1]:8080/cb").is_ok());
+        assert!(valid_redirect_uri("https://A.Example:8443/cb?x=1").is_ok());
+        assert!(valid_redirect_uri(&format!("https://a.example/{}", "x".repeat(2000))).is_err());
+    }
+
+    #[test]
+    fn free_text_fields_are_bounded() {
+        assert!(valid_text("name", "Okta", MAX_NAME_CHARS).is_ok());
+        assert!(valid_text("name", &"x".repeat(100_000), MAX_NAME_CHARS).is_err());
+        assert!(valid_text("name", "a\u{0}b", MAX_NAME_CHARS).is_err());
+        assert!(valid_text("name", "   ", MAX_NAME_CHARS).is_err());
     }
 
     #[test]

@@ -136,11 +136,28 @@ impl AuthScheme {
             name: "OAuth Bearer Token".to_owned(),
             description: "Authentication scheme using the OAuth Bearer Token Standard".to_owned(),
             spec_uri: Some("https://www.rfc-editor.org/info/rfc6750".to_owned()),
-            documentation_uri: None,
+            documentation_uri: Some(DOCUMENTATION_URI.to_owned()),
             primary: true,
         }
     }
+
+    /// RFC 7617 HTTP Basic with a scimd token as the password (the user name is not checked),
+    /// for identity providers that offer only Basic (Okta's "Basic Auth" mode).
+    #[must_use]
+    pub fn http_basic() -> Self {
+        Self {
+            kind: "httpbasic".to_owned(),
+            name: "HTTP Basic".to_owned(),
+            description: "HTTP Basic authentication with a scimd token as the password".to_owned(),
+            spec_uri: Some("https://www.rfc-editor.org/info/rfc7617".to_owned()),
+            documentation_uri: Some(DOCUMENTATION_URI.to_owned()),
+            primary: false,
+        }
+    }
 }
+
+/// Where the authentication schemes are documented (RFC 7643 §5 `documentationUri`).
+pub const DOCUMENTATION_URI: &str = "https://github.com/scimd/scimd#readme";
 
 /// RFC 9865 §4: which pagination method a request gets when it names none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,7 +233,7 @@ impl Default for ServiceProviderConfig {
             change_password: false,
             sort: false,
             etag: true,
-            authentication_schemes: vec![AuthScheme::oauth_bearer_token()],
+            authentication_schemes: vec![AuthScheme::oauth_bearer_token(), AuthScheme::http_basic()],
             pagination: Some(PaginationConfig {
                 cursor: false,
                 index: true,

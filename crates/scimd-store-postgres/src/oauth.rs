@@ -15,7 +15,7 @@ use crate::Cols;
 use scimd_schema::value::fold_case;
 use scimd_store::oauth::{
     AdminRecord, ClientRecord, CodeRecord, Consumed, GrantRecord, NewAdmin, NewClient, NewCode, NewGrant,
-    NewRefreshToken, RefreshRecord, SessionRecord, SigningKey,
+    NewRefreshToken, RefreshRecord, SessionRecord, SigningKey, ThrottleRule, ThrottleState,
 };
 use scimd_store::rows::{self, ADMIN_COLUMNS, CLIENT_COLUMNS, GRANT_COLUMNS};
 use scimd_store::{OAuthStore, Result, StoreError};
@@ -106,6 +106,16 @@ async fn consume(
     let grant = grant_in(&mut tx, &get::<String>(&row, "grant_id")?).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(Some((row, first, grant)))
+}
+
+/// Unix milliseconds, as `oauth_login_throttle` stores times.
+fn unix_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn from_unix_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 #[async_trait]
@@ -273,6 +283,84 @@ impl OAuthStore for PgStore {
         };
         q.execute(&mut *tx).await.map_err(map_err)?;
         tx.commit().await.map_err(map_err)
+    }
+
+    async fn reserve_login_attempt(
+        &self,
+        throttles: &[([u8; 32], ThrottleRule)],
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>> {
+        // Housekeeping in its own statement, outside the transaction below: its row locks are
+        // released at once and never interleave with the throttle rows' locks.
+        let window = throttles.iter().map(|(_, r)| r.window).max().unwrap_or(time::Duration::ZERO);
+        sqlx::query("DELETE FROM oauth_login_throttle WHERE last_attempt < $1 AND blocked_until < $1")
+            .bind(unix_ms(now - window))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut reserved = Vec::with_capacity(throttles.len());
+        let mut refused = None;
+        // In key order, so two transactions locking the same rows cannot deadlock.
+        let mut throttles = throttles.to_vec();
+        throttles.sort_by_key(|t| t.0);
+        for (key, rule) in &throttles {
+            let (key, rule) = (*key, *rule);
+            // The row exists (a new one starts over at once), then is locked: concurrent reservations
+            // on any replica queue on it, and each sees the one before.
+            sqlx::query(
+                "INSERT INTO oauth_login_throttle (key, attempts, last_attempt, blocked_until) VALUES ($1, 0, 0, 0) \
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(&key[..])
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let row = sqlx::query(
+                "SELECT attempts, last_attempt, blocked_until FROM oauth_login_throttle WHERE key = $1 FOR UPDATE",
+            )
+            .bind(&key[..])
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let state = ThrottleState {
+                attempts: u32::try_from(get::<i64>(&row, "attempts")?).unwrap_or(u32::MAX),
+                last_attempt: from_unix_ms(get::<i64>(&row, "last_attempt")?),
+                blocked_until: from_unix_ms(get::<i64>(&row, "blocked_until")?),
+            };
+            match rule.reserve(Some(state), now) {
+                Ok(next) => reserved.push((key, next)),
+                Err(until) => refused = refused.max(Some(until)),
+            }
+        }
+        if refused.is_some() {
+            // Nothing is written: the transaction rolls back when dropped.
+            return Ok(refused);
+        }
+        for (key, next) in reserved {
+            sqlx::query(
+                "UPDATE oauth_login_throttle SET attempts = $2, last_attempt = $3, blocked_until = $4 WHERE key = $1",
+            )
+            .bind(&key[..])
+            .bind(i64::from(next.attempts))
+            .bind(unix_ms(next.last_attempt))
+            .bind(unix_ms(next.blocked_until))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(None)
+    }
+
+    async fn clear_login_throttles(&self, keys: &[[u8; 32]]) -> Result<()> {
+        let keys: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+        sqlx::query("DELETE FROM oauth_login_throttle WHERE key = ANY($1)")
+            .bind(&keys)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     async fn create_session(
@@ -457,7 +545,9 @@ impl OAuthStore for PgStore {
     }
 
     async fn rotate_signing_key(&self, key: SigningKey, prune_before: OffsetDateTime) -> Result<()> {
-        let now = time_to_db(self.clock.now());
+        // The others stop signing when the new key starts: its `created`, which may lie ahead
+        // (published first, signing later).
+        let now = time_to_db(key.created);
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         // Replicas rotating at once (two starting on a fresh database both create the first key)
         // take turns, so exactly one key is left unretired: the last one inserted.

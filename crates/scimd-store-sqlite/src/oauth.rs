@@ -15,7 +15,7 @@ use crate::driver::RowCols;
 use scimd_schema::value::fold_case;
 use scimd_store::oauth::{
     AdminRecord, ClientRecord, CodeRecord, Consumed, GrantRecord, NewAdmin, NewClient, NewCode, NewGrant,
-    NewRefreshToken, RefreshRecord, SessionRecord, SigningKey,
+    NewRefreshToken, RefreshRecord, SessionRecord, SigningKey, ThrottleRule, ThrottleState,
 };
 use scimd_store::rows::{self, ADMIN_COLUMNS, CLIENT_COLUMNS, GRANT_COLUMNS};
 use scimd_store::{OAuthStore, Result, StoreError};
@@ -98,6 +98,16 @@ async fn consume(
     let grant = grant_in(&mut tx, &get::<String>(&before, "grant_id")?).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(Some((before, first, grant)))
+}
+
+/// Unix milliseconds, as `oauth_login_throttle` stores times.
+fn unix_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn from_unix_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 #[async_trait]
@@ -264,6 +274,77 @@ impl OAuthStore for SqliteStore {
             .bind(time_to_db(self.clock.now()))
         };
         q.execute(&mut *tx).await.map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn reserve_login_attempt(
+        &self,
+        throttles: &[([u8; 32], ThrottleRule)],
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>> {
+        // BEGIN IMMEDIATE: the read below and the write after it are one serialised step.
+        let mut tx = self.write_tx().await?;
+        let window = throttles.iter().map(|(_, r)| r.window).max().unwrap_or(time::Duration::ZERO);
+        sqlx::query("DELETE FROM oauth_login_throttle WHERE last_attempt < ?1 AND blocked_until < ?1")
+            .bind(unix_ms(now - window))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let mut reserved = Vec::with_capacity(throttles.len());
+        let mut refused = None;
+        for (key, rule) in throttles {
+            let (key, rule) = (*key, *rule);
+            let row = sqlx::query(
+                "SELECT attempts, last_attempt, blocked_until FROM oauth_login_throttle WHERE key = ?1",
+            )
+            .bind(&key[..])
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let state = match row {
+                Some(row) => Some(ThrottleState {
+                    attempts: u32::try_from(get::<i64>(&row, "attempts")?).unwrap_or(u32::MAX),
+                    last_attempt: from_unix_ms(get::<i64>(&row, "last_attempt")?),
+                    blocked_until: from_unix_ms(get::<i64>(&row, "blocked_until")?),
+                }),
+                None => None,
+            };
+            match rule.reserve(state, now) {
+                Ok(next) => reserved.push((key, next)),
+                Err(until) => refused = refused.max(Some(until)),
+            }
+        }
+        if refused.is_some() {
+            // Nothing is written: the transaction rolls back when dropped.
+            return Ok(refused);
+        }
+        for (key, next) in reserved {
+            sqlx::query(
+                "INSERT INTO oauth_login_throttle (key, attempts, last_attempt, blocked_until) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (key) DO UPDATE SET attempts = excluded.attempts, last_attempt = excluded.last_attempt, \
+                 blocked_until = excluded.blocked_until",
+            )
+            .bind(&key[..])
+            .bind(i64::from(next.attempts))
+            .bind(unix_ms(next.last_attempt))
+            .bind(unix_ms(next.blocked_until))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(None)
+    }
+
+    async fn clear_login_throttles(&self, keys: &[[u8; 32]]) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        for key in keys {
+            sqlx::query("DELETE FROM oauth_login_throttle WHERE key = ?1")
+                .bind(&key[..])
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
         tx.commit().await.map_err(map_err)
     }
 
@@ -455,7 +536,9 @@ impl OAuthStore for SqliteStore {
     }
 
     async fn rotate_signing_key(&self, key: SigningKey, prune_before: OffsetDateTime) -> Result<()> {
-        let now = time_to_db(self.clock.now());
+        // The others stop signing when the new key starts: its `created`, which may lie ahead
+        // (published first, signing later).
+        let now = time_to_db(key.created);
         let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE signing_keys SET retired = ?1 WHERE retired IS NULL")
             .bind(&now)

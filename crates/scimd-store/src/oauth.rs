@@ -349,10 +349,11 @@ pub struct SigningKey {
     pub private_der: Vec<u8>,
     /// The public key as a JWK (JSON text), as served at `/oauth2/jwks`.
     pub public_jwk: String,
-    /// When it was created.
+    /// When it starts signing (until then it is only published); its creation time, or later for
+    /// a key published ahead of use.
     pub created: OffsetDateTime,
-    /// When it stopped signing (a newer key took over); it still verifies until the tokens it
-    /// signed have expired.
+    /// When it stops (or stopped) signing: a newer key takes over; it still verifies until the
+    /// tokens it signed have expired.
     pub retired: Option<OffsetDateTime>,
 }
 
@@ -365,6 +366,65 @@ impl fmt::Debug for SigningKey {
             .field("created", &self.created)
             .field("retired", &self.retired)
             .finish_non_exhaustive()
+    }
+}
+
+/// One sign-in throttle's rule (OWASP Authentication Cheat Sheet, "Login Throttling"): the
+/// first `free` attempts within `window` go through; from then on each further attempt must wait
+/// a delay that starts at `base_delay` and doubles with every attempt, up to `max_delay`. A rule
+/// with `base_delay == max_delay == window` is a plain "`free` per `window`" limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThrottleRule {
+    /// Attempts allowed before delays start.
+    pub free: u32,
+    /// A throttle with no attempt and no delay running for this long starts over (and its row may
+    /// be deleted).
+    pub window: time::Duration,
+    /// The first delay.
+    pub base_delay: time::Duration,
+    /// The longest delay.
+    pub max_delay: time::Duration,
+}
+
+/// A throttle's state, as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThrottleState {
+    /// Attempts reserved since the throttle last started over.
+    pub attempts: u32,
+    /// When the last one was reserved.
+    pub last_attempt: OffsetDateTime,
+    /// No attempt is reserved before this time.
+    pub blocked_until: OffsetDateTime,
+}
+
+impl ThrottleRule {
+    /// The state after reserving one attempt at `now` on `state` (`None`: no row yet), or
+    /// `Err(until)` when the throttle refuses attempts until then. Both stores run this inside
+    /// one serialised read-modify-write, so concurrent reservations see each other.
+    pub fn reserve(
+        &self,
+        state: Option<ThrottleState>,
+        now: OffsetDateTime,
+    ) -> std::result::Result<ThrottleState, OffsetDateTime> {
+        // A throttle starts over only after a whole window with no attempt and no delay running:
+        // waiting out a delay does not reset the count.
+        let live = state.filter(|s| now - s.last_attempt.max(s.blocked_until) < self.window);
+        if let Some(s) = live
+            && s.blocked_until > now
+        {
+            return Err(s.blocked_until);
+        }
+        let attempts = live.map_or(0, |s| s.attempts).saturating_add(1);
+        let blocked_until = match attempts.checked_sub(self.free) {
+            // Within the free attempts.
+            None => now,
+            // The `free`-th attempt and each after it delay the next: base × 2^(over), capped.
+            Some(over) => {
+                let factor = 1i32 << over.min(20);
+                now + (self.base_delay * factor).min(self.max_delay)
+            }
+        };
+        Ok(ThrottleState { attempts, last_attempt: now, blocked_until })
     }
 }
 
@@ -396,6 +456,19 @@ pub trait OAuthStore: Send + Sync {
     async fn admin(&self, id: Uuid) -> Result<Option<AdminRecord>>;
     /// Records a sign-in outcome: success resets the failure count, failure increments it.
     async fn record_login(&self, admin: Uuid, success: bool) -> Result<()>;
+    /// Reserves one sign-in attempt on every throttle of `throttles` — a digest naming an account
+    /// or an account and address (it need not name an existing admin), and its rule — or on none
+    /// of them: atomically, across replicas too, so N concurrent attempts never get more than the
+    /// rules allow, and an attempt one throttle refuses spends nothing on the others. `Ok(None)`:
+    /// reserved; `Ok(Some(until))`: refused until then. Throttles idle for their window are
+    /// deleted as it goes, so unknown names cannot grow the table without bound.
+    async fn reserve_login_attempt(
+        &self,
+        throttles: &[([u8; 32], ThrottleRule)],
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>>;
+    /// Forgets these throttles (a successful sign-in).
+    async fn clear_login_throttles(&self, keys: &[[u8; 32]]) -> Result<()>;
     /// Starts a session. `csrf` is its form token; `expires` when it stops working.
     async fn create_session(
         &self,
@@ -433,9 +506,62 @@ pub trait OAuthStore: Send + Sync {
 
     // ---- signing keys ----
 
-    /// Adds a key and retires every other unretired key at the clock's time: the new key signs
-    /// from now on. Keys retired before `prune_before` are deleted (their tokens have expired).
+    /// Adds a key and retires every other unretired key at the new key's `created` time, which
+    /// may lie in the future: from then on the new key signs, and until then it is only published
+    /// (so verifiers learn it before any token signed with it exists). Keys retired before
+    /// `prune_before` are deleted (their tokens have expired).
     async fn rotate_signing_key(&self, key: SigningKey, prune_before: OffsetDateTime) -> Result<()>;
     /// Every stored key, newest first.
     async fn signing_keys(&self) -> Result<Vec<SigningKey>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use time::Duration;
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn throttles_allow_the_free_attempts_then_delays_that_double_up_to_the_cap() {
+        let rule = ThrottleRule {
+            free: 3,
+            window: Duration::minutes(15),
+            base_delay: Duration::seconds(1),
+            max_delay: Duration::minutes(15),
+        };
+        let t0 = datetime!(2026-01-01 0:00 UTC);
+        let mut state = None;
+        for _ in 0..2 {
+            let s = rule.reserve(state, t0).unwrap();
+            assert_eq!(s.blocked_until, t0);
+            state = Some(s);
+        }
+        // The third (last free) attempt delays the next by the base delay.
+        let s = rule.reserve(state, t0).unwrap();
+        assert_eq!(s.blocked_until, t0 + Duration::seconds(1));
+        assert_eq!(rule.reserve(Some(s), t0), Err(t0 + Duration::seconds(1)));
+        let t1 = t0 + Duration::seconds(1);
+        let s = rule.reserve(Some(s), t1).unwrap();
+        assert_eq!(s.blocked_until, t1 + Duration::seconds(2), "doubles");
+        let mut s = s;
+        for _ in 0..40 {
+            s = rule.reserve(Some(s), s.blocked_until).unwrap();
+        }
+        assert_eq!(s.blocked_until - s.last_attempt, Duration::minutes(15), "capped, no overflow");
+        // Idle for the window after the last delay: starts over.
+        let later = s.blocked_until + Duration::minutes(15);
+        assert_eq!(rule.reserve(Some(s), later).unwrap().attempts, 1);
+    }
+
+    #[test]
+    fn a_plain_limit_per_window() {
+        let window = Duration::minutes(15);
+        let rule = ThrottleRule { free: 2, window, base_delay: window, max_delay: window };
+        let t0 = datetime!(2026-01-01 0:00 UTC);
+        let s = rule.reserve(None, t0).unwrap();
+        let s = rule.reserve(Some(s), t0).unwrap();
+        assert_eq!(rule.reserve(Some(s), t0 + Duration::minutes(14)), Err(t0 + window));
+        assert!(rule.reserve(Some(s), t0 + window).is_ok());
+    }
 }

@@ -210,7 +210,8 @@ pub enum AdminCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Start signing with a new key; older keys keep verifying until their tokens expire. Prints
+    /// Add a signing key: published in the JWK Set at once, it signs two minutes later (when every
+    /// server and client has seen it); older keys keep verifying until their tokens expire. Prints
     /// the new key id.
     Rotate,
 }

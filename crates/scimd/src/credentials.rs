@@ -138,22 +138,25 @@ pub(crate) async fn admin_create(
     Ok(())
 }
 
-/// `key rotate`: retired keys are kept for one access-token lifetime plus the time replicas take
-/// to notice the rotation, so every token they signed stays valid until it expires.
+/// `key rotate`: the new key is published at once and signs after the publication delay; retired
+/// keys are kept for one access-token lifetime plus that delay, so every token they signed stays
+/// valid until it expires.
 pub(crate) async fn key_rotate(
     store: &Arc<dyn Store>,
     clock: &Arc<dyn Clock>,
     settings: &Settings,
 ) -> Result<(), CliError> {
     let oauth = server(store, clock, settings);
-    let kid = oauth
+    let (kid, from) = oauth
         .keys()
-        .rotate(settings.http.oauth.access_token_ttl + scimd_oauth::keys::REFRESH)
+        .rotate(settings.http.oauth.access_token_ttl + scimd_oauth::keys::PUBLICATION_DELAY)
         .await
         .map_err(|e| match e {
             scimd_oauth::keys::KeyError::Store(s) => CliError::Store(s),
             other => CliError::Usage(other.to_string()),
         })?;
+    let from = from.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    eprintln!("key {kid} is published in the JWK Set now and signs from {from}");
     crate::cli::out(format_args!("{kid}"))?;
     Ok(())
 }

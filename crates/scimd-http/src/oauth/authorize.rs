@@ -262,8 +262,17 @@ pub(crate) async fn submit(
                     )
                     .await
                 }
-                Err(LoginError::Throttled) => {
-                    let msg = "Too many failed sign-ins. Wait 15 minutes and try again.";
+                Err(LoginError::Throttled(wait)) => {
+                    // RFC 6585 §4: 429 with Retry-After, whole seconds rounded up (RFC 9110 §10.2.3).
+                    let secs = (wait.whole_milliseconds().max(0) as u64).div_ceil(1000).max(1);
+                    let msg = format!(
+                        "Too many failed sign-ins. Wait {} and try again.",
+                        if secs < 120 {
+                            format!("{secs} seconds")
+                        } else {
+                            format!("{} minutes", secs.div_ceil(60))
+                        }
+                    );
                     let mut resp = render(
                         &state,
                         &ctx,
@@ -271,13 +280,27 @@ pub(crate) async fn submit(
                         &req,
                         &session,
                         None,
-                        Some((StatusCode::TOO_MANY_REQUESTS, msg)),
+                        Some((StatusCode::TOO_MANY_REQUESTS, &msg)),
                     )
                     .await;
-                    let wait = state.config.oauth.login_lockout.whole_seconds().to_string();
-                    if let Ok(v) = HeaderValue::from_str(&wait) {
-                        resp.headers_mut().insert(header::RETRY_AFTER, v);
-                    }
+                    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                    resp
+                }
+                Err(LoginError::Busy) => {
+                    // The process's bound on concurrent password hashing: the sign-in page with
+                    // its error, 503 with Retry-After (RFC 9110 §15.6.4, §10.2.3).
+                    let msg = "The server is busy checking other sign-ins. Try again in a moment.";
+                    let mut resp = render(
+                        &state,
+                        &ctx,
+                        &params,
+                        &req,
+                        &session,
+                        None,
+                        Some((StatusCode::SERVICE_UNAVAILABLE, msg)),
+                    )
+                    .await;
+                    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                     resp
                 }
                 Err(LoginError::Unavailable(e)) => {

@@ -218,7 +218,7 @@ async fn jwks(State(state): State<AppState>) -> Response {
     match state.oauth.keys().jwks().await {
         Ok(v) => (
             StatusCode::OK,
-            [(header::CACHE_CONTROL, HeaderValue::from_static("max-age=60"))],
+            [(header::CACHE_CONTROL, format!("max-age={}", scimd_oauth::keys::JWKS_MAX_AGE.whole_seconds()))],
             axum::Json::<Value>(v),
         )
             .into_response(),

@@ -61,7 +61,8 @@ async fn service_provider_config(
     spc.sort = true;
     // `password` is accepted on PUT and PATCH and stored as an Argon2id hash (RFC 7643 §5).
     spc.change_password = true;
-    spc.authentication_schemes = vec![AuthScheme::oauth_bearer_token()];
+    // RFC 7643 §5: every scheme the service provider accepts (bearer, and Basic with a token).
+    spc.authentication_schemes = vec![AuthScheme::oauth_bearer_token(), AuthScheme::http_basic()];
     // RFC 9865: both paging methods; index is what a request that names neither gets.
     spc.pagination = Some(PaginationConfig {
         cursor: true,

@@ -30,5 +30,9 @@ pub(crate) async fn hash(plain: String, clock: &Arc<dyn Clock>) -> Result<String
         Err(scimd_oauth::password::PasswordError::Interrupted) => {
             Err(ScimError::status(500, "password hashing was interrupted"))
         }
+        // The process's bound on concurrent Argon2 hashes (scimd-oauth's `password` module).
+        Err(scimd_oauth::password::PasswordError::Busy) => {
+            Err(ScimError::status(503, "too many password hashes at once; retry shortly"))
+        }
     }
 }

@@ -389,7 +389,8 @@ async fn rotating_or_deleting_a_client_ends_its_tokens(backend) {
 
 backend_tests! {
 async fn metadata_jwks_and_key_rotation(backend) {
-    let s = TestServer::start_with(backend).await;
+    let clock = MockClock::new(datetime!(2026-03-01 9:00 UTC));
+    let s = TestServer::start_opts(Options { backend, clock: Arc::new(clock.clone()), ..Options::default() }).await;
     let m = s.send(s.client.get(s.url("/.well-known/oauth-authorization-server"))).await;
     assert_eq!(m.status, 200);
     assert_eq!(m.body["issuer"], s.base_url.as_str());
@@ -428,36 +429,52 @@ async fn metadata_jwks_and_key_rotation(backend) {
     assert_eq!(jwks.body["keys"][0]["kid"], old_kid.as_str());
     assert!(jwks.body["keys"][0].get("d").is_none(), "only public keys are published");
 
-    // Rotation: new tokens use the new key, the old token keeps working until it expires.
+    // Rotation, as `scimd key rotate` does it from another process: the new key is published at
+    // once and signs only after the publication delay.
     let server = scimd_oauth::AuthorizationServer::new(
         s.store.clone(),
         s.clock.clone(),
         scimd_oauth::OAuthConfig::default(),
     );
-    let new_kid = server.keys().rotate(time::Duration::hours(1)).await.unwrap();
+    let (new_kid, signs_from) = server.keys().rotate(time::Duration::hours(1)).await.unwrap();
     assert_ne!(new_kid, old_kid);
+    assert_eq!(signs_from, datetime!(2026-03-01 9:00 UTC) + scimd_oauth::keys::PUBLICATION_DELAY);
     assert_eq!(scim_get(&s, &old, "/scim/v2/Users").await.status, 200);
-    // The serving process notices the rotation within its refresh interval; a fresh server
-    // instance (another replica) signs with the new key at once.
+    async fn mint(server: &scimd_oauth::AuthorizationServer, id: &str, secret: &str, base: &str) -> String {
+        let auth = scimd_oauth::ClientAuth::Basic { id: id.to_owned(), secret: secret.to_owned() };
+        let request =
+            scimd_oauth::TokenRequest { grant_type: Some("client_credentials".into()), ..Default::default() };
+        server.token(&auth, request, base).await.unwrap().access_token
+    }
+    let jwks_kids = || async {
+        let jwks = s.send(s.client.get(s.url("/oauth2/jwks"))).await;
+        let kids: Vec<String> =
+            jwks.body["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect();
+        kids
+    };
+    // A fresh replica (no cache) still signs with the old key: nobody may have the new one yet.
     let replica = scimd_oauth::AuthorizationServer::new(
         s.store.clone(),
         s.clock.clone(),
         scimd_oauth::OAuthConfig::default(),
     );
-    let auth = scimd_oauth::ClientAuth::Basic { id: id.clone(), secret: secret.clone() };
-    let minted = replica
-        .token(
-            &auth,
-            scimd_oauth::TokenRequest { grant_type: Some("client_credentials".into()), ..Default::default() },
-            &s.base_url,
-        )
-        .await
-        .unwrap();
-    assert_eq!(kid_of(&minted.access_token), new_kid);
-    // The serving process has not seen the new kid yet; it reloads on an unknown kid, at most
-    // once per RELOAD_MIN_INTERVAL (it loaded its keys moments ago, for `old`).
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    assert_eq!(scim_get(&s, &minted.access_token, "/scim/v2/Users").await.status, 200);
+    assert_eq!(kid_of(&mint(&replica, &id, &secret, &s.base_url).await), old_kid);
+    // Once the serving process's cache has expired, its JWK Set publishes the new key while it
+    // still signs with the old one.
+    clock.advance(scimd_oauth::keys::REFRESH);
+    let kids = jwks_kids().await;
+    assert!(kids.contains(&new_kid) && kids.contains(&old_kid), "{kids:?}");
+    let token = token_basic(&s, &id, &secret, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(kid_of(token.body["access_token"].as_str().unwrap()), old_kid);
+    // After the delay every replica signs with the new key, which verifiers already know.
+    clock.advance(scimd_oauth::keys::PUBLICATION_DELAY - scimd_oauth::keys::REFRESH);
+    let token = token_basic(&s, &id, &secret, &[("grant_type", "client_credentials")]).await;
+    let minted = token.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(kid_of(&minted), new_kid);
+    assert_eq!(kid_of(&mint(&replica, &id, &secret, &s.base_url).await), new_kid);
+    assert!(jwks_kids().await.contains(&new_kid));
+    assert_eq!(scim_get(&s, &minted, "/scim/v2/Users").await.status, 200);
+    assert_eq!(scim_get(&s, &old, "/scim/v2/Users").await.status, 200, "the old key still verifies");
 }
 }
 
@@ -662,9 +679,12 @@ async fn refresh_rotation_and_reuse_detection(backend) {
     )
     .await;
     assert_eq!(r.body["error"], "invalid_scope");
-    // That failed request consumed the second token; rotation continues from a fresh exchange.
-    let r = refresh(&s, &id, &secret, second_refresh.as_str())
-    .await;
+    // RFC 6749 §6: the refused request spent nothing; the same refresh token still works, once.
+    let r = refresh(&s, &id, &secret, second_refresh.as_str()).await;
+    assert_eq!(r.status, 200, "an invalid scope must not destroy the grant: {}", r.body);
+    let access = r.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(scim_get(&s, &access, "/scim/v2/Users").await.status, 200);
+    let r = refresh(&s, &id, &secret, second_refresh.as_str()).await;
     assert_eq!(r.body["error"], "invalid_grant", "a used refresh token is dead");
 
     // A new connection; its live access token dies when an old refresh token is replayed.
@@ -992,5 +1012,157 @@ async fn the_oauth2_crate_connects_both_ways(backend) {
     let refreshed =
         client.exchange_refresh_token(token.refresh_token().unwrap()).request_async(&http).await.unwrap();
     assert_eq!(scim_get(&s, refreshed.access_token().secret(), "/scim/v2/Users").await.status, 200);
+}
+}
+
+// ------------------------------------------------------------------ sign-in throttling and Argon2
+
+/// A browser whose connections come from `ip` (any 127.0.0.0/8 address reaches the server).
+fn browser_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .local_address(std::net::IpAddr::from(ip))
+        .build()
+        .unwrap()
+}
+
+/// The sign-in form of a fresh session of `b`, ready to post with `email` and `password`.
+async fn sign_in_form(s: &TestServer, b: &reqwest::Client, client_id: &str) -> Vec<(String, String)> {
+    let html = b.get(authorize_url(s, client_id, "st")).send().await.unwrap().text().await.unwrap();
+    let mut form = form_fields(&html);
+    form.push(("action".into(), "login".into()));
+    form
+}
+
+async fn sign_in(
+    s: &TestServer,
+    b: &reqwest::Client,
+    form: &[(String, String)],
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let mut form = form.to_vec();
+    form.extend([("email".into(), email.to_owned()), ("password".into(), password.to_owned())]);
+    b.post(s.url("/oauth2/authorize")).form(&form).send().await.unwrap()
+}
+
+/// Fires `n` sign-ins at once from one session; the statuses.
+async fn concurrent_sign_ins(
+    s: &Arc<TestServer>,
+    b: &reqwest::Client,
+    form: &[(String, String)],
+    emails: impl Fn(usize) -> String,
+    n: usize,
+) -> Vec<u16> {
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let (s, b, form, email) = (s.clone(), b.clone(), form.to_vec(), emails(i));
+        set.spawn(async move { sign_in(&s, &b, &form, &email, "wrong guess").await.status().as_u16() });
+    }
+    let mut statuses = Vec::new();
+    while let Some(r) = set.join_next().await {
+        statuses.push(r.unwrap());
+    }
+    statuses
+}
+
+backend_tests! {
+async fn concurrent_guesses_never_overtake_the_limits(backend) {
+    let s = Arc::new(TestServer::start_with(backend).await);
+    admin(&s, "okta-admin@example.com").await;
+    let (id, _) = code_client(&s).await;
+    // 40 guesses at once on one account: an attempt is reserved before the password is checked,
+    // so at most 5 are checked (each a 401); the others are refused unchecked (429).
+    let b = browser_from([127, 0, 0, 3]);
+    let form = sign_in_form(&s, &b, &id).await;
+    let statuses = concurrent_sign_ins(&s, &b, &form, |_| "okta-admin@example.com".into(), 40).await;
+    let checked = statuses.iter().filter(|&&st| st == 401).count();
+    assert!(checked <= 5, "{checked} of 40 concurrent guesses were checked: {statuses:?}");
+    assert!(statuses.iter().all(|st| [401, 429, 503].contains(st)), "{statuses:?}");
+    assert!(statuses.contains(&429));
+
+    // 40 guesses at once from one address, each on another (unknown) account: at most 20 checked.
+    let b = browser_from([127, 0, 0, 4]);
+    let form = sign_in_form(&s, &b, &id).await;
+    let statuses = concurrent_sign_ins(&s, &b, &form, |i| format!("guess{i}@example.com"), 40).await;
+    let checked = statuses.iter().filter(|&&st| st == 401).count();
+    assert!(checked <= 20, "{checked} of 40 concurrent guesses from one address were checked: {statuses:?}");
+    assert!(statuses.iter().all(|st| [401, 429, 503].contains(st)), "{statuses:?}");
+
+    // The process never ran more Argon2 checks at once than it has turns.
+    let hasher = scimd_oauth::password::hasher();
+    assert!(hasher.peak_in_flight() <= hasher.permits(), "{} > {}", hasher.peak_in_flight(), hasher.permits());
+}
+}
+
+backend_tests! {
+async fn an_attacker_cannot_lock_the_admin_out(backend) {
+    let clock = MockClock::new(datetime!(2026-03-01 9:00 UTC));
+    let s = TestServer::start_opts(Options { backend, clock: Arc::new(clock.clone()), ..Options::default() }).await;
+    admin(&s, "okta-admin@example.com").await;
+    let (id, _) = code_client(&s).await;
+    for email in ["okta-admin@example.com", "nobody@example.com"] {
+        // The attacker, from 127.0.0.2, knows the email: five wrong passwords, then refused.
+        let attacker = browser_from([127, 0, 0, 2]);
+        let form = sign_in_form(&s, &attacker, &id).await;
+        for _ in 0..5 {
+            assert_eq!(sign_in(&s, &attacker, &form, email, "wrong").await.status(), 401, "{email}");
+        }
+        let r = sign_in(&s, &attacker, &form, email, "wrong").await;
+        assert_eq!(r.status(), 429, "{email}: known and unknown emails are throttled alike");
+        assert!(r.headers().get("retry-after").is_some());
+
+        // The account is slowed, not locked: from another address, after a short delay, the
+        // right password works (for the unknown email: the same answers up to the password check).
+        let b = browser_from([127, 0, 0, 1]);
+        let form = sign_in_form(&s, &b, &id).await;
+        let r = sign_in(&s, &b, &form, email, PASSWORD).await;
+        assert_eq!(r.status(), 429, "{email}");
+        let wait: i64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=2).contains(&wait), "a short delay, not a lockout: {wait}s");
+        clock.advance(time::Duration::seconds(wait));
+        let r = sign_in(&s, &b, &form, email, PASSWORD).await;
+        let expected = if email.starts_with("okta") { 303 } else { 401 };
+        assert_eq!(r.status(), expected, "{email}");
+        // The attacker's own address stays refused for that account.
+        let form = sign_in_form(&s, &attacker, &id).await;
+        assert_eq!(sign_in(&s, &attacker, &form, email, "wrong").await.status(), 429, "{email}");
+    }
+}
+}
+
+backend_tests! {
+async fn registrations_refuse_tricky_redirect_uris_and_huge_names(backend) {
+    let s = TestServer::start_with(backend).await;
+    let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
+    let post = |body: Value| {
+        s.send(s.client.post(s.url("/admin/v1/tenants/default/clients")).bearer_auth(admin.clone()).json(&body))
+    };
+    for uri in ["https://user:pass@a.example/cb", "http://0x7f000001/cb", "http://127.1/cb", "https://a.example/cb#f"] {
+        let r = post(json!({"name": "Okta", "grant_type": "authorization_code", "redirect_uris": [uri]})).await;
+        assert_eq!(r.status, 400, "{uri}: {}", r.body);
+    }
+    let r = post(json!({"name": "x".repeat(100_000), "grant_type": "client_credentials"})).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("200 characters"), "{}", r.body);
+}
+}
+
+backend_tests! {
+async fn basic_failures_are_challenged_with_basic_and_advertised(backend) {
+    let s = TestServer::start_with(backend).await;
+    let r = s.send(s.client.get(s.url("/scim/v2/Users")).basic_auth("default", Some("scimd_wrong"))).await;
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").unwrap().starts_with("Basic realm="), "{:?}", r.headers);
+    assert!(r.body["detail"].as_str().unwrap().contains("Basic"), "{}", r.body);
+    let ok = s.send(s.client.get(s.url("/scim/v2/Users")).basic_auth("default", Some(&s.token))).await;
+    assert_eq!(ok.status, 200);
+    let spc = s.send(s.client.get(s.url("/scim/v2/ServiceProviderConfig")).bearer_auth(&s.token)).await;
+    let schemes = spc.body["authenticationSchemes"].as_array().unwrap();
+    let types: Vec<&str> = schemes.iter().map(|a| a["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["oauthbearertoken", "httpbasic"]);
+    assert!(schemes.iter().all(|a| a["documentationUri"].is_string() && a["specUri"].is_string()));
 }
 }
