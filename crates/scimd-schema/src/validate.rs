@@ -152,6 +152,69 @@ fn merge_into(map: &mut Map<String, Value>, key: &str, value: Value) {
     }
 }
 
+/// What one member of a resource body (POST, PUT) stands for. Shared by [`collect`] and
+/// [`crate::writes`], so that what validation stores and what is hashed and redacted as a secret
+/// are found by the same resolution.
+pub(crate) enum BodyMember<'k> {
+    /// `schemas`.
+    Schemas,
+    /// A schema URN whose value is an object of that schema's attributes: an extension (RFC 7643
+    /// §3.3), or, as a tolerance matching the PATCH engine's no-path values, the core schema.
+    /// `None` is the core schema, `Some(i)` the extension `rs.extensions[i]`.
+    SchemaObject(Option<usize>),
+    /// `name` or `name.sub` of the core schema (`None`) or of an extension (`Some(i)`).
+    Attr(Option<usize>, &'k str),
+}
+
+/// Classifies the member `key` of a resource body.
+pub(crate) fn body_member<'k>(rs: &ResourceSchema, key: &'k str) -> BodyMember<'k> {
+    if key.eq_ignore_ascii_case("schemas") {
+        return BodyMember::Schemas;
+    }
+    // RFC 7643 §3.3: extension attributes live in an object under the extension's URN.
+    if let Some(i) = rs.extensions.iter().position(|(s, _)| s.id.eq_ignore_ascii_case(key)) {
+        return BodyMember::SchemaObject(Some(i));
+    }
+    if rs.core.id.eq_ignore_ascii_case(key) {
+        return BodyMember::SchemaObject(None);
+    }
+    // Tolerance: Entra also sends an extension attribute flattened to the top level, with its
+    // full path as the key (`urn:…:enterprise:2.0:User:employeeNumber`). The same form with
+    // the core URN (RFC 7644 §3.10 "urn:…:core:2.0:User:userName") is accepted too.
+    let ext_hit = rs.extensions.iter().enumerate().find_map(|(i, (s, _))| {
+        strip_prefix_ci(key, &s.id).and_then(|r| r.strip_prefix(':')).map(|r| (i, r))
+    });
+    if let Some((i, rest)) = ext_hit {
+        return BodyMember::Attr(Some(i), rest);
+    }
+    if let Some(rest) = strip_prefix_ci(key, &rs.core.id).and_then(|r| r.strip_prefix(':')) {
+        return BodyMember::Attr(None, rest);
+    }
+    // Unqualified names are core attributes (RFC 7643 §3.3). Unlike a filter path, a body
+    // does not look an unqualified name up in the extensions: Entra's stray top-level
+    // `department` / `manager` are not the Enterprise attributes (IDP-BEHAVIOUR.md §8).
+    BodyMember::Attr(None, key)
+}
+
+/// Resolves `key` (`name` or `name.sub`) in `schema`: the attribute, and the sub-attribute when the
+/// key names one. `None` for an unknown attribute.
+pub(crate) fn body_attr<'s>(
+    schema: &'s Schema,
+    key: &str,
+) -> Option<(&'s AttributeDef, Option<&'s AttributeDef>)> {
+    let (name, sub) = match key.split_once('.') {
+        Some((n, s)) => (n, Some(s)),
+        None => (key, None),
+    };
+    let attr = schema.attribute(name)?;
+    match sub {
+        None => Some((attr, None)),
+        // `name.sub` keys address one sub-attribute of a single-valued complex attribute
+        // (Entra's `…:User:manager.value`); a multi-valued one has no single element to put it in.
+        Some(sub) => attr.sub_attribute(sub).filter(|_| !attr.multi_valued).map(|s| (attr, Some(s))),
+    }
+}
+
 /// Places `key` (`name` or `name.sub`) of `schema` into `map` under its canonical name.
 fn place(
     schema: &Schema,
@@ -160,21 +223,12 @@ fn place(
     value: Value,
     opts: &ValidateOptions,
 ) -> Result<(), ScimError> {
-    let (name, sub) = match key.split_once('.') {
-        Some((n, s)) => (n, Some(s)),
-        None => (key, None),
-    };
-    let Some(attr) = schema.attribute(name) else {
+    let Some((attr, sub)) = body_attr(schema, key) else {
         return unknown(opts, key);
     };
     match sub {
         None => merge_into(map, &attr.name, value),
-        Some(sub) => {
-            // `name.sub` keys address one sub-attribute of a single-valued complex attribute
-            // (Entra's `…:User:manager.value`); a multi-valued one has no single element to put it in.
-            let Some(sub_def) = attr.sub_attribute(sub).filter(|_| !attr.multi_valued) else {
-                return unknown(opts, key);
-            };
+        Some(sub_def) => {
             let mut one = Map::new();
             one.insert(sub_def.name.clone(), value);
             match map.get_mut(&attr.name) {
@@ -200,47 +254,34 @@ fn collect(rs: &ResourceSchema, body: Value, opts: &ValidateOptions) -> Result<C
     let mut exts = vec![Map::new(); rs.extensions.len()];
     let mut ext_present = vec![false; rs.extensions.len()];
     for (key, value) in obj {
-        if key.eq_ignore_ascii_case("schemas") {
-            schemas = Some(value);
-            continue;
-        }
-        // RFC 7643 §3.3: extension attributes live in an object under the extension's URN.
-        if let Some(i) = rs.extensions.iter().position(|(s, _)| s.id.eq_ignore_ascii_case(&key)) {
-            match value {
+        match body_member(rs, &key) {
+            BodyMember::Schemas => schemas = Some(value),
+            BodyMember::SchemaObject(which) => match value {
                 Value::Null => {}
                 Value::Object(inner) => {
-                    ext_present[i] = true;
+                    let (schema, map) = match which {
+                        Some(i) => {
+                            ext_present[i] = true;
+                            (&*rs.extensions[i].0, &mut exts[i])
+                        }
+                        None => (&*rs.core, &mut core),
+                    };
                     for (k, v) in inner {
-                        place(&rs.extensions[i].0, &mut exts[i], &k, v, opts)?;
+                        place(schema, map, &k, v, opts)?;
                     }
                 }
                 _ => {
                     return Err(ScimError::invalid_syntax(format!(
-                        "\"{key}\" must be an object holding the extension's attributes (RFC 7643 §3.3)"
+                        "\"{key}\" must be an object holding the schema's attributes (RFC 7643 §3.3)"
                     )));
                 }
+            },
+            BodyMember::Attr(Some(i), rest) => {
+                ext_present[i] = true;
+                place(&rs.extensions[i].0, &mut exts[i], rest, value, opts)?;
             }
-            continue;
+            BodyMember::Attr(None, rest) => place(&rs.core, &mut core, rest, value, opts)?,
         }
-        // Tolerance: Entra also sends an extension attribute flattened to the top level, with its
-        // full path as the key (`urn:…:enterprise:2.0:User:employeeNumber`). The same form with
-        // the core URN (RFC 7644 §3.10 "urn:…:core:2.0:User:userName") is accepted too.
-        let ext_hit = rs.extensions.iter().enumerate().find_map(|(i, (s, _))| {
-            strip_prefix_ci(&key, &s.id).and_then(|r| r.strip_prefix(':')).map(|r| (i, r.to_owned()))
-        });
-        if let Some((i, rest)) = ext_hit {
-            ext_present[i] = true;
-            place(&rs.extensions[i].0, &mut exts[i], &rest, value, opts)?;
-            continue;
-        }
-        if let Some(rest) = strip_prefix_ci(&key, &rs.core.id).and_then(|r| r.strip_prefix(':')) {
-            place(&rs.core, &mut core, rest, value, opts)?;
-            continue;
-        }
-        // Unqualified names are core attributes (RFC 7643 §3.3). Unlike a filter path, a body
-        // does not look an unqualified name up in the extensions: Entra's stray top-level
-        // `department` / `manager` are not the Enterprise attributes (IDP-BEHAVIOUR.md §8).
-        place(&rs.core, &mut core, &key, value, opts)?;
     }
     check_schemas(rs, schemas, &ext_present, opts)?;
     Ok(Collected { core, exts })
