@@ -461,3 +461,32 @@ async fn a_page_of_users_carries_each_users_groups(backend) {
     assert!(groups_of("c@example.com").is_empty());
 }
 }
+
+backend_tests! {
+async fn patch_add_does_not_duplicate_a_value_in_another_case(backend) {
+    // RFC 7644 §3.5.2.1 and RFC 7643 §2.2: `emails.value` is caseExact false.
+    let s = TestServer::start_with(backend).await;
+    let u = create_user(&s, "b").await;
+    let path = format!("/scim/v2/Users/{}", id(&u));
+    let add = json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "emails", "value": [{"value": "B@EXAMPLE.com"}]}]});
+    let r = s.patch(&path, &add).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["emails"].as_array().map(Vec::len), Some(1), "{}", r.body);
+    let r = s.get(&format!("/scim/v2/Users?filter=emails.value%20eq%20%22b%40example.com%22")).await;
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+}
+}
+
+backend_tests! {
+async fn patch_replace_of_an_element_value_with_empty_removes_the_element(backend) {
+    // RFC 7644 §3.5.2.3, RFC 7643 §2.4/§2.5: an email without its address is no email.
+    let s = TestServer::start_with(backend).await;
+    let u = create_user(&s, "e").await;
+    let path = format!("/scim/v2/Users/{}", id(&u));
+    let op = json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "emails[type eq \"work\"].value", "value": ""}]});
+    let r = s.patch(&path, &op).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.get("emails").is_none(), "{}", r.body);
+    assert!(s.get(&path).await.body.get("emails").is_none());
+}
+}
