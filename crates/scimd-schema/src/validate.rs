@@ -14,7 +14,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::attribute::{AttrType, AttributeDef, Mutability, Schema};
+use crate::attribute::{AttrType, AttributeDef, Mutability, Schema, Uniqueness};
 use crate::error::ScimError;
 use crate::resource::ResourceSchema;
 use crate::value::{canonical_datetime, fold_case};
@@ -453,13 +453,13 @@ fn normalize_single(
     match attr.kind {
         AttrType::Complex => normalize_complex(attr, value, opts, path, in_list),
         AttrType::String => match value {
-            Value::String(_) => Ok(Some(value)),
+            Value::String(s) => string_value(attr, s, path).map(Some),
             other => Err(type_error(path, "a string", &other)),
         },
         AttrType::Reference => match value {
             // RFC 7643 §2.3.7: a reference is a URI, carried as a JSON string. scimd does not
             // resolve it (no referential integrity: IDP-BEHAVIOUR.md §8).
-            Value::String(_) => Ok(Some(value)),
+            Value::String(s) => string_value(attr, s, path).map(Some),
             other => Err(type_error(path, "a string (a URI reference)", &other)),
         },
         AttrType::Boolean => match value {
@@ -499,6 +499,42 @@ fn normalize_single(
             other => Err(type_error(path, "a base64 string", &other)),
         },
     }
+}
+
+/// The rules for the text of a string or reference value.
+///
+/// * Control characters (Unicode general category Cc: C0 U+0000–U+001F, DEL U+007F, C1
+///   U+0080–U+009F) are refused with 400 `invalidValue` naming the attribute: PRECIS (RFC 8264
+///   §9.11, §9.12) disallows them in both its identifier and free-form classes, RFC 3986 §2 allows
+///   none in a URI, and a NUL or an escape sequence in a name ends up in databases, logs and
+///   terminals downstream. The exceptions are tab, line feed and carriage return in free text
+///   (RFC 7643 §4.1.2: `addresses.formatted` "MAY contain newlines").
+/// * An identifier (an attribute with `uniqueness` server or global, RFC 7643 §7: User `userName`,
+///   Group `displayName`) is stored without leading and trailing white space, so that `"n6@x "`
+///   and `"n6@x"` are the same user (RFC 8265 §3.4 and RFC 7613 §3.2, UsernameCasePreserved,
+///   allow no spaces at all; scimd keeps inner spaces, which identity providers send in display
+///   names, and trims only the ends). One that is nothing but white space is refused (RFC 7643
+///   §4.1.1: "Each User MUST include a non-empty userName value").
+fn string_value(attr: &AttributeDef, s: String, path: &str) -> Result<Value, ScimError> {
+    let identifier = attr.uniqueness != Uniqueness::None || attr.kind == AttrType::Reference;
+    let allowed = |c: char| !identifier && matches!(c, '\t' | '\n' | '\r');
+    if let Some(c) = s.chars().find(|&c| c.is_control() && !allowed(c)) {
+        return Err(ScimError::invalid_value(format!(
+            "\"{path}\" contains the control character U+{:04X}; control characters are not allowed \
+             (RFC 8264 §9.11)",
+            u32::from(c)
+        )));
+    }
+    if attr.uniqueness == Uniqueness::None {
+        return Ok(Value::String(s));
+    }
+    let trimmed = s.trim();
+    if trimmed.is_empty() {
+        return Err(ScimError::invalid_value(format!(
+            "\"{path}\" must not be empty or only white space (RFC 7643 §4.1.1)"
+        )));
+    }
+    Ok(Value::String(if trimmed.len() == s.len() { s } else { trimmed.to_owned() }))
 }
 
 fn normalize_complex(
@@ -1244,6 +1280,48 @@ mod tests {
         let active = rs.core.attribute("active").unwrap();
         assert_eq!(normalize_attribute(active, json!("TRUE"), &tolerant()).unwrap(), Some(json!(true)));
         assert_eq!(normalize_attribute(active, json!(""), &tolerant()).unwrap(), None);
+    }
+
+    #[test]
+    fn user_names_are_trimmed_and_never_blank() {
+        // RFC 7643 §4.1.1: a non-empty userName; trimmed, so uniqueness ignores the ends.
+        let v = user(json!({"schemas": [urn::USER], "userName": "  n6@x  "})).unwrap();
+        assert_eq!(v["userName"], "n6@x");
+        assert_eq!(user(json!({"schemas": [urn::USER], "userName": "a b"})).unwrap()["userName"], "a b");
+        for blank in ["   ", "\u{3000}", " \u{a0} "] {
+            let e = user(json!({"schemas": [urn::USER], "userName": blank})).unwrap_err();
+            assert_eq!(e.scim_type, Some(ScimType::InvalidValue), "{blank:?}");
+            assert!(e.detail.contains("userName"), "{}", e.detail);
+        }
+    }
+
+    #[test]
+    fn control_characters_are_refused_naming_the_attribute() {
+        for (body, attr) in [
+            (json!({"userName": "n\u{0}x"}), "userName"),
+            (json!({"userName": "b", "displayName": "a\u{1b}[31m"}), "displayName"),
+            (json!({"userName": "b", "name": {"givenName": "x\u{7f}"}}), "name.givenName"),
+            (json!({"userName": "b", "emails": [{"value": "a\u{85}@x"}]}), "emails.value"),
+            (json!({"userName": "b", "profileUrl": "https://a.example/\n"}), "profileUrl"),
+            (json!({"userName": "b\n"}), "userName"),
+        ] {
+            let mut body = body;
+            body["schemas"] = json!([urn::USER]);
+            let e = user(body.clone()).unwrap_err();
+            assert_eq!(e.scim_type, Some(ScimType::InvalidValue), "{body}");
+            assert!(e.detail.contains(attr), "{attr}: {}", e.detail);
+        }
+        // RFC 7643 §4.1.2: a formatted address may hold newlines.
+        let v = user(json!({"schemas": [urn::USER], "userName": "b",
+                            "addresses": [{"formatted": "1 Main St\r\nTown\tX"}]}))
+        .unwrap();
+        assert_eq!(v["addresses"][0]["formatted"], "1 Main St\r\nTown\tX");
+    }
+
+    #[test]
+    fn the_core_urn_may_hold_core_attributes() {
+        let v = user(json!({"schemas": [urn::USER], urn::USER: {"userName": "b", "PASSWORD": "p"}})).unwrap();
+        assert_eq!((v["userName"].as_str(), v["password"].as_str()), (Some("b"), Some("p")));
     }
 
     #[test]

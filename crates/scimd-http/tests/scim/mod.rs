@@ -490,3 +490,38 @@ async fn patch_replace_of_an_element_value_with_empty_removes_the_element(backen
     assert!(s.get(&path).await.body.get("emails").is_none());
 }
 }
+
+backend_tests! {
+async fn blank_user_names_trailing_spaces_and_control_characters_are_refused_on_every_write(backend) {
+    // RFC 7643 §4.1.1 (a non-empty userName), RFC 8264 §9.11 (no control characters).
+    let s = TestServer::start_with(backend).await;
+    let blank = s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "   "})).await;
+    assert_error(&blank, 400, Some("invalidValue"));
+    assert!(blank.body["detail"].as_str().unwrap().contains("userName"), "{}", blank.body);
+    let first = s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "n6@x"})).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let spaced = s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "n6@x "})).await;
+    assert_error(&spaced, 409, Some("uniqueness"));
+    let nul = s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "n\u{0}7"})).await;
+    assert_error(&nul, 400, Some("invalidValue"));
+
+    let path = format!("/scim/v2/Users/{}", id(&first.body));
+    let patches = [
+        json!({"op": "replace", "path": "userName", "value": " \t "}),
+        json!({"op": "replace", "path": "displayName", "value": "a\u{1b}[2J"}),
+        json!({"op": "replace", "value": {"name": {"givenName": "x\u{9c}"}}}),
+        json!({"op": "add", "path": "emails", "value": [{"value": "a\u{7f}@x"}]}),
+    ];
+    for op in patches {
+        let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [op.clone()]})).await;
+        assert_error(&r, 400, Some("invalidValue"));
+    }
+    let put = s.put(&path, &json!({"schemas": [USER], "userName": "n6@x", "nickName": "\u{0}"})).await;
+    assert_error(&put, 400, Some("invalidValue"));
+    assert!(put.body["detail"].as_str().unwrap().contains("nickName"), "{}", put.body);
+    // Trimmed on write: PUT with spaces around keeps the same userName.
+    let put = s.put(&path, &json!({"schemas": [USER], "userName": "  n6@x  "})).await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.body["userName"], "n6@x");
+}
+}
