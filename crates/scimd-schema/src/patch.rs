@@ -582,7 +582,7 @@ pub(crate) enum ValueKey<'a> {
     Schema(&'a Schema),
     /// An attribute path (dotted or URN-qualified, IDP-BEHAVIOUR §1.7.3), qualified by the
     /// enclosing schema when it stands inside one.
-    Path(PatchPath),
+    Path(Box<PatchPath>),
     /// Not a path at all.
     NotAPath(scimd_filter::Error),
 }
@@ -606,7 +606,7 @@ pub(crate) fn value_key<'a>(rs: &'a ResourceSchema, within: Option<&'a Schema>, 
             {
                 path.attr.urn = Some(schema.id.clone());
             }
-            ValueKey::Path(path)
+            ValueKey::Path(Box::new(path))
         }
         Err(e) => ValueKey::NotAPath(e),
     }
@@ -1264,7 +1264,13 @@ impl<'a> Engine<'a> {
                     let literal = match value {
                         CompValue::String(s) => Value::String(s.clone()),
                         CompValue::Bool(b) => Value::Bool(*b),
-                        CompValue::Number(n) => Value::Number(n.clone()),
+                        // A string sub-attribute takes the literal's text, as the filter compared it.
+                        CompValue::Number(n)
+                            if matches!(sub.kind, AttrType::String | AttrType::Reference) =>
+                        {
+                            Value::String(n.as_str().to_owned())
+                        }
+                        CompValue::Number(n) => Value::Number(n.value().clone()),
                         CompValue::Null => return None,
                     };
                     let v = self.norm(sub, &literal).ok()??;

@@ -472,7 +472,7 @@ async fn patch_add_does_not_duplicate_a_value_in_another_case(backend) {
     let r = s.patch(&path, &add).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["emails"].as_array().map(Vec::len), Some(1), "{}", r.body);
-    let r = s.get(&format!("/scim/v2/Users?filter=emails.value%20eq%20%22b%40example.com%22")).await;
+    let r = s.get("/scim/v2/Users?filter=emails.value%20eq%20%22b%40example.com%22").await;
     assert_eq!(r.body["totalResults"], 1, "{}", r.body);
 }
 }
@@ -523,5 +523,28 @@ async fn blank_user_names_trailing_spaces_and_control_characters_are_refused_on_
     let put = s.put(&path, &json!({"schemas": [USER], "userName": "  n6@x  "})).await;
     assert_eq!(put.status, 200, "{}", put.body);
     assert_eq!(put.body["userName"], "n6@x");
+}
+}
+
+backend_tests! {
+async fn unquoted_number_literals_compare_as_their_text_on_string_attributes(backend) {
+    // RFC 7644 §3.4.2.2 compValue is a JSON number; against a string attribute (externalId,
+    // RFC 7643 §3.1) scimd compares the literal's text as written, never a float's rounding.
+    let s = TestServer::start_with(backend).await;
+    for ext in ["12345678901234567890123", "1.50"] {
+        let body = json!({"schemas": [USER], "userName": format!("n{ext}"), "externalId": ext});
+        assert_eq!(s.post("/scim/v2/Users", &body).await.status, 201);
+    }
+    for (filter, want) in [
+        ("externalId eq 12345678901234567890123", "12345678901234567890123"),
+        ("externalId eq 1.50", "1.50"),
+    ] {
+        let r = s.get(&format!("/scim/v2/Users?filter={}", filter.replace(' ', "%20"))).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["totalResults"], 1, "{filter}: {}", r.body);
+        assert_eq!(r.body["Resources"][0]["externalId"], want);
+    }
+    let r = s.get("/scim/v2/Users?filter=externalId%20eq%201.5").await;
+    assert_eq!(r.body["totalResults"], 0, "1.5 is not the text 1.50: {}", r.body);
 }
 }
