@@ -156,8 +156,8 @@ pub enum CompValue {
     Null,
     /// `true` / `false`.
     Bool(bool),
-    /// A JSON number, kept exact (`serde_json::Number` holds integers without loss).
-    Number(serde_json::Number),
+    /// A JSON number, with the literal's text as written (see [`Number`]).
+    Number(Number),
     /// A JSON string, escapes decoded. Also what an unquoted bare word becomes (Entra's tutorial sends
     /// `externalId eq jyoung`; see the parser's tolerances).
     String(String),
@@ -232,4 +232,105 @@ pub struct PatchPath {
     pub sub_attr: Option<String>,
     /// The whole path.
     pub span: Span,
+}
+
+/// A number literal of a filter (RFC 7644 §3.4.2.2 `compValue`, a JSON number, RFC 8259 §6).
+///
+/// The text is kept as written: against a string attribute the literal compares as that text
+/// (Entra sends `externalId eq 12345678901234567890123` unquoted, and `1.50` is not `1.5` as a
+/// string), against a number attribute as the number it denotes. [`Number::value`] is that
+/// number: an integer when the literal is one and fits 64 bits, so ids and counts stay exact, else
+/// the nearest `f64`.
+#[derive(Clone, Debug)]
+pub struct Number {
+    text: String,
+    value: serde_json::Number,
+}
+
+impl Number {
+    /// The literal `text`, when it is a JSON number within the range of an `f64`; `None`
+    /// otherwise. The caller has checked the RFC 8259 §6 grammar.
+    #[must_use]
+    pub fn from_literal(text: &str) -> Option<Number> {
+        let value = if text.contains(['.', 'e', 'E']) {
+            None
+        } else {
+            text.parse::<u64>()
+                .ok()
+                .map(serde_json::Number::from)
+                .or_else(|| text.parse::<i64>().ok().map(serde_json::Number::from))
+        };
+        let value = match value {
+            Some(v) => v,
+            None => text.parse::<f64>().ok().and_then(serde_json::Number::from_f64)?,
+        };
+        Some(Number { text: text.to_owned(), value })
+    }
+
+    /// The number `f` (finite), written as serde_json writes it.
+    #[must_use]
+    pub fn from_f64(f: f64) -> Option<Number> {
+        serde_json::Number::from_f64(f).map(Number::from)
+    }
+
+    /// The literal as written.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The number the literal denotes.
+    #[must_use]
+    pub fn value(&self) -> &serde_json::Number {
+        &self.value
+    }
+
+    /// The value as an `i64`, when it is an integer that fits.
+    #[must_use]
+    pub fn as_i64(&self) -> Option<i64> {
+        self.value.as_i64()
+    }
+
+    /// The value as a `u64`, when it is a non-negative integer that fits.
+    #[must_use]
+    pub fn as_u64(&self) -> Option<u64> {
+        self.value.as_u64()
+    }
+
+    /// The value as the nearest `f64`.
+    #[must_use]
+    pub fn as_f64(&self) -> Option<f64> {
+        self.value.as_f64()
+    }
+}
+
+/// Two literals are equal when they are written alike (`1.50` is not `1.5`: as strings they
+/// differ), which is what the `Display` round trip preserves.
+impl PartialEq for Number {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl From<serde_json::Number> for Number {
+    fn from(value: serde_json::Number) -> Self {
+        Number { text: value.to_string(), value }
+    }
+}
+
+macro_rules! number_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Number {
+            fn from(n: $t) -> Self {
+                Number::from(serde_json::Number::from(n))
+            }
+        }
+    )*};
+}
+number_from!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
 }

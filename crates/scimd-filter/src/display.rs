@@ -138,9 +138,9 @@ mod tests {
     fn values() {
         assert_eq!(CompValue::Null.to_string(), "null");
         assert_eq!(CompValue::Bool(false).to_string(), "false");
-        assert_eq!(CompValue::Number(serde_json::Number::from(-12_i64)).to_string(), "-12");
-        assert_eq!(CompValue::Number(serde_json::Number::from(u64::MAX)).to_string(), "18446744073709551615");
-        let half = serde_json::Number::from_f64(0.5).unwrap();
+        assert_eq!(CompValue::Number(crate::Number::from(-12_i64)).to_string(), "-12");
+        assert_eq!(CompValue::Number(crate::Number::from(u64::MAX)).to_string(), "18446744073709551615");
+        let half = crate::Number::from_f64(0.5).unwrap();
         assert_eq!(CompValue::Number(half).to_string(), "0.5");
         assert_eq!(s("a\"b\\c\nd\u{1}é😀\u{7f}").to_string(), "\"a\\\"b\\\\c\\nd\\u0001é😀\u{7f}\"");
         assert_eq!(s("\t\r\u{8}\u{c}").to_string(), r#""\t\r\b\f""#);

@@ -35,7 +35,7 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-pub use ast::{AttrPath, CompValue, CompareOp, Filter, PatchPath, Span};
+pub use ast::{AttrPath, CompValue, CompareOp, Filter, Number, PatchPath, Span};
 pub use error::{Error, ErrorKind, Subject};
 
 /// Bounds on what the parser accepts, charged while it parses.

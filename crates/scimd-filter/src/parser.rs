@@ -52,7 +52,7 @@
 //! (`a.b.c`), and unterminated strings or groups.
 
 use crate::Limits;
-use crate::ast::{AttrPath, CompValue, CompareOp, Filter, PatchPath, Span};
+use crate::ast::{AttrPath, CompValue, CompareOp, Filter, Number, PatchPath, Span};
 use crate::error::{Error, ErrorKind, Subject, quote};
 use crate::lexer::{Lexer, Token, TokenKind};
 
@@ -188,21 +188,6 @@ fn is_json_number(s: &str) -> bool {
         }
     }
     i == b.len()
-}
-
-/// The value of a word that [`is_json_number`]: an integer when it is one and fits 64 bits (so ids
-/// and counts stay exact), otherwise the nearest `f64` (correctly rounded by the standard library,
-/// so that displaying and parsing again gives the same number). `None` beyond the range of `f64`.
-fn json_number(w: &str) -> Option<serde_json::Number> {
-    if !w.contains(['.', 'e', 'E']) {
-        if let Ok(u) = w.parse::<u64>() {
-            return Some(u.into());
-        }
-        if let Ok(i) = w.parse::<i64>() {
-            return Some(i.into());
-        }
-    }
-    w.parse::<f64>().ok().and_then(serde_json::Number::from_f64)
 }
 
 /// RFC 7644 §3.4.2.2 Table 3, matched without regard to case.
@@ -436,7 +421,7 @@ impl<'a, 'l> Parser<'a, 'l> {
         } else if w.eq_ignore_ascii_case("null") {
             Ok(CompValue::Null)
         } else if is_json_number(w) {
-            json_number(w).map(CompValue::Number).ok_or_else(|| {
+            Number::from_literal(w).map(CompValue::Number).ok_or_else(|| {
                 self.syntax(span.start, "a number within the range of a 64-bit float", quote(w))
             })
         } else {

@@ -1,8 +1,8 @@
 //! Property tests: `parse(display(tree)) == tree` for random trees, and no input makes the parser
 //! panic. They live here rather than in `tests/` to keep to one test binary per crate.
 
+use crate::Number;
 use proptest::prelude::*;
-use serde_json::Number;
 
 use crate::ast::{AttrPath, CompValue, CompareOp, Filter, PatchPath, Span};
 use crate::{Limits, parse_filter_with, parse_path_with};

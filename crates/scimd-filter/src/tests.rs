@@ -1,6 +1,6 @@
 //! Tests of the public parsing API: the RFC's examples, the tolerances, errors and limits.
 
-use serde_json::Number;
+use crate::Number;
 
 use crate::ast::{AttrPath, CompValue, CompareOp, Filter, PatchPath, Span};
 use crate::{ErrorKind, Limits, Subject, parse_filter, parse_filter_with, parse_path, parse_path_with};
@@ -192,8 +192,18 @@ fn literals() {
     assert_eq!(value("a eq 42"), CompValue::Number(42.into()));
     assert_eq!(value("a eq -7"), CompValue::Number((-7).into()));
     assert_eq!(value("a eq 18446744073709551615"), CompValue::Number(u64::MAX.into()));
-    assert_eq!(value("a eq 1.5e3"), CompValue::Number(Number::from_f64(1500.0).unwrap()));
+    assert_eq!(value("a eq 1.5e3"), CompValue::Number(Number::from_literal("1.5e3").unwrap()));
     assert_eq!(value("a eq -0.25"), CompValue::Number(Number::from_f64(-0.25).unwrap()));
+    // The literal's text is kept as written: `1.50` is not `1.5` to a string attribute, and a
+    // number past 64 bits is not rounded (Entra's unquoted `externalId eq 12345678901234567890123`).
+    for text in ["1.5e3", "1.50", "12345678901234567890123", "-0.0", "1E+2"] {
+        let CompValue::Number(n) = value(&format!("a eq {text}")) else { panic!("{text}") };
+        assert_eq!(n.as_str(), text);
+        assert_eq!(n.to_string(), text, "Display writes the literal back");
+    }
+    let CompValue::Number(n) = value("a eq 1.50") else { panic!() };
+    assert_eq!(n.as_f64(), Some(1.5));
+    assert_ne!(value("a eq 1.50"), value("a eq 1.5"));
     // Quoted literals are strings.
     assert_eq!(value(r#"a eq "true""#), s("true"));
     assert_eq!(value(r#"a eq "42""#), s("42"));
@@ -221,7 +231,7 @@ fn numbers_stay_integers_when_they_are() {
         panic!()
     };
     assert_eq!(n.as_f64(), Some(8.007047825534055e279));
-    assert_eq!(n.to_string(), "8.007047825534055e+279");
+    assert_eq!(n.to_string(), "8.007047825534055e279", "the text as written");
     let Filter::Compare { value: CompValue::Number(n), .. } = parse("a gt -9223372036854775808") else {
         panic!()
     };

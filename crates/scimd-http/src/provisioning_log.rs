@@ -19,7 +19,8 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use scimd_schema::ScimError;
-use scimd_store::{Clock, LogEntry, LogStore};
+use scimd_schema::writes::{self, WriteRequest};
+use scimd_store::{Clock, LogEntry, LogStore, ResourceKind};
 
 use crate::AppState;
 use crate::auth::{CredentialKind, Principal};
@@ -167,26 +168,100 @@ pub(crate) fn detect_client(headers: &HeaderMap, query: Option<&str>, body: Opti
     if capitalised_op { "entra" } else { "other" }
 }
 
-/// Replaces every secret in a request body by `"***"`: any `password` member (any case, at any
-/// depth), and the value of a PATCH operation whose path names `password`.
-pub(crate) fn redact(v: &mut Value) {
+/// The text that stands for a redacted secret.
+const REDACTED: &str = "***";
+
+/// Replaces every secret in the body of a `method` request to `path` by `"***"`.
+///
+/// First every value the request writes into a writeOnly attribute (RFC 7643 §4.1.1 `password`:
+/// "mutability writeOnly, returned never"), found by [`writes::write_only_values`] with the same
+/// resolution the validator and the PATCH engine use, so that every spelling they accept as a
+/// password is also hidden here. Then, for what those do not read as a write (a request that will
+/// fail, another endpoint), any member whose name ends in `password` (any case, at any depth,
+/// after a URN's `:` or a path's `.`) and the value of an operation whose path names `password`.
+pub(crate) fn redact(v: &mut Value, method: &Method, path: &str) {
+    if let Some((kind, request)) = write_request(method, path) {
+        let rs = crate::scim::schema_of(kind);
+        let pointers: Vec<String> =
+            writes::write_only_values(rs, request, v).into_iter().map(|w| w.pointer).collect();
+        for p in pointers {
+            if let Some(secret) = v.pointer_mut(&p) {
+                *secret = Value::String(REDACTED.into());
+            }
+        }
+    }
+    redact_password_members(v);
+}
+
+/// What a SCIM request path and method write: a resource (POST to `…/Users`, PUT to
+/// `…/Users/{id}`) or a PATCH (RFC 7644 §3.3, §3.5.1, §3.5.2).
+fn write_request(method: &Method, path: &str) -> Option<(ResourceKind, WriteRequest)> {
+    let path = path.split('?').next().unwrap_or("");
+    let mut parts = path.trim_end_matches('/').rsplit('/');
+    let (last, before) = (parts.next()?, parts.next());
+    let kind_of = |s: &str| match s {
+        "Users" => Some(ResourceKind::User),
+        "Groups" => Some(ResourceKind::Group),
+        _ => None,
+    };
+    match *method {
+        Method::POST => kind_of(last).map(|k| (k, WriteRequest::Resource)),
+        Method::PUT => kind_of(before?).map(|k| (k, WriteRequest::Resource)),
+        Method::PATCH => kind_of(before?).map(|k| (k, WriteRequest::Patch)),
+        _ => None,
+    }
+}
+
+/// Whether `name` (a member name or a path) ends in `password`, whatever its case and prefix.
+fn names_password(name: &str) -> bool {
+    let last = name.rsplit([':', '.']).next().unwrap_or(name);
+    last.trim().eq_ignore_ascii_case("password")
+}
+
+fn redact_password_members(v: &mut Value) {
     match v {
         Value::Object(map) => {
             let patch_password = map
-                .get("path")
-                .and_then(Value::as_str)
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("path"))
+                .and_then(|(_, p)| p.as_str())
                 .is_some_and(|p| p.to_ascii_lowercase().contains("password"));
             for (k, child) in map.iter_mut() {
-                if k.eq_ignore_ascii_case("password") || (patch_password && k == "value") {
-                    *child = Value::String("***".into());
+                if names_password(k) || (patch_password && k.eq_ignore_ascii_case("value")) {
+                    *child = Value::String(REDACTED.into());
                 } else {
-                    redact(child);
+                    redact_password_members(child);
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(redact),
+        Value::Array(items) => items.iter_mut().for_each(redact_password_members),
         _ => {}
     }
+}
+
+/// Query parameters whose values are credentials (RFC 6750 §2.3 `access_token`, RFC 6749 §2.3.1
+/// `client_secret`, §4.1.2 `code`, §6 `refresh_token`, and a `password`): compared in any case.
+const SECRET_PARAMS: [&str; 5] = ["access_token", "client_secret", "code", "refresh_token", "password"];
+
+/// `path?query` with the value of every credential parameter replaced by `***` (RFC 6750 §5.3:
+/// access tokens must not be written to logs). The other parameters are kept as sent.
+pub(crate) fn redact_query(path_and_query: &str) -> String {
+    let Some((path, query)) = path_and_query.split_once('?') else { return path_and_query.to_owned() };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|param| {
+            let name = param.split('=').next().unwrap_or("");
+            // A name may itself be percent-encoded (`access%5Ftoken`): compared decoded, as the
+            // application/x-www-form-urlencoded parser reads it (WHATWG URL §5.1).
+            let decoded = url::form_urlencoded::parse(name.as_bytes()).next().map(|(k, _)| k);
+            if decoded.is_some_and(|d| SECRET_PARAMS.iter().any(|s| d.trim().eq_ignore_ascii_case(s))) {
+                format!("{name}={REDACTED}")
+            } else {
+                param.to_owned()
+            }
+        })
+        .collect();
+    format!("{path}?{}", params.join("&"))
 }
 
 fn truncate(mut s: String, max: usize) -> String {
@@ -219,7 +294,7 @@ pub(crate) async fn record(State(state): State<AppState>, req: Request, next: Ne
     let time = state.clock.now();
     let method = req.method().clone();
     let path =
-        req.uri().path_and_query().map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+        req.uri().path_and_query().map_or_else(|| req.uri().path().to_owned(), |p| redact_query(p.as_str()));
     let slot = LogSlot::default();
 
     // Keep the body of writes: read it (within the configured limit) and put it back.
@@ -236,7 +311,7 @@ pub(crate) async fn record(State(state): State<AppState>, req: Request, next: Ne
                         if client == "other" {
                             client = detect_client(&parts.headers, parts.uri.query(), Some(&v));
                         }
-                        redact(&mut v);
+                        redact(&mut v, &method, &path);
                         body_text = Some(truncate(v.to_string(), MAX_BODY));
                     }
                     Err(_) if !bytes.is_empty() => {
@@ -360,7 +435,7 @@ mod tests {
                 {"op": "replace", "path": "active", "value": false}
             ]
         });
-        redact(&mut v);
+        redact(&mut v, &Method::POST, "/scim/v2/Bulk");
         let s = v.to_string();
         for secret in ["hunter2", "s3cret", "t0p", "\"x\""] {
             assert!(!s.contains(secret), "{secret} leaked: {s}");
@@ -399,7 +474,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn redaction_leaves_no_password_member(mut v in json_with_passwords()) {
-            redact(&mut v);
+            redact(&mut v, &Method::PATCH, "/scim/v2/Users/u1");
             proptest::prop_assert!(no_password_left(&v), "{}", v);
         }
     }

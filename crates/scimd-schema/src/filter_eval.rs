@@ -302,8 +302,9 @@ fn comparison(
             let text = match value {
                 CompValue::String(s) => Cow::Borrowed(s.as_str()),
                 // Entra's unquoted values (IDP-BEHAVIOUR §1.6): `externalId eq 12345` lexes as a
-                // number, `displayName eq true` as a boolean; compare their text.
-                CompValue::Number(n) => Cow::Owned(n.to_string()),
+                // number, `displayName eq true` as a boolean; compare their text. A number's text
+                // is the literal as written (`12345678901234567890123`, `1.50`), never a float's.
+                CompValue::Number(n) => Cow::Borrowed(n.as_str()),
                 CompValue::Bool(b) => Cow::Owned(b.to_string()),
                 CompValue::Null => return err("null is not a comparison value".into()),
             };
@@ -314,6 +315,8 @@ fn comparison(
                 return err(format!("{op} applies to strings only"));
             }
             let number = match value {
+                // RFC 7643 §2.3.4 / §2.3.3: exact as an i64 when the literal is a whole number
+                // that fits; otherwise (a fraction, or past 64 bits) the nearest f64.
                 CompValue::Number(n) => number_operand(n.as_i64(), n.as_f64()),
                 CompValue::String(s) => {
                     let s = s.trim();

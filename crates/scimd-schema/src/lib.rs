@@ -17,6 +17,7 @@ pub mod resource;
 pub mod urn;
 pub mod validate;
 pub mod value;
+pub mod writes;
 
 pub use attribute::{
     AttrType, AttributeDef, Mutability, ResourceType, Returned, Schema, SchemaExtension, Uniqueness,

@@ -301,7 +301,7 @@ fn ext_present(m: &Map<String, Value>, id: &str) -> bool {
 }
 
 /// Where a path points, once resolved.
-enum Loc<'a, 'p> {
+pub(crate) enum Loc<'a, 'p> {
     /// The path is an extension schema URN: the extension's object as a whole.
     Extension(&'a Schema),
     /// An attribute, maybe a sub-attribute (`r.sub`: after the dot, or after the brackets), maybe
@@ -465,8 +465,25 @@ fn names_value(def: &AttributeDef, listed: &Value, existing: &Value) -> bool {
     });
     match by_value {
         Some(same) => same,
-        None if def.kind == AttrType::Complex => listed == existing,
-        None => scalar_eq(def, listed, existing),
+        None => same_element(def, listed, existing),
+    }
+}
+
+/// Whether two values of `def` are the same value: strings compared under each (sub-)attribute's
+/// `caseExact` (RFC 7643 §2.2 "caseExact … specifies whether a string attribute is case
+/// sensitive", §7), complex values sub-attribute by sub-attribute. The one equality the engine
+/// uses to tell whether a value is already there (add) or is the one named (remove).
+fn same_element(def: &AttributeDef, a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) if def.kind == AttrType::Complex => {
+            x.len() == y.len()
+                && x.iter().all(|(k, xv)| match (def.sub_attribute(k), get_ci(y, k)) {
+                    (Some(sub), Some(yv)) => scalar_eq(sub, xv, yv),
+                    (None, Some(yv)) => xv == yv,
+                    (_, None) => false,
+                })
+        }
+        _ => scalar_eq(def, a, b),
     }
 }
 
@@ -550,6 +567,97 @@ fn member_refs(v: &Value) -> Result<Vec<MemberRef>, ScimError> {
         }
     }
     Ok(out)
+}
+
+/// What one key of a no-path PATCH value (or of a schema's object inside it) stands for. Shared by
+/// the engine and [`crate::writes`], so that what the engine writes and what is hashed and redacted
+/// as a secret are found by the same resolution.
+pub(crate) enum ValueKey<'a> {
+    /// `schemas` and `meta`: readOnly, and echoed back by clients (Okta's group rename): ignored.
+    Ignored,
+    /// `id`: ignored when it is the current id, else refused.
+    Id,
+    /// A schema URN: its value holds that schema's attributes. RFC 7644 §3.5.2.1 example:
+    /// `{"urn:…:enterprise:2.0:User": {"employeeNumber": …}}`; the core URN works the same way.
+    Schema(&'a Schema),
+    /// An attribute path (dotted or URN-qualified, IDP-BEHAVIOUR §1.7.3), qualified by the
+    /// enclosing schema when it stands inside one.
+    Path(Box<PatchPath>),
+    /// Not a path at all.
+    NotAPath(scimd_filter::Error),
+}
+
+pub(crate) fn value_key<'a>(rs: &'a ResourceSchema, within: Option<&'a Schema>, key: &str) -> ValueKey<'a> {
+    if within.is_none() {
+        if key.eq_ignore_ascii_case("schemas") || key.eq_ignore_ascii_case("meta") {
+            return ValueKey::Ignored;
+        }
+        if key.eq_ignore_ascii_case("id") {
+            return ValueKey::Id;
+        }
+        if let Some((schema, _)) = rs.schema(key) {
+            return ValueKey::Schema(schema);
+        }
+    }
+    match parse_path(key) {
+        Ok(mut path) => {
+            if let Some(schema) = within
+                && path.attr.urn.is_none()
+            {
+                path.attr.urn = Some(schema.id.clone());
+            }
+            ValueKey::Path(Box::new(path))
+        }
+        Err(e) => ValueKey::NotAPath(e),
+    }
+}
+
+/// Resolves a PATCH path against the resource type; `None` when it names an unknown attribute and
+/// `strict` is off (the engine then ignores the operation).
+pub(crate) fn locate<'a, 'p>(
+    rs: &'a ResourceSchema,
+    path: &'p PatchPath,
+    strict: bool,
+) -> Result<Option<Loc<'a, 'p>>, ScimError> {
+    let sub = match (&path.filter, &path.attr.sub_attr, &path.sub_attr) {
+        (Some(_), Some(_), _) | (None, Some(_), Some(_)) => {
+            return Err(ScimError::invalid_path(
+                "a value filter follows the attribute name, before any sub-attribute",
+            ));
+        }
+        (Some(_), None, s) | (None, None, s) | (None, s, None) => s.as_deref(),
+    };
+    let r = match rs.resolve(path.attr.urn.as_deref(), &path.attr.name, sub) {
+        Ok(r) => r,
+        Err(e) => {
+            // `urn:…:enterprise:2.0:User` reads as URN `urn:…:2.0` and attribute `User`.
+            if path.filter.is_none()
+                && sub.is_none()
+                && let Some(urn) = &path.attr.urn
+                && let Some((schema, false)) = rs.schema(&format!("{urn}:{}", path.attr.name))
+            {
+                return Ok(Some(Loc::Extension(schema)));
+            }
+            if strict {
+                // RFC 7644 §3.5.2: a path naming an attribute that does not exist is invalidPath.
+                return Err(ScimError::invalid_path(e.to_string()));
+            }
+            return Ok(None);
+        }
+    };
+    let filter = match &path.filter {
+        None => None,
+        Some(f) => {
+            if r.attr.kind != AttrType::Complex || !r.attr.multi_valued {
+                return Err(ScimError::invalid_path(format!(
+                    "\"{}\" is not a multi-valued complex attribute, so it takes no value filter",
+                    r.attr.name
+                )));
+            }
+            Some((check_value_filter(rs, Resolved { sub: None, ..r }, f)?, f))
+        }
+    };
+    Ok(Some(Loc::Attr { r, filter }))
 }
 
 impl<'a> Engine<'a> {
@@ -642,12 +750,9 @@ impl<'a> Engine<'a> {
         key: &str,
         v: &Value,
     ) -> Result<(), ScimError> {
-        if within.is_none() {
-            // readOnly, and echoed back by clients (Okta's group rename sends the `id`): ignored.
-            if key.eq_ignore_ascii_case("schemas") || key.eq_ignore_ascii_case("meta") {
-                return Ok(());
-            }
-            if key.eq_ignore_ascii_case("id") {
+        let path = match value_key(self.rs, within, key) {
+            ValueKey::Ignored => return Ok(()),
+            ValueKey::Id => {
                 // IDP-BEHAVIOUR §7: "Changing id: ignore when equal to the current id. Otherwise
                 // 400 mutability".
                 return match (doc.get("id"), v) {
@@ -657,8 +762,7 @@ impl<'a> Engine<'a> {
                     _ => Ok(()),
                 };
             }
-            // RFC 7644 §3.5.2.1 example: `{"urn:…:enterprise:2.0:User": {"employeeNumber": …}}`.
-            if let Some((schema, _)) = self.rs.schema(key) {
+            ValueKey::Schema(schema) => {
                 return match v {
                     Value::Object(inner) => {
                         for (k, v) in inner {
@@ -674,19 +778,12 @@ impl<'a> Engine<'a> {
                     }
                 };
             }
-        }
-        let mut path = match parse_path(key) {
-            Ok(p) => p,
-            Err(e) if self.strict => {
+            ValueKey::Path(path) => path,
+            ValueKey::NotAPath(e) if self.strict => {
                 return Err(ScimError::invalid_path(format!("\"{key}\" is not an attribute path: {e}")));
             }
-            Err(_) => return Ok(()),
+            ValueKey::NotAPath(_) => return Ok(()),
         };
-        if let Some(schema) = within
-            && path.attr.urn.is_none()
-        {
-            path.attr.urn = Some(schema.id.clone());
-        }
         match self.locate(&path)? {
             // An extension object inside an extension object: refused, which also bounds the
             // recursion key → extension → key to one level whatever the value's depth.
@@ -701,45 +798,7 @@ impl<'a> Engine<'a> {
 
     /// Resolves a path; `None` when it names an unknown attribute and the engine is tolerant.
     fn locate<'p>(&self, path: &'p PatchPath) -> Result<Option<Loc<'a, 'p>>, ScimError> {
-        let sub = match (&path.filter, &path.attr.sub_attr, &path.sub_attr) {
-            (Some(_), Some(_), _) | (None, Some(_), Some(_)) => {
-                return Err(ScimError::invalid_path(
-                    "a value filter follows the attribute name, before any sub-attribute",
-                ));
-            }
-            (Some(_), None, s) | (None, None, s) | (None, s, None) => s.as_deref(),
-        };
-        let r = match self.rs.resolve(path.attr.urn.as_deref(), &path.attr.name, sub) {
-            Ok(r) => r,
-            Err(e) => {
-                // `urn:…:enterprise:2.0:User` reads as URN `urn:…:2.0` and attribute `User`.
-                if path.filter.is_none()
-                    && sub.is_none()
-                    && let Some(urn) = &path.attr.urn
-                    && let Some((schema, false)) = self.rs.schema(&format!("{urn}:{}", path.attr.name))
-                {
-                    return Ok(Some(Loc::Extension(schema)));
-                }
-                if self.strict {
-                    // RFC 7644 §3.5.2: a path naming an attribute that does not exist is invalidPath.
-                    return Err(ScimError::invalid_path(e.to_string()));
-                }
-                return Ok(None);
-            }
-        };
-        let filter = match &path.filter {
-            None => None,
-            Some(f) => {
-                if r.attr.kind != AttrType::Complex || !r.attr.multi_valued {
-                    return Err(ScimError::invalid_path(format!(
-                        "\"{}\" is not a multi-valued complex attribute, so it takes no value filter",
-                        r.attr.name
-                    )));
-                }
-                Some((check_value_filter(self.rs, Resolved { sub: None, ..r }, f)?, f))
-            }
-        };
-        Ok(Some(Loc::Attr { r, filter }))
+        locate(self.rs, path, self.strict)
     }
 
     fn at(
@@ -972,13 +1031,30 @@ impl<'a> Engine<'a> {
                     // IDP-BEHAVIOUR §1.7.7: "" or null in add or replace removes the attribute.
                     list.clear();
                 } else {
-                    // RFC 7644 §3.5.2.1: "the values are added to the existing set"; an identical
-                    // value already there is not added twice.
+                    // RFC 7644 §3.5.2.1: "the values are added to the existing set"; and "if the
+                    // target location already contains the value specified, no changes SHOULD be
+                    // made". A value is already there when it is the same value under the
+                    // attribute's caseExact rule (`B@example.com` is `b@example.com` in `emails`,
+                    // caseExact false), found as a remove finds the value it names. When only its
+                    // `value` matches, the sub-attributes it gives (`type`, `primary`) are set on
+                    // the existing element rather than making a second element with that value.
                     let mut touched = Vec::new();
                     for e in self.multi_value(attr, v)? {
-                        if !list.contains(&e) {
-                            list.push(e);
-                            touched.push(list.len() - 1);
+                        match list.iter().position(|old| names_value(attr, &e, old)) {
+                            Some(i) if same_element(attr, &e, &list[i]) => {}
+                            Some(i) => {
+                                if let (Some(Value::Object(old)), Value::Object(new)) = (list.get_mut(i), e) {
+                                    for (k, v) in new {
+                                        canon_key(old, &k);
+                                        old.insert(k, v);
+                                    }
+                                }
+                                touched.push(i);
+                            }
+                            None => {
+                                list.push(e);
+                                touched.push(list.len() - 1);
+                            }
                         }
                     }
                     fix_primary(attr, &mut list, &touched);
@@ -1014,6 +1090,8 @@ impl<'a> Engine<'a> {
             .map(|(i, _)| i)
             .collect();
         let mut touched = Vec::new();
+        // The existing elements an add or replace changed.
+        let mut changed = Vec::new();
         match (kind, sub) {
             // RFC 7644 §3.5.2.2: remove the matching values; none matching is a no-op here
             // (IDP-BEHAVIOUR §8: clients remove what is already gone).
@@ -1056,6 +1134,7 @@ impl<'a> Engine<'a> {
                         touched.push(list.len() - 1);
                     }
                 } else {
+                    changed.clone_from(&hits);
                     for &i in &hits {
                         if let Some(Value::Object(o)) = list.get_mut(i) {
                             canon_key(o, &sub.name);
@@ -1079,6 +1158,7 @@ impl<'a> Engine<'a> {
                         touched.push(list.len() - 1);
                     }
                 } else {
+                    changed.clone_from(&hits);
                     for &i in &hits {
                         let Some(old) = list.get(i) else { continue };
                         let new = if kind == PatchOpKind::Replace {
@@ -1120,6 +1200,17 @@ impl<'a> Engine<'a> {
             }
         }
         fix_primary(attr, &mut list, &touched);
+        // RFC 7644 §3.5.2.3 replaces "the value(s)", and RFC 7643 §2.5 makes `""` unassigned: a
+        // replace of `emails[type eq "work"].value` with `""` unassigns the address, which leaves
+        // `{"type": "work"}`, an email with no email (RFC 7643 §2.4: `value` is the attribute's
+        // primary value). Such an element goes, as it does when its value is removed (RFC 7644
+        // §3.5.2.2, above) and as a manager without `value` does.
+        let mut i = 0;
+        list.retain(|e| {
+            let keep = !changed.contains(&i) || e.as_object().is_none_or(|o| !is_no_value(attr, o));
+            i += 1;
+            keep
+        });
         drop_empty_elements(&mut list);
         put_list(container, attr, list);
         Ok(())
@@ -1173,7 +1264,13 @@ impl<'a> Engine<'a> {
                     let literal = match value {
                         CompValue::String(s) => Value::String(s.clone()),
                         CompValue::Bool(b) => Value::Bool(*b),
-                        CompValue::Number(n) => Value::Number(n.clone()),
+                        // A string sub-attribute takes the literal's text, as the filter compared it.
+                        CompValue::Number(n)
+                            if matches!(sub.kind, AttrType::String | AttrType::Reference) =>
+                        {
+                            Value::String(n.as_str().to_owned())
+                        }
+                        CompValue::Number(n) => Value::Number(n.value().clone()),
                         CompValue::Null => return None,
                     };
                     let v = self.norm(sub, &literal).ok()??;

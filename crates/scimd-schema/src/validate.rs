@@ -14,7 +14,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::attribute::{AttrType, AttributeDef, Mutability, Schema};
+use crate::attribute::{AttrType, AttributeDef, Mutability, Schema, Uniqueness};
 use crate::error::ScimError;
 use crate::resource::ResourceSchema;
 use crate::value::{canonical_datetime, fold_case};
@@ -152,6 +152,69 @@ fn merge_into(map: &mut Map<String, Value>, key: &str, value: Value) {
     }
 }
 
+/// What one member of a resource body (POST, PUT) stands for. Shared by [`collect`] and
+/// [`crate::writes`], so that what validation stores and what is hashed and redacted as a secret
+/// are found by the same resolution.
+pub(crate) enum BodyMember<'k> {
+    /// `schemas`.
+    Schemas,
+    /// A schema URN whose value is an object of that schema's attributes: an extension (RFC 7643
+    /// §3.3), or, as a tolerance matching the PATCH engine's no-path values, the core schema.
+    /// `None` is the core schema, `Some(i)` the extension `rs.extensions[i]`.
+    SchemaObject(Option<usize>),
+    /// `name` or `name.sub` of the core schema (`None`) or of an extension (`Some(i)`).
+    Attr(Option<usize>, &'k str),
+}
+
+/// Classifies the member `key` of a resource body.
+pub(crate) fn body_member<'k>(rs: &ResourceSchema, key: &'k str) -> BodyMember<'k> {
+    if key.eq_ignore_ascii_case("schemas") {
+        return BodyMember::Schemas;
+    }
+    // RFC 7643 §3.3: extension attributes live in an object under the extension's URN.
+    if let Some(i) = rs.extensions.iter().position(|(s, _)| s.id.eq_ignore_ascii_case(key)) {
+        return BodyMember::SchemaObject(Some(i));
+    }
+    if rs.core.id.eq_ignore_ascii_case(key) {
+        return BodyMember::SchemaObject(None);
+    }
+    // Tolerance: Entra also sends an extension attribute flattened to the top level, with its
+    // full path as the key (`urn:…:enterprise:2.0:User:employeeNumber`). The same form with
+    // the core URN (RFC 7644 §3.10 "urn:…:core:2.0:User:userName") is accepted too.
+    let ext_hit = rs.extensions.iter().enumerate().find_map(|(i, (s, _))| {
+        strip_prefix_ci(key, &s.id).and_then(|r| r.strip_prefix(':')).map(|r| (i, r))
+    });
+    if let Some((i, rest)) = ext_hit {
+        return BodyMember::Attr(Some(i), rest);
+    }
+    if let Some(rest) = strip_prefix_ci(key, &rs.core.id).and_then(|r| r.strip_prefix(':')) {
+        return BodyMember::Attr(None, rest);
+    }
+    // Unqualified names are core attributes (RFC 7643 §3.3). Unlike a filter path, a body
+    // does not look an unqualified name up in the extensions: Entra's stray top-level
+    // `department` / `manager` are not the Enterprise attributes (IDP-BEHAVIOUR.md §8).
+    BodyMember::Attr(None, key)
+}
+
+/// Resolves `key` (`name` or `name.sub`) in `schema`: the attribute, and the sub-attribute when the
+/// key names one. `None` for an unknown attribute.
+pub(crate) fn body_attr<'s>(
+    schema: &'s Schema,
+    key: &str,
+) -> Option<(&'s AttributeDef, Option<&'s AttributeDef>)> {
+    let (name, sub) = match key.split_once('.') {
+        Some((n, s)) => (n, Some(s)),
+        None => (key, None),
+    };
+    let attr = schema.attribute(name)?;
+    match sub {
+        None => Some((attr, None)),
+        // `name.sub` keys address one sub-attribute of a single-valued complex attribute
+        // (Entra's `…:User:manager.value`); a multi-valued one has no single element to put it in.
+        Some(sub) => attr.sub_attribute(sub).filter(|_| !attr.multi_valued).map(|s| (attr, Some(s))),
+    }
+}
+
 /// Places `key` (`name` or `name.sub`) of `schema` into `map` under its canonical name.
 fn place(
     schema: &Schema,
@@ -160,21 +223,12 @@ fn place(
     value: Value,
     opts: &ValidateOptions,
 ) -> Result<(), ScimError> {
-    let (name, sub) = match key.split_once('.') {
-        Some((n, s)) => (n, Some(s)),
-        None => (key, None),
-    };
-    let Some(attr) = schema.attribute(name) else {
+    let Some((attr, sub)) = body_attr(schema, key) else {
         return unknown(opts, key);
     };
     match sub {
         None => merge_into(map, &attr.name, value),
-        Some(sub) => {
-            // `name.sub` keys address one sub-attribute of a single-valued complex attribute
-            // (Entra's `…:User:manager.value`); a multi-valued one has no single element to put it in.
-            let Some(sub_def) = attr.sub_attribute(sub).filter(|_| !attr.multi_valued) else {
-                return unknown(opts, key);
-            };
+        Some(sub_def) => {
             let mut one = Map::new();
             one.insert(sub_def.name.clone(), value);
             match map.get_mut(&attr.name) {
@@ -200,47 +254,34 @@ fn collect(rs: &ResourceSchema, body: Value, opts: &ValidateOptions) -> Result<C
     let mut exts = vec![Map::new(); rs.extensions.len()];
     let mut ext_present = vec![false; rs.extensions.len()];
     for (key, value) in obj {
-        if key.eq_ignore_ascii_case("schemas") {
-            schemas = Some(value);
-            continue;
-        }
-        // RFC 7643 §3.3: extension attributes live in an object under the extension's URN.
-        if let Some(i) = rs.extensions.iter().position(|(s, _)| s.id.eq_ignore_ascii_case(&key)) {
-            match value {
+        match body_member(rs, &key) {
+            BodyMember::Schemas => schemas = Some(value),
+            BodyMember::SchemaObject(which) => match value {
                 Value::Null => {}
                 Value::Object(inner) => {
-                    ext_present[i] = true;
+                    let (schema, map) = match which {
+                        Some(i) => {
+                            ext_present[i] = true;
+                            (&*rs.extensions[i].0, &mut exts[i])
+                        }
+                        None => (&*rs.core, &mut core),
+                    };
                     for (k, v) in inner {
-                        place(&rs.extensions[i].0, &mut exts[i], &k, v, opts)?;
+                        place(schema, map, &k, v, opts)?;
                     }
                 }
                 _ => {
                     return Err(ScimError::invalid_syntax(format!(
-                        "\"{key}\" must be an object holding the extension's attributes (RFC 7643 §3.3)"
+                        "\"{key}\" must be an object holding the schema's attributes (RFC 7643 §3.3)"
                     )));
                 }
+            },
+            BodyMember::Attr(Some(i), rest) => {
+                ext_present[i] = true;
+                place(&rs.extensions[i].0, &mut exts[i], rest, value, opts)?;
             }
-            continue;
+            BodyMember::Attr(None, rest) => place(&rs.core, &mut core, rest, value, opts)?,
         }
-        // Tolerance: Entra also sends an extension attribute flattened to the top level, with its
-        // full path as the key (`urn:…:enterprise:2.0:User:employeeNumber`). The same form with
-        // the core URN (RFC 7644 §3.10 "urn:…:core:2.0:User:userName") is accepted too.
-        let ext_hit = rs.extensions.iter().enumerate().find_map(|(i, (s, _))| {
-            strip_prefix_ci(&key, &s.id).and_then(|r| r.strip_prefix(':')).map(|r| (i, r.to_owned()))
-        });
-        if let Some((i, rest)) = ext_hit {
-            ext_present[i] = true;
-            place(&rs.extensions[i].0, &mut exts[i], &rest, value, opts)?;
-            continue;
-        }
-        if let Some(rest) = strip_prefix_ci(&key, &rs.core.id).and_then(|r| r.strip_prefix(':')) {
-            place(&rs.core, &mut core, rest, value, opts)?;
-            continue;
-        }
-        // Unqualified names are core attributes (RFC 7643 §3.3). Unlike a filter path, a body
-        // does not look an unqualified name up in the extensions: Entra's stray top-level
-        // `department` / `manager` are not the Enterprise attributes (IDP-BEHAVIOUR.md §8).
-        place(&rs.core, &mut core, &key, value, opts)?;
     }
     check_schemas(rs, schemas, &ext_present, opts)?;
     Ok(Collected { core, exts })
@@ -412,13 +453,13 @@ fn normalize_single(
     match attr.kind {
         AttrType::Complex => normalize_complex(attr, value, opts, path, in_list),
         AttrType::String => match value {
-            Value::String(_) => Ok(Some(value)),
+            Value::String(s) => string_value(attr, s, path).map(Some),
             other => Err(type_error(path, "a string", &other)),
         },
         AttrType::Reference => match value {
             // RFC 7643 §2.3.7: a reference is a URI, carried as a JSON string. scimd does not
             // resolve it (no referential integrity: IDP-BEHAVIOUR.md §8).
-            Value::String(_) => Ok(Some(value)),
+            Value::String(s) => string_value(attr, s, path).map(Some),
             other => Err(type_error(path, "a string (a URI reference)", &other)),
         },
         AttrType::Boolean => match value {
@@ -458,6 +499,42 @@ fn normalize_single(
             other => Err(type_error(path, "a base64 string", &other)),
         },
     }
+}
+
+/// The rules for the text of a string or reference value.
+///
+/// * Control characters (Unicode general category Cc: C0 U+0000–U+001F, DEL U+007F, C1
+///   U+0080–U+009F) are refused with 400 `invalidValue` naming the attribute: PRECIS (RFC 8264
+///   §9.11, §9.12) disallows them in both its identifier and free-form classes, RFC 3986 §2 allows
+///   none in a URI, and a NUL or an escape sequence in a name ends up in databases, logs and
+///   terminals downstream. The exceptions are tab, line feed and carriage return in free text
+///   (RFC 7643 §4.1.2: `addresses.formatted` "MAY contain newlines").
+/// * An identifier (an attribute with `uniqueness` server or global, RFC 7643 §7: User `userName`,
+///   Group `displayName`) is stored without leading and trailing white space, so that `"n6@x "`
+///   and `"n6@x"` are the same user (RFC 8265 §3.4 and RFC 7613 §3.2, UsernameCasePreserved,
+///   allow no spaces at all; scimd keeps inner spaces, which identity providers send in display
+///   names, and trims only the ends). One that is nothing but white space is refused (RFC 7643
+///   §4.1.1: "Each User MUST include a non-empty userName value").
+fn string_value(attr: &AttributeDef, s: String, path: &str) -> Result<Value, ScimError> {
+    let identifier = attr.uniqueness != Uniqueness::None || attr.kind == AttrType::Reference;
+    let allowed = |c: char| !identifier && matches!(c, '\t' | '\n' | '\r');
+    if let Some(c) = s.chars().find(|&c| c.is_control() && !allowed(c)) {
+        return Err(ScimError::invalid_value(format!(
+            "\"{path}\" contains the control character U+{:04X}; control characters are not allowed \
+             (RFC 8264 §9.11)",
+            u32::from(c)
+        )));
+    }
+    if attr.uniqueness == Uniqueness::None {
+        return Ok(Value::String(s));
+    }
+    let trimmed = s.trim();
+    if trimmed.is_empty() {
+        return Err(ScimError::invalid_value(format!(
+            "\"{path}\" must not be empty or only white space (RFC 7643 §4.1.1)"
+        )));
+    }
+    Ok(Value::String(if trimmed.len() == s.len() { s } else { trimmed.to_owned() }))
 }
 
 fn normalize_complex(
@@ -1203,6 +1280,48 @@ mod tests {
         let active = rs.core.attribute("active").unwrap();
         assert_eq!(normalize_attribute(active, json!("TRUE"), &tolerant()).unwrap(), Some(json!(true)));
         assert_eq!(normalize_attribute(active, json!(""), &tolerant()).unwrap(), None);
+    }
+
+    #[test]
+    fn user_names_are_trimmed_and_never_blank() {
+        // RFC 7643 §4.1.1: a non-empty userName; trimmed, so uniqueness ignores the ends.
+        let v = user(json!({"schemas": [urn::USER], "userName": "  n6@x  "})).unwrap();
+        assert_eq!(v["userName"], "n6@x");
+        assert_eq!(user(json!({"schemas": [urn::USER], "userName": "a b"})).unwrap()["userName"], "a b");
+        for blank in ["   ", "\u{3000}", " \u{a0} "] {
+            let e = user(json!({"schemas": [urn::USER], "userName": blank})).unwrap_err();
+            assert_eq!(e.scim_type, Some(ScimType::InvalidValue), "{blank:?}");
+            assert!(e.detail.contains("userName"), "{}", e.detail);
+        }
+    }
+
+    #[test]
+    fn control_characters_are_refused_naming_the_attribute() {
+        for (body, attr) in [
+            (json!({"userName": "n\u{0}x"}), "userName"),
+            (json!({"userName": "b", "displayName": "a\u{1b}[31m"}), "displayName"),
+            (json!({"userName": "b", "name": {"givenName": "x\u{7f}"}}), "name.givenName"),
+            (json!({"userName": "b", "emails": [{"value": "a\u{85}@x"}]}), "emails.value"),
+            (json!({"userName": "b", "profileUrl": "https://a.example/\n"}), "profileUrl"),
+            (json!({"userName": "b\n"}), "userName"),
+        ] {
+            let mut body = body;
+            body["schemas"] = json!([urn::USER]);
+            let e = user(body.clone()).unwrap_err();
+            assert_eq!(e.scim_type, Some(ScimType::InvalidValue), "{body}");
+            assert!(e.detail.contains(attr), "{attr}: {}", e.detail);
+        }
+        // RFC 7643 §4.1.2: a formatted address may hold newlines.
+        let v = user(json!({"schemas": [urn::USER], "userName": "b",
+                            "addresses": [{"formatted": "1 Main St\r\nTown\tX"}]}))
+        .unwrap();
+        assert_eq!(v["addresses"][0]["formatted"], "1 Main St\r\nTown\tX");
+    }
+
+    #[test]
+    fn the_core_urn_may_hold_core_attributes() {
+        let v = user(json!({"schemas": [urn::USER], urn::USER: {"userName": "b", "PASSWORD": "p"}})).unwrap();
+        assert_eq!((v["userName"].as_str(), v["password"].as_str()), (Some("b"), Some("p")));
     }
 
     #[test]

@@ -336,6 +336,45 @@ impl TestServer {
         }
     }
 
+    /// The temporary directory of the server's SQLite files (`scimd.db`, `scimd-log.db` and their
+    /// `-wal` / `-shm` companions); empty on PostgreSQL. For checks that read every byte at rest.
+    #[must_use]
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// A user's stored password hash (RFC 7643 §4.1.1 `password` is returned never, so no API and
+    /// no `Store` method reads it back), read from the database directly.
+    pub async fn user_password_hash(&self, id: &str) -> Option<String> {
+        const SQL: &str = "SELECT password_hash FROM resources WHERE tenant_id = $1 AND id = $2";
+        let tenant = self.tenant.id.to_string();
+        match &self.db {
+            Db::Sqlite(_) => {
+                let url = format!("sqlite://{}?mode=ro", self._dir.path().join("scimd.db").display());
+                let pool = sqlx::SqlitePool::connect(&url).await.expect("open SQLite read-only");
+                let hash: Option<Option<String>> = sqlx::query_scalar(SQL)
+                    .bind(&tenant)
+                    .bind(id)
+                    .fetch_optional(&pool)
+                    .await
+                    .expect("read password_hash");
+                pool.close().await;
+                hash.flatten()
+            }
+            Db::Postgres(_, database) => {
+                let pool = sqlx::PgPool::connect(&database.url).await.expect("connect PostgreSQL");
+                let hash: Option<Option<String>> = sqlx::query_scalar(SQL)
+                    .bind(&tenant)
+                    .bind(id)
+                    .fetch_optional(&pool)
+                    .await
+                    .expect("read password_hash");
+                pool.close().await;
+                hash.flatten()
+            }
+        }
+    }
+
     /// The backend the server runs on.
     #[must_use]
     pub fn backend(&self) -> Backend {

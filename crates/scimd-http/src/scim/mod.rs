@@ -26,6 +26,9 @@ use crate::error::ApiError;
 use params::{ListParams, Precondition, ProjectionParams};
 use service::{Ctx, Rendered};
 
+/// The resource schemas, for the provisioning log's redaction.
+pub(crate) use service::schema_of;
+
 /// The SCIM router; the caller nests it under both URL prefixes.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()

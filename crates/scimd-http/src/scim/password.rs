@@ -9,15 +9,21 @@ use serde_json::Value;
 use scimd_schema::ScimError;
 use scimd_store::Clock;
 
-/// Removes `password` from a normalised document and returns its Argon2id PHC string, if present.
+/// Removes `password` from a normalised document and returns the Argon2id PHC string of `plain`,
+/// the request's new password as [`scimd_schema::writes::new_password`] found it, if any.
 pub(crate) async fn take_and_hash(
     doc: &mut Value,
+    plain: Option<String>,
     clock: &Arc<dyn Clock>,
 ) -> Result<Option<String>, ScimError> {
-    let Some(Value::String(plain)) = doc.as_object_mut().and_then(|o| o.remove("password")) else {
-        return Ok(None);
-    };
-    hash(plain, clock).await.map(Some)
+    let stored = doc.as_object_mut().and_then(|o| o.remove("password"));
+    match plain {
+        // The validator stored the value the request set; the two are found by the same resolution.
+        Some(plain) if stored.as_ref().and_then(Value::as_str) == Some(plain.as_str()) => {
+            hash(plain, clock).await.map(Some)
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Hashes with Argon2id off the runtime (scimd-oauth's [`scimd_oauth::password::hash`]).

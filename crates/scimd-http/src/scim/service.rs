@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use scimd_schema::patch::{self, MemberChange, PatchOptions};
 use scimd_schema::validate::{self, ValidateOptions};
+use scimd_schema::writes::{self, WriteRequest};
 use scimd_schema::{ResourceSchema, ScimError};
 use scimd_store::{
     ListQuery, NewResource, Paging, Reprovision, ResourceKind, Store, StoreError, StoredResource,
@@ -154,12 +155,13 @@ pub(crate) async fn create(
     // Kept only when a userName conflict may turn into a re-activation (tenant policy).
     let reprovision = kind == ResourceKind::User && ctx.settings.reprovision == Reprovision::Reactivate;
     let mut original = reprovision.then(|| body.clone());
+    let plain = writes::new_password(rs, WriteRequest::Resource, &body).map(str::to_owned);
     let mut doc = validate::validate_create(rs, body, &validate_options(ctx))?;
     check_domains(&doc, allowed_domains(ctx, kind).await?.as_deref())?;
     strip_server_attributes(&mut doc);
     ensure_active(kind, &mut doc, None);
     let members = if kind == ResourceKind::Group { take_member_ids(&mut doc) } else { Vec::new() };
-    let password_hash = password::take_and_hash(&mut doc, ctx.clock).await?;
+    let password_hash = password::take_and_hash(&mut doc, plain, ctx.clock).await?;
     let user_name = doc.get("userName").and_then(Value::as_str).map(str::to_owned);
     // The hash is reused by a re-activation rather than computed twice.
     let kept_hash = if reprovision { password_hash.clone() } else { None };
@@ -313,13 +315,10 @@ struct Replacement {
 impl Replacement {
     /// Hashes the body's new password, if it has one.
     async fn prepare(ctx: &Ctx<'_>, kind: ResourceKind, body: Value) -> Result<Self, ApiError> {
-        let password_hash =
-            match body.as_object().and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("password"))) {
-                Some((_, Value::String(plain))) if !plain.is_empty() => {
-                    Some(password::hash(plain.clone(), ctx.clock).await?)
-                }
-                _ => None,
-            };
+        let password_hash = match writes::new_password(schema_of(kind), WriteRequest::Resource, &body) {
+            Some(plain) => Some(password::hash(plain.to_owned(), ctx.clock).await?),
+            None => None,
+        };
         Self::new(ctx, kind, body, password_hash).await
     }
 
@@ -390,23 +389,6 @@ pub(crate) async fn replace(
     rendered(ctx, rs, &stored, p)
 }
 
-/// Finds a new plaintext password among PATCH operations (path `password`, or a `password` key of a
-/// no-path value), so it can be hashed before the write transaction.
-fn patch_password(ops: &[patch::PatchOp]) -> Option<String> {
-    ops.iter().rev().find_map(|op| match (&op.path, &op.value) {
-        (Some(path), Some(Value::String(s)))
-            if path.attr.name.eq_ignore_ascii_case("password") && path.filter.is_none() =>
-        {
-            Some(s.clone())
-        }
-        (None, Some(Value::Object(obj))) => obj
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("password"))
-            .and_then(|(_, v)| v.as_str().map(str::to_owned)),
-        _ => None,
-    })
-}
-
 /// RFC 7644 §3.5.2: PATCH, applied by the engine inside the store's transaction; member changes
 /// become row inserts and deletes.
 pub(crate) async fn modify(
@@ -419,9 +401,10 @@ pub(crate) async fn modify(
 ) -> Result<Rendered, ApiError> {
     let rs = schema_of(kind);
     let ops = patch::parse_patch_request(&body)?;
-    let password_hash = match patch_password(&ops) {
-        Some(plain) if !plain.is_empty() => Some(password::hash(plain, ctx.clock).await?),
-        _ => None,
+    // The new password, found as the engine resolves paths, is hashed before the write transaction.
+    let password_hash = match writes::new_password(rs, WriteRequest::Patch, &body) {
+        Some(plain) => Some(password::hash(plain.to_owned(), ctx.clock).await?),
+        None => None,
     };
     let opts = PatchOptions { strict: ctx.settings.strict };
     let domains = allowed_domains(ctx, kind).await?;

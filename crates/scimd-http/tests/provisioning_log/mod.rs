@@ -90,3 +90,233 @@ async fn requests_are_recorded_with_outcome_and_redacted_body(backend) {
     assert_eq!(r.status, 403);
 }
 }
+
+/// The spellings of one password write (RFC 7643 §2.1: attribute names, schema URNs and message
+/// members are case-insensitive; RFC 7644 §3.10: URN-qualified names).
+mod password_spellings {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    pub const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+
+    /// `word` with each letter's case chosen by `mask`.
+    pub fn cased(word: &str, mask: u64) -> String {
+        word.chars()
+            .enumerate()
+            .map(
+                |(i, c)| {
+                    if mask >> (i % 64) & 1 == 1 { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() }
+                },
+            )
+            .collect()
+    }
+
+    /// Where the password stands: a key of a resource (or of a no-path value), or a PATCH path.
+    #[derive(Clone, Debug)]
+    pub enum Key {
+        /// `password`.
+        Plain(u64),
+        /// `urn:…:User:password`.
+        Qualified(u64, u64),
+        /// `{"urn:…:User": {"password": …}}` (not a path: only as a key).
+        Nested(u64, u64),
+    }
+
+    impl Key {
+        /// `{key: password}` as one member of an object.
+        pub fn member(&self, password: &str) -> (String, Value) {
+            match self {
+                Key::Plain(m) => (cased("password", *m), json!(password)),
+                Key::Qualified(u, m) => {
+                    (format!("{}:{}", cased(CORE, *u), cased("password", *m)), json!(password))
+                }
+                Key::Nested(u, m) => {
+                    let mut inner = Map::new();
+                    inner.insert(cased("password", *m), json!(password));
+                    (cased(CORE, *u), Value::Object(inner))
+                }
+            }
+        }
+
+        /// As a PATCH path; a nested key has no path spelling, so it is the qualified one.
+        pub fn path(&self) -> String {
+            match self {
+                Key::Plain(m) => cased("password", *m),
+                Key::Qualified(u, m) | Key::Nested(u, m) => {
+                    format!("{}:{}", cased(CORE, *u), cased("password", *m))
+                }
+            }
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    pub enum Write {
+        Post(Key),
+        Put(Key),
+        /// op add/replace, its case, the members' cases, path or no-path.
+        Patch {
+            add: bool,
+            op_case: u64,
+            members: [u64; 3],
+            key: Key,
+            with_path: bool,
+        },
+    }
+
+    fn key() -> impl Strategy<Value = Key> {
+        prop_oneof![
+            any::<u64>().prop_map(Key::Plain),
+            (any::<u64>(), any::<u64>()).prop_map(|(u, m)| Key::Qualified(u, m)),
+            (any::<u64>(), any::<u64>()).prop_map(|(u, m)| Key::Nested(u, m)),
+        ]
+    }
+
+    pub fn write() -> impl Strategy<Value = Write> {
+        prop_oneof![
+            key().prop_map(Write::Post),
+            key().prop_map(Write::Put),
+            (any::<bool>(), any::<u64>(), any::<[u64; 3]>(), key(), any::<bool>()).prop_map(
+                |(add, op_case, members, key, with_path)| Write::Patch {
+                    add,
+                    op_case,
+                    members,
+                    key,
+                    with_path
+                }
+            ),
+        ]
+    }
+
+    /// A password that cannot occur by chance in a database file or a log.
+    pub fn password() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9]{20}".prop_map(|s| format!("Pw-{s}"))
+    }
+
+    pub fn resource(user_name: &str, key: &Key, password: &str) -> Value {
+        let mut body = Map::new();
+        body.insert("schemas".into(), json!([CORE]));
+        body.insert("userName".into(), json!(user_name));
+        let (k, v) = key.member(password);
+        body.insert(k, v);
+        Value::Object(body)
+    }
+
+    pub fn patch(
+        add: bool,
+        op_case: u64,
+        members: [u64; 3],
+        key: &Key,
+        with_path: bool,
+        password: &str,
+    ) -> Value {
+        let mut op = Map::new();
+        op.insert(cased("op", members[0]), json!(cased(if add { "add" } else { "replace" }, op_case)));
+        if with_path {
+            op.insert(cased("path", members[1]), json!(key.path()));
+            op.insert(cased("value", members[2]), json!(password));
+        } else {
+            let (k, v) = key.member(password);
+            let mut value = Map::new();
+            value.insert(k, v);
+            op.insert(cased("value", members[2]), Value::Object(value));
+        }
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [Value::Object(op)]})
+    }
+}
+
+/// RFC 7643 §4.1.1 `password` (writeOnly, returned never): for a password set in any accepted
+/// spelling by POST, PUT or PATCH, the user's stored hash verifies it, and the password is in no
+/// database file (data, provisioning log, their WAL and shared memory), in no response of the
+/// admin log API and in no SCIM response.
+#[test]
+fn passwords_in_every_spelling_are_hashed_and_never_at_rest() {
+    use password_spellings::{Write, patch, resource, write};
+    use proptest::test_runner::{Config, TestRunner};
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let s = rt.block_on(TestServer::start());
+    let admin = rt.block_on(s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false));
+    // The runner takes an `Fn`: what every case adds is kept in cells.
+    let passwords = std::cell::RefCell::new(Vec::new());
+    let requests = std::cell::Cell::new(0);
+    let mut runner = TestRunner::new(Config { cases: 24, failure_persistence: None, ..Config::default() });
+    let strategy = (write(), password_spellings::password());
+    runner
+        .run(&strategy, |(w, password)| {
+            passwords.borrow_mut().push(password.clone());
+            let user_name = format!("u{}", passwords.borrow().len());
+            rt.block_on(async {
+                let id = match &w {
+                    Write::Post(key) => {
+                        let r = s.post("/scim/v2/Users", &resource(&user_name, key, &password)).await;
+                        requests.set(requests.get() + 1);
+                        assert_eq!(r.status, 201, "{w:?}: {}", r.body);
+                        r.body["id"].as_str().unwrap().to_owned()
+                    }
+                    other => {
+                        let r = s
+                            .post(
+                                "/scim/v2/Users",
+                                &json!({"schemas": [password_spellings::CORE], "userName": user_name}),
+                            )
+                            .await;
+                        assert_eq!(r.status, 201, "{}", r.body);
+                        let id = r.body["id"].as_str().unwrap().to_owned();
+                        let path = format!("/scim/v2/Users/{id}");
+                        let r = match other {
+                            Write::Put(key) => s.put(&path, &resource(&user_name, key, &password)).await,
+                            Write::Patch { add, op_case, members, key, with_path } => {
+                                s.patch(&path, &patch(*add, *op_case, *members, key, *with_path, &password))
+                                    .await
+                            }
+                            Write::Post(_) => unreachable!(),
+                        };
+                        requests.set(requests.get() + 2);
+                        assert_eq!(r.status, 200, "{w:?}: {}", r.body);
+                        assert!(!r.body.to_string().contains(&password), "returned: {}", r.body);
+                        id
+                    }
+                };
+                let hash = s.user_password_hash(&id).await;
+                assert!(hash.is_some(), "{w:?}: no password hash stored");
+                let ok = scimd_oauth::password::verify(password.clone(), hash).await.unwrap();
+                assert!(ok, "{w:?}: the stored hash does not verify the password");
+            });
+            Ok(())
+        })
+        .unwrap();
+
+    rt.block_on(async {
+        let logs = entries(&s, &admin, "?count=1000", requests.get()).await;
+        let text = serde_json::to_string(&logs).unwrap();
+        for p in passwords.borrow().iter() {
+            assert!(!text.contains(p.as_str()), "{p} in the log API: {text}");
+        }
+    });
+    for file in std::fs::read_dir(s.data_dir()).unwrap() {
+        let path = file.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        for p in passwords.borrow().iter() {
+            let leaked = bytes.windows(p.len()).any(|w| w == p.as_bytes());
+            assert!(!leaked, "{p} is in {}", path.display());
+        }
+    }
+}
+
+/// RFC 6750 §5.3 / RFC 6749: credentials in a query string are logged as `***`, whatever their case.
+#[tokio::test]
+async fn credentials_in_query_strings_are_redacted() {
+    let s = TestServer::start().await;
+    let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
+    let query = "?access_token=AT-SECRET&Client_Secret=CS-SECRET&CODE=CODE-SECRET&refresh_token=RT-SECRET\
+                 &password=PW-SECRET&access%5Ftoken=ENC-SECRET&count=5";
+    let r = s.get(&format!("/scim/v2/Users{query}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let logged = entries(&s, &admin, "", 1).await;
+    let path = logged[0]["path"].as_str().unwrap();
+    assert!(!path.contains("SECRET"), "{path}");
+    assert!(
+        path.contains("access_token=***") && path.contains("Client_Secret=***") && path.ends_with("&count=5"),
+        "{path}"
+    );
+}

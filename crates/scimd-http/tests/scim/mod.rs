@@ -461,3 +461,90 @@ async fn a_page_of_users_carries_each_users_groups(backend) {
     assert!(groups_of("c@example.com").is_empty());
 }
 }
+
+backend_tests! {
+async fn patch_add_does_not_duplicate_a_value_in_another_case(backend) {
+    // RFC 7644 §3.5.2.1 and RFC 7643 §2.2: `emails.value` is caseExact false.
+    let s = TestServer::start_with(backend).await;
+    let u = create_user(&s, "b").await;
+    let path = format!("/scim/v2/Users/{}", id(&u));
+    let add = json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "emails", "value": [{"value": "B@EXAMPLE.com"}]}]});
+    let r = s.patch(&path, &add).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["emails"].as_array().map(Vec::len), Some(1), "{}", r.body);
+    let r = s.get("/scim/v2/Users?filter=emails.value%20eq%20%22b%40example.com%22").await;
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+}
+}
+
+backend_tests! {
+async fn patch_replace_of_an_element_value_with_empty_removes_the_element(backend) {
+    // RFC 7644 §3.5.2.3, RFC 7643 §2.4/§2.5: an email without its address is no email.
+    let s = TestServer::start_with(backend).await;
+    let u = create_user(&s, "e").await;
+    let path = format!("/scim/v2/Users/{}", id(&u));
+    let op = json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "emails[type eq \"work\"].value", "value": ""}]});
+    let r = s.patch(&path, &op).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.get("emails").is_none(), "{}", r.body);
+    assert!(s.get(&path).await.body.get("emails").is_none());
+}
+}
+
+backend_tests! {
+async fn blank_user_names_trailing_spaces_and_control_characters_are_refused_on_every_write(backend) {
+    // RFC 7643 §4.1.1 (a non-empty userName), RFC 8264 §9.11 (no control characters).
+    let s = TestServer::start_with(backend).await;
+    let blank = s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "   "})).await;
+    assert_error(&blank, 400, Some("invalidValue"));
+    assert!(blank.body["detail"].as_str().unwrap().contains("userName"), "{}", blank.body);
+    let first = s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "n6@x"})).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let spaced = s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "n6@x "})).await;
+    assert_error(&spaced, 409, Some("uniqueness"));
+    let nul = s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "n\u{0}7"})).await;
+    assert_error(&nul, 400, Some("invalidValue"));
+
+    let path = format!("/scim/v2/Users/{}", id(&first.body));
+    let patches = [
+        json!({"op": "replace", "path": "userName", "value": " \t "}),
+        json!({"op": "replace", "path": "displayName", "value": "a\u{1b}[2J"}),
+        json!({"op": "replace", "value": {"name": {"givenName": "x\u{9c}"}}}),
+        json!({"op": "add", "path": "emails", "value": [{"value": "a\u{7f}@x"}]}),
+    ];
+    for op in patches {
+        let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [op.clone()]})).await;
+        assert_error(&r, 400, Some("invalidValue"));
+    }
+    let put = s.put(&path, &json!({"schemas": [USER], "userName": "n6@x", "nickName": "\u{0}"})).await;
+    assert_error(&put, 400, Some("invalidValue"));
+    assert!(put.body["detail"].as_str().unwrap().contains("nickName"), "{}", put.body);
+    // Trimmed on write: PUT with spaces around keeps the same userName.
+    let put = s.put(&path, &json!({"schemas": [USER], "userName": "  n6@x  "})).await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.body["userName"], "n6@x");
+}
+}
+
+backend_tests! {
+async fn unquoted_number_literals_compare_as_their_text_on_string_attributes(backend) {
+    // RFC 7644 §3.4.2.2 compValue is a JSON number; against a string attribute (externalId,
+    // RFC 7643 §3.1) scimd compares the literal's text as written, never a float's rounding.
+    let s = TestServer::start_with(backend).await;
+    for ext in ["12345678901234567890123", "1.50"] {
+        let body = json!({"schemas": [USER], "userName": format!("n{ext}"), "externalId": ext});
+        assert_eq!(s.post("/scim/v2/Users", &body).await.status, 201);
+    }
+    for (filter, want) in [
+        ("externalId eq 12345678901234567890123", "12345678901234567890123"),
+        ("externalId eq 1.50", "1.50"),
+    ] {
+        let r = s.get(&format!("/scim/v2/Users?filter={}", filter.replace(' ', "%20"))).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["totalResults"], 1, "{filter}: {}", r.body);
+        assert_eq!(r.body["Resources"][0]["externalId"], want);
+    }
+    let r = s.get("/scim/v2/Users?filter=externalId%20eq%201.5").await;
+    assert_eq!(r.body["totalResults"], 0, "1.5 is not the text 1.50: {}", r.body);
+}
+}

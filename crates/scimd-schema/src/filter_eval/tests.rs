@@ -305,6 +305,17 @@ fn check_comparison_converts_literals() {
     assert_eq!(check_comparison(&i, CompareOp::Gt, &CompValue::Number(5.into())), Ok(Operand::Int(5)));
     let d = AttributeDef::new("d", AttrType::Decimal);
     assert_eq!(check_comparison(&d, CompareOp::Gt, &CompValue::Number(5.into())), Ok(Operand::Dec(5.0)));
+    // An unquoted number against a string attribute is its literal text, not a float's.
+    let lit = |t: &str| CompValue::Number(scimd_filter::Number::from_literal(t).unwrap());
+    s.case_exact = false;
+    for text in ["12345678901234567890123", "1.50", "1e3"] {
+        assert_eq!(check_comparison(&s, CompareOp::Eq, &lit(text)), Ok(Operand::Str(text.to_lowercase())));
+    }
+    assert_eq!(
+        check_comparison(&i, CompareOp::Eq, &lit("9007199254740993")),
+        Ok(Operand::Int(9_007_199_254_740_993))
+    );
+    assert_eq!(check_comparison(&d, CompareOp::Eq, &lit("1.50")), Ok(Operand::Dec(1.5)));
     let t = AttributeDef::new("t", AttrType::DateTime);
     assert_eq!(
         check_comparison(&t, CompareOp::Lt, &CompValue::String("2011-05-13T06:42:34+02:00".into())),

@@ -867,3 +867,48 @@ fn extension_objects_do_not_nest() {
     let (doc, _) = patch_user(json!([{"op": "add", "value": {ENT: {"department": "X"}}}]));
     assert_eq!(doc[ENT]["department"], json!("X"));
 }
+
+#[test]
+fn add_compares_under_case_exact_as_remove_does() {
+    // RFC 7644 §3.5.2.1: a value already there is not added again; RFC 7643 §2.2 / §7:
+    // `emails.value` is caseExact false, so `B@example.com` is `b@example.com`.
+    let rs = ResourceSchema::user();
+    let doc = json!({"userName": "b", "emails": [{"value": "b@example.com", "type": "work"}]});
+    let add = |v: Value| {
+        run(&rs, &doc, &body(json!([{"op": "add", "path": "emails", "value": v}])), false).unwrap()
+    };
+    let (out, outcome) = add(json!([{"value": "B@example.com", "type": "WORK"}]));
+    assert_eq!(out, doc, "the same value: nothing added");
+    assert!(!outcome.changed);
+    // Only `value` matches: its sub-attributes go onto the existing element, no second email.
+    let (out, _) = add(json!([{"value": "B@Example.com", "primary": true}]));
+    assert_eq!(out["emails"], json!([{"value": "B@Example.com", "type": "work", "primary": true}]));
+    // A different address is added.
+    let (out, _) = add(json!([{"value": "c@example.com"}]));
+    assert_eq!(out["emails"].as_array().map(Vec::len), Some(2));
+    // The same rule in remove.
+    let remove = json!([{"op": "remove", "path": "emails", "value": [{"value": "B@EXAMPLE.COM"}]}]);
+    let (out, _) = run(&rs, &doc, &body(remove), false).unwrap();
+    assert!(out.get("emails").is_none(), "{out}");
+}
+
+#[test]
+fn replace_with_an_empty_value_removes_the_element_as_remove_does() {
+    // RFC 7644 §3.5.2.3 with RFC 7643 §2.5 ("" is unassigned) and §2.4 (`value` is the primary
+    // value): an email left without its address goes.
+    let rs = ResourceSchema::user();
+    let doc = json!({"userName": "b", "emails": [{"value": "w@example.com", "type": "work"},
+                                                 {"value": "h@example.com", "type": "home"}]});
+    let want = json!([{"value": "h@example.com", "type": "home"}]);
+    for strict in [false, true] {
+        for op in [
+            json!({"op": "replace", "path": "emails[type eq \"work\"].value", "value": ""}),
+            json!({"op": "replace", "path": "emails[type eq \"work\"].value", "value": null}),
+            json!({"op": "replace", "path": "emails[type eq \"work\"]", "value": {"value": ""}}),
+            json!({"op": "remove", "path": "emails[type eq \"work\"].value"}),
+        ] {
+            let (out, _) = run(&rs, &doc, &body(json!([op.clone()])), strict).unwrap();
+            assert_eq!(out["emails"], want, "{op} strict={strict}");
+        }
+    }
+}

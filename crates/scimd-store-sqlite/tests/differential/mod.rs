@@ -55,6 +55,16 @@ fn word() -> BoxedStrategy<String> {
     prop::collection::vec(select(ALPHABET), 1..=3).prop_map(|v| v.concat()).boxed()
 }
 
+/// Texts that a filter may carry as unquoted number literals (Entra's `externalId eq 12345…`):
+/// past 64 bits, with a trailing zero, an exponent. As string values they must match their own
+/// literal's text exactly, never a float's rounding of it.
+const NUMERIC_TEXTS: &[&str] = &["12345678901234567890123", "1.50", "1e3", "-0", "42"];
+
+/// A word, or now and then a numeric text.
+fn word_or_number() -> BoxedStrategy<String> {
+    prop_oneof![4 => word(), 1 => select(NUMERIC_TEXTS).prop_map(str::to_owned)].boxed()
+}
+
 fn maybe<T: std::fmt::Debug + Clone + 'static>(
     s: impl Strategy<Value = T> + 'static,
 ) -> BoxedStrategy<Option<T>> {
@@ -76,10 +86,10 @@ fn user_doc() -> BoxedStrategy<Map<String, Value>> {
         maybe(word()),
         maybe(word()),
         maybe(any::<bool>()),
-        maybe(word()),
+        maybe(word_or_number()),
         prop::collection::vec(email, 0..=3),
         prop::collection::vec((word(), maybe(any::<bool>())), 0..=2),
-        maybe((maybe(word()), maybe(word()), maybe(word()))),
+        maybe((maybe(word_or_number()), maybe(word()), maybe(word()))),
     )
         .prop_map(
             |(user_name, display, name, title, user_type, active, external_id, emails, roles, enterprise)| {
@@ -422,6 +432,9 @@ fn string_value(strings: Arc<Vec<String>>) -> BoxedStrategy<CompValue> {
         12 => text(strings).prop_map(CompValue::String),
         // Entra's unquoted values arrive as numbers and booleans; they compare as text.
         1 => (0..3u8).prop_map(|n| CompValue::Number(n.into())),
+        1 => select(NUMERIC_TEXTS)
+            .prop_filter_map("a number literal", scimd_filter::Number::from_literal)
+            .prop_map(CompValue::Number),
         1 => any::<bool>().prop_map(CompValue::Bool),
     ]
     .boxed()
