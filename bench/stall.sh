@@ -45,10 +45,13 @@ done
 (( DURATION > 25 )) && DURATION=25
 
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install -y wrk)" >&2; exit 1; }
-if (( BUILD )); then
-  (cd "$ROOT" && cargo build --release --locked -p scimd)
+# SCIMD=path/to/scimd runs another build (and skips the release build).
+if [[ -z "${SCIMD:-}" ]]; then
+  if (( BUILD )); then
+    (cd "$ROOT" && cargo build --release --locked -p scimd)
+  fi
+  SCIMD="$ROOT/target/release/scimd"
 fi
-SCIMD="$ROOT/target/release/scimd"
 DIR="$(mktemp -d)"
 SERVER=""
 cleanup() {
