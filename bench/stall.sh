@@ -92,7 +92,8 @@ USER_ID="$(curl -fsS -X POST "$BASE/tenants/attacker/scim/v2/Users" \
 
 export BENCH_LUA="$ROOT/bench/lua" BENCH_RUN="$$" BENCH_USER="$USER_ID" BENCH_OPS="$OPS"
 victim() {
-  BENCH_TOKEN="$VICTIM_TOKEN" wrk -t1 -c"$VICTIMS" -d"${DURATION}s" --timeout 30s \
+  # Each phase its own userNames (post_user.lua names users after BENCH_RUN).
+  BENCH_RUN="$$-$1" BENCH_TOKEN="$VICTIM_TOKEN" wrk -t1 -c"$VICTIMS" -d"${DURATION}s" --timeout 30s \
     -s "$ROOT/bench/lua/post_user.lua" "$BASE/tenants/victim" | grep '^RESULT'
 }
 attack() {
@@ -108,13 +109,13 @@ op = "{\"op\":\"replace\",\"path\":\"emails[value eq \\\"s%d@a.example\\\"].type
 body = "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":[" + ",".join(op % i for i in range(ops)) + "]}"
 print(len(body))' "$OPS")"
 
-read -r v_rps v_p50 v_p99 v_err _ v_n <<<"$(victim | cut -d' ' -f2-)"
+read -r v_rps v_p50 v_p99 v_err _ v_n <<<"$(victim alone | cut -d' ' -f2-)"
 echo "victim alone:        ${v_rps} POST/s  p50 ${v_p50} ms  p99 ${v_p99} ms  (non-2xx ${v_err}, ${v_n} requests)"
 
 attack $((DURATION + 2)) >"$DIR/attack.out" &
 ATTACK=$!
 sleep 1
-read -r u_rps u_p50 u_p99 u_err _ u_n <<<"$(victim | cut -d' ' -f2-)"
+read -r u_rps u_p50 u_p99 u_err _ u_n <<<"$(victim attacked | cut -d' ' -f2-)"
 wait "$ATTACK"
 read -r _ a_rps a_p50 a_p99 a_err _ a_n <"$DIR/attack.out"
 echo "victim under attack: ${u_rps} POST/s  p50 ${u_p50} ms  p99 ${u_p99} ms  (non-2xx ${u_err}, ${u_n} requests)"
