@@ -52,6 +52,11 @@ pub struct HttpConfig {
     pub max_page_size: u64,
     /// The page size when a list request names no `count`.
     pub default_page_size: u64,
+    /// The most operations one PATCH request may carry (more: 413 naming the limit).
+    pub max_patch_operations: usize,
+    /// The most values a request may leave in one multi-valued attribute other than Group
+    /// `members` (more: 413 naming the limit).
+    pub max_attribute_values: usize,
     /// The authorization server's lifetimes and limits.
     pub oauth: OAuthConfig,
 }
@@ -63,6 +68,8 @@ impl Default for HttpConfig {
             max_body_bytes: 1024 * 1024,
             max_page_size: 1000,
             default_page_size: 100,
+            max_patch_operations: 1000,
+            max_attribute_values: 1000,
             oauth: OAuthConfig::default(),
         }
     }

@@ -24,7 +24,7 @@ use scimd_store::sql::{
 };
 use scimd_store::{
     DocText, ListPage, ListQuery, Member, MemberReport, NewResource, ResourceKind, ResourceStore, Result,
-    StoreError, StoredResource, UpdateFn, WriteContext,
+    StoreError, StoredResource, Update, Updated, WriteContext,
 };
 
 use crate::{PgStore, map_err, time_from_db};
@@ -475,24 +475,42 @@ impl ResourceStore for PgStore {
         ctx: &WriteContext,
         kind: ResourceKind,
         id: &str,
-        if_match: Option<i64>,
-        update: &UpdateFn<'_>,
-    ) -> Result<(StoredResource, MemberReport)> {
+        update: Update,
+    ) -> Result<Updated> {
         let tenant = ctx.tenant.to_string();
         let mut report = MemberReport::default();
+        // Derived before the transaction: while the row is locked only statements run.
+        let doc_change = update
+            .doc
+            .as_ref()
+            .map(|(doc, search)| {
+                Ok::<_, StoreError>((Derived::of(kind, doc)?, doc.to_string(), search.to_string()))
+            })
+            .transpose()?;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let current =
-            Self::read_one(&mut *tx, &tenant, kind, id, true).await?.ok_or(StoreError::NotFound)?.parsed()?;
-        // RFC 7644 §3.14: If-Match names the version the client last saw; the row is locked, so
-        // the version read here is the one the write below replaces.
-        if if_match.is_some_and(|v| v != current.version) {
+        // The row lock serialises this write with every other one on the resource across replicas
+        // (a filtered member removal reads the rows it deletes); NO KEY, so groups may still add
+        // this resource as a member meanwhile (see `read_one`).
+        let row: Option<(i64, String)> = sqlx::query_as(
+            "SELECT version, last_modified FROM resources \
+             WHERE tenant_id = $1 AND kind = $2 AND id = $3 FOR NO KEY UPDATE",
+        )
+        .bind(&tenant)
+        .bind(kind.as_str())
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let (previous, modified) = row.ok_or(StoreError::NotFound)?;
+        // RFC 7644 §3.14: the version the caller computed from (or the client's If-Match) must be
+        // the one this transaction holds locked.
+        if update.expected_version.is_some_and(|v| v != previous) {
             return Err(StoreError::VersionMismatch);
         }
-        let decided = update(&current)?;
 
         let mut member_rows = 0;
         if kind == ResourceKind::Group {
-            let mut changes = decided.members.iter().peekable();
+            let mut changes = update.members.iter().peekable();
             while let Some(change) = changes.next() {
                 // `RemoveAll` then `Add` is a replacement of the whole list (PUT, or PATCH replace of
                 // `members`): applied as the difference, so an unchanged list touches no row and a
@@ -509,23 +527,20 @@ impl ResourceStore for PgStore {
         if let Some(refused) = ctx.refusal(&report) {
             return Err(refused);
         }
-        let doc_change = decided.doc.filter(|(doc, _)| *doc != current.doc);
-        let changed = doc_change.is_some() || member_rows > 0 || decided.password_hash.is_some();
+        let changed = doc_change.is_some() || member_rows > 0 || update.password_hash.is_some();
         if !changed {
             // A no-op PATCH or an identical PUT keeps its version (and ETag), so clients that
             // compare ETags see nothing changed. Nothing written, nothing audited.
             tx.rollback().await.map_err(map_err)?;
-            return Ok((current, report));
+            let last_modified = time_from_db(&modified)?;
+            return Ok(Updated { previous_version: previous, version: previous, last_modified, report });
         }
 
         let at = format_datetime(self.clock.now());
-        let version = current.version + 1;
-        let mut stored = current;
         // One conditional UPDATE writes the version with everything else: `WHERE version = $n`
         // makes the compare-and-set atomic in the database itself, whatever held the row before.
         let done = match &doc_change {
-            Some((doc, search)) => {
-                let d = Derived::of(kind, doc)?;
+            Some((d, doc, search)) => {
                 let done = sqlx::query(
                     "UPDATE resources SET version = version + 1, last_modified = $1, \
                      password_hash = COALESCE($2, password_hash), doc = $3::json, search = $4::jsonb, \
@@ -534,9 +549,9 @@ impl ResourceStore for PgStore {
                      WHERE tenant_id = $11 AND id = $12 AND version = $13",
                 )
                 .bind(&at)
-                .bind(&decided.password_hash)
-                .bind(doc.to_string())
-                .bind(search.to_string())
+                .bind(&update.password_hash)
+                .bind(doc)
+                .bind(search)
                 .bind(&d.name_key)
                 .bind(&d.display_name_key)
                 .bind(&d.display_name)
@@ -545,7 +560,7 @@ impl ResourceStore for PgStore {
                 .bind(d.active)
                 .bind(&tenant)
                 .bind(id)
-                .bind(stored.version)
+                .bind(previous)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)
@@ -556,7 +571,7 @@ impl ResourceStore for PgStore {
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                insert_values(&mut tx, &tenant, id, &d).await?;
+                insert_values(&mut tx, &tenant, id, d).await?;
                 done
             }
             None => sqlx::query(
@@ -565,10 +580,10 @@ impl ResourceStore for PgStore {
                  WHERE tenant_id = $3 AND id = $4 AND version = $5",
             )
             .bind(&at)
-            .bind(&decided.password_hash)
+            .bind(&update.password_hash)
             .bind(&tenant)
             .bind(id)
-            .bind(stored.version)
+            .bind(previous)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?,
@@ -576,14 +591,15 @@ impl ResourceStore for PgStore {
         if done.rows_affected() != 1 {
             return Err(StoreError::VersionMismatch);
         }
-        if let Some((doc, _)) = doc_change {
-            stored.doc = doc;
-        }
-        audit(&mut tx, ctx, &at, Audited { operation: "update", kind, id, status: 200 }, &report).await?;
+        let operation = update.operation.as_str();
+        audit(&mut tx, ctx, &at, Audited { operation, kind, id, status: 200 }, &report).await?;
         tx.commit().await.map_err(map_err)?;
-        stored.version = version;
-        stored.last_modified = time_from_db(&at)?;
-        Ok((stored, report))
+        Ok(Updated {
+            previous_version: previous,
+            version: previous + 1,
+            last_modified: time_from_db(&at)?,
+            report,
+        })
     }
 
     async fn delete(

@@ -21,7 +21,7 @@ use scimd_store::sql::{
 };
 use scimd_store::{
     DocText, ListPage, ListQuery, Member, MemberReport, NewResource, ResourceKind, ResourceStore, Result,
-    StoreError, StoredResource, UpdateFn, WriteContext,
+    StoreError, StoredResource, Update, Updated, WriteContext,
 };
 
 use crate::driver::{DbError, DbResult};
@@ -266,6 +266,19 @@ fn conflict_on(kind: ResourceKind) -> impl Fn(rusqlite::Error) -> DbError {
     }
 }
 
+/// A new document as the update statement binds it: its derived columns and its text.
+struct PreparedDoc {
+    derived: Derived,
+    doc: String,
+    search: String,
+}
+
+impl PreparedDoc {
+    fn of(kind: ResourceKind, doc: &Value, search: &Value) -> Result<Self> {
+        Ok(Self { derived: Derived::of(kind, doc)?, doc: doc.to_string(), search: search.to_string() })
+    }
+}
+
 impl SqliteStore {
     fn create_in(
         &self,
@@ -333,23 +346,28 @@ impl SqliteStore {
         ctx: &WriteContext,
         kind: ResourceKind,
         id: &str,
-        if_match: Option<i64>,
-        update: &UpdateFn<'_>,
-    ) -> DbResult<(StoredResource, MemberReport)> {
+        update: &Update,
+        doc: Option<&PreparedDoc>,
+    ) -> DbResult<Updated> {
         let tenant = ctx.tenant.to_string();
         let mut report = MemberReport::default();
-        let current = retrieve::one(tx, &tenant, kind, id, false)?.ok_or(StoreError::NotFound)?.parsed()?;
+        let (previous, modified): (i64, String) = tx
+            .prepare_cached(
+                "SELECT version, last_modified FROM resources WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3",
+            )?
+            .query_row(params![tenant, kind.as_str(), id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .ok_or(StoreError::NotFound)?;
         // RFC 7644 §3.14: the version is checked inside the write transaction, so the check and the
         // write cannot be separated by another writer.
-        if if_match.is_some_and(|v| v != current.version) {
+        if update.expected_version.is_some_and(|v| v != previous) {
             return Err(StoreError::VersionMismatch.into());
         }
-        let decided = update(&current)?;
-        place.check(heavy(&decided.members))?;
+        place.check(heavy(&update.members))?;
 
         let mut member_rows = 0;
         if kind == ResourceKind::Group {
-            let mut changes = decided.members.iter().peekable();
+            let mut changes = update.members.iter().peekable();
             while let Some(change) = changes.next() {
                 // `RemoveAll` then `Add` is a replacement of the whole list (PUT, or PATCH replace of
                 // `members`): applied as the difference, so an unchanged list touches no row and a
@@ -366,20 +384,18 @@ impl SqliteStore {
         if let Some(refused) = ctx.refusal(&report) {
             return Err(refused.into());
         }
-        let doc_change = decided.doc.filter(|(doc, _)| *doc != current.doc);
-        let changed = doc_change.is_some() || member_rows > 0 || decided.password_hash.is_some();
+        let changed = doc.is_some() || member_rows > 0 || update.password_hash.is_some();
         if !changed {
             // A no-op PATCH or an identical PUT keeps its version (and ETag), so clients that
             // compare ETags see nothing changed. Nothing written, nothing audited.
-            return Ok((current, report));
+            let last_modified = time_from_db(&modified)?;
+            return Ok(Updated { previous_version: previous, version: previous, last_modified, report });
         }
 
         let now = self.clock.now();
         let at = format_datetime(now);
-        let version = current.version + 1;
-        let mut stored = current;
-        if let Some((doc, search)) = doc_change {
-            let d = Derived::of(kind, &doc)?;
+        let version = previous + 1;
+        if let Some(PreparedDoc { derived: d, doc, search }) = doc {
             tx.prepare_cached(
                 "UPDATE resources SET name_key = ?1, display_name_key = ?2, display_name = ?3, \
                  user_name = ?4, external_id = ?5, active = ?6, doc = ?7, search = ?8 \
@@ -392,18 +408,17 @@ impl SqliteStore {
                 d.user_name,
                 d.external_id,
                 d.active,
-                doc.to_string(),
-                search.to_string(),
+                doc,
+                search,
                 tenant,
                 id,
             ])
             .map_err(conflict_on(kind))?;
             tx.prepare_cached("DELETE FROM resource_values WHERE tenant_id = ?1 AND resource_id = ?2")?
                 .execute(params![tenant, id])?;
-            insert_values(tx, &tenant, id, &d)?;
-            stored.doc = doc;
+            insert_values(tx, &tenant, id, d)?;
         }
-        if let Some(hash) = &decided.password_hash {
+        if let Some(hash) = &update.password_hash {
             tx.prepare_cached("UPDATE resources SET password_hash = ?1 WHERE tenant_id = ?2 AND id = ?3")?
                 .execute(params![hash, tenant, id])?;
         }
@@ -411,10 +426,9 @@ impl SqliteStore {
             "UPDATE resources SET version = ?1, last_modified = ?2 WHERE tenant_id = ?3 AND id = ?4",
         )?
         .execute(params![version, at, tenant, id])?;
-        audit(tx, ctx, &at, Audited { operation: "update", kind, id, status: 200 }, &report)?;
-        stored.version = version;
-        stored.last_modified = now;
-        Ok((stored, report))
+        let operation = update.operation.as_str();
+        audit(tx, ctx, &at, Audited { operation, kind, id, status: 200 }, &report)?;
+        Ok(Updated { previous_version: previous, version, last_modified: now, report })
     }
 
     fn delete_in(
@@ -477,11 +491,13 @@ impl ResourceStore for SqliteStore {
         ctx: &WriteContext,
         kind: ResourceKind,
         id: &str,
-        if_match: Option<i64>,
-        update: &UpdateFn<'_>,
-    ) -> Result<(StoredResource, MemberReport)> {
+        update: Update,
+    ) -> Result<Updated> {
+        // Everything derived from the new document (index rows, its text) is computed before
+        // joining the batch: the writer only executes statements.
+        let doc = update.doc.as_ref().map(|(doc, search)| PreparedDoc::of(kind, doc, search)).transpose()?;
         self.resource_writer
-            .write(|tx, place| self.update_in(tx, place, ctx, kind, id, if_match, update))
+            .write(|tx, place| self.update_in(tx, place, ctx, kind, id, &update, doc.as_ref()))
             .await
     }
 
@@ -569,7 +585,7 @@ mod store_tests {
     use scimd_schema::patch::MemberRef;
     use scimd_store::{
         ListQuery, NewResource, Paging, ResourceKind, ResourceStore, SortOrder, StoreError, TenantStore,
-        Update, WriteContext, search_document,
+        Update, UpdateOperation, WriteContext, search_document,
     };
 
     use crate::test_support::store;
@@ -671,21 +687,40 @@ mod store_tests {
         let (_dir, s) = store().await;
         let ctx = ctx(&s).await;
         let (u, _) = s.create(&ctx, user("carol")).await.unwrap();
-        let same = |cur: &scimd_store::StoredResource| {
-            Ok(Update { doc: Some((cur.doc.clone(), cur.doc.clone())), members: vec![], password_hash: None })
+        let same = Update {
+            operation: UpdateOperation::Patch,
+            expected_version: Some(1),
+            doc: None,
+            members: vec![],
+            password_hash: None,
         };
-        let (after, _) = s.update(&ctx, ResourceKind::User, &u.id, Some(1), &same).await.unwrap();
-        assert_eq!(after.version, 1, "an update that changes nothing keeps the version");
-        let rename = |cur: &scimd_store::StoredResource| {
-            let mut doc = cur.doc.clone();
-            doc["userName"] = json!("carol2");
-            let search = search_document(&scimd_schema::ResourceSchema::user(), &doc);
-            Ok(Update { doc: Some((doc, search)), members: vec![], password_hash: None })
+        let after = s.update(&ctx, ResourceKind::User, &u.id, same).await.unwrap();
+        assert_eq!(
+            (after.previous_version, after.version),
+            (1, 1),
+            "an update that changes nothing keeps the version"
+        );
+        let mut doc = u.doc.clone();
+        doc["userName"] = json!("carol2");
+        let search = search_document(&scimd_schema::ResourceSchema::user(), &doc);
+        let rename = Update {
+            operation: UpdateOperation::Replace,
+            expected_version: Some(1),
+            doc: Some((doc, search)),
+            members: vec![],
+            password_hash: None,
         };
-        let (after, _) = s.update(&ctx, ResourceKind::User, &u.id, Some(1), &rename).await.unwrap();
+        let after = s.update(&ctx, ResourceKind::User, &u.id, rename.clone()).await.unwrap();
         assert_eq!(after.version, 2);
-        let stale = s.update(&ctx, ResourceKind::User, &u.id, Some(1), &rename).await.unwrap_err();
+        let stale = s.update(&ctx, ResourceKind::User, &u.id, rename).await.unwrap_err();
         assert!(matches!(stale, StoreError::VersionMismatch));
+        // Item 17 of the hardening issue: PUT is audited as `replace`, PATCH as `patch`
+        // (migration 0001's documented values), never `update`.
+        let ops: Vec<String> = sqlx::query_scalar("SELECT operation FROM audit ORDER BY rowid")
+            .fetch_all(&s.reader)
+            .await
+            .unwrap();
+        assert_eq!(ops, ["create", "replace"]);
         let page = s
             .list_of(
                 ctx.tenant,
@@ -716,18 +751,18 @@ mod store_tests {
         for id in ids.clone() {
             let (s, ctx, gid) = (s.clone(), ctx.clone(), g.id.clone());
             tasks.push(tokio::spawn(async move {
-                let add = move |_: &scimd_store::StoredResource| {
-                    Ok(Update {
-                        doc: None,
-                        members: vec![scimd_schema::patch::MemberChange::Add(vec![MemberRef {
-                            value: id.clone(),
-                            type_: None,
-                            display: None,
-                        }])],
-                        password_hash: None,
-                    })
+                let add = Update {
+                    operation: UpdateOperation::Patch,
+                    expected_version: None,
+                    doc: None,
+                    members: vec![scimd_schema::patch::MemberChange::Add(vec![MemberRef {
+                        value: id.clone(),
+                        type_: None,
+                        display: None,
+                    }])],
+                    password_hash: None,
                 };
-                s.update(&ctx, ResourceKind::Group, &gid, None, &add).await.unwrap();
+                s.update(&ctx, ResourceKind::Group, &gid, add).await.unwrap();
             }));
         }
         for t in tasks {
@@ -944,8 +979,13 @@ mod store_tests {
         assert_eq!(groups, 1, "one group, not one per attempt");
         // Replacing and then deleting it are heavy too (the whole list, unknown until read).
         let replaced = s
-            .update(&ctx, ResourceKind::Group, &g.id, None, &|_| {
-                Ok(scimd_store::Update {
+            .update(
+                &ctx,
+                ResourceKind::Group,
+                &g.id,
+                scimd_store::Update {
+                    operation: UpdateOperation::Replace,
+                    expected_version: Some(1),
                     doc: None,
                     members: vec![
                         scimd_schema::patch::MemberChange::RemoveAll,
@@ -956,11 +996,11 @@ mod store_tests {
                         }]),
                     ],
                     password_hash: None,
-                })
-            })
+                },
+            )
             .await
             .unwrap();
-        assert_eq!(replaced.0.version, 2);
+        assert_eq!(replaced.version, 2);
         let read = s.get(ctx.tenant, ResourceKind::Group, &g.id, true).await.unwrap().unwrap();
         assert_eq!(read.members.unwrap().len(), 1);
         s.delete(&ctx, ResourceKind::Group, &g.id, None).await.unwrap();

@@ -24,7 +24,7 @@ pub use error::{Result, StoreError};
 pub use log::{LogEntry, LogQuery, LogStore};
 pub use model::*;
 pub use oauth::OAuthStore;
-pub use resources::{ResourceStore, UpdateFn};
+pub use resources::ResourceStore;
 pub use search::search_document;
 pub use tenants::TenantStore;
 pub use token::TokenSecret;

@@ -61,14 +61,22 @@ pub struct DomainRecord {
 /// The default per-credential rate limit: far above the ~25 requests/s Entra sends per tenant.
 pub const DEFAULT_RATE_LIMIT: u32 = 1000;
 
-/// The body of a successful PATCH.
+/// The answer to a successful PATCH (RFC 7644 §3.5.2: 200 with the resource, or 204 No Content).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PatchResponse {
-    /// 200 with the resource (IDP-BEHAVIOUR §8: what Microsoft's validator and most checkers want).
+    /// Users 200 with the resource, Groups 204. A group's representation holds every member, so
+    /// answering a one-member change with it costs in proportion to the group's size; Entra ID's
+    /// documentation asks for 204 on group PATCH and Okta accepts 204, and neither passes
+    /// `excludedAttributes` on PATCH (IDP-BEHAVIOUR §1.7 item 11). Users keep 200 with the body,
+    /// which Okta's tests and Microsoft's Playwright tests read.
     #[default]
+    Auto,
+    /// 200 with the resource for both (what Microsoft's validator and the public conformance
+    /// checkers want, IDP-BEHAVIOUR §8); a group's member list is then rendered on every PATCH
+    /// unless the request has `excludedAttributes=members`.
     Body,
-    /// 204 No Content (what Entra's documentation describes for groups; RFC 7644 §3.5.2 allows it).
+    /// 204 No Content for both.
     NoContent,
 }
 
@@ -290,16 +298,59 @@ pub struct NewResource {
     pub password_hash: Option<String>,
 }
 
-/// What an update (PUT or PATCH) decided, computed by the caller's closure from the current state
-/// inside the store's transaction, so read-modify-write is atomic.
+/// Which operation an update is, for its audit record (the `operation` column of migration 0001:
+/// `create | replace | patch | delete`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateOperation {
+    /// PUT (RFC 7644 §3.5.1).
+    Replace,
+    /// PATCH (RFC 7644 §3.5.2).
+    Patch,
+}
+
+impl UpdateOperation {
+    /// The audit column's value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UpdateOperation::Replace => "replace",
+            UpdateOperation::Patch => "patch",
+        }
+    }
+}
+
+/// What an update (PUT or PATCH) writes. The caller computes it from a read of the resource
+/// *before* the write (PATCH engine, validation: the expensive part, run without holding any write
+/// lock), and the store applies it as a compare-and-set on the version that read saw.
 #[derive(Clone, Debug)]
 pub struct Update {
-    /// The new document and its search copy, or `None` when the document did not change.
+    /// PUT or PATCH, for the audit record.
+    pub operation: UpdateOperation,
+    /// The version the row must still have, else [`crate::StoreError::VersionMismatch`] and nothing
+    /// is written. Required whenever `doc` is set (the new document was computed from that version);
+    /// `None` only for writes that do not depend on the document read: member rows (each
+    /// [`MemberChange`] is relative to the rows, not to a list read earlier) and a password hash.
+    pub expected_version: Option<i64>,
+    /// The new document and its search copy, or `None` when the document does not change.
     pub doc: Option<(Value, Value)>,
     /// Membership row changes, applied in order.
     pub members: Vec<MemberChange>,
-    /// A new password hash, when the update set one.
+    /// A new password hash, when the update sets one.
     pub password_hash: Option<String>,
+}
+
+/// What an update did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Updated {
+    /// The resource's version before the write (the one `expected_version` was compared with).
+    pub previous_version: i64,
+    /// Its version after: `previous_version + 1`, or `previous_version` when nothing changed (no
+    /// document change, no member row changed, no password): a no-op keeps its ETag.
+    pub version: i64,
+    /// `meta.lastModified` after the write.
+    pub last_modified: OffsetDateTime,
+    /// What happened to the members it named.
+    pub report: MemberReport,
 }
 
 /// What happened to the members an update named.

@@ -7,13 +7,9 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::model::{
-    DocText, ListPage, ListQuery, MemberReport, NewResource, ResourceKind, StoredResource, Update,
+    DocText, ListPage, ListQuery, MemberReport, NewResource, ResourceKind, StoredResource, Update, Updated,
     WriteContext,
 };
-
-/// The closure an update runs inside the store's transaction: given the current resource (members
-/// not loaded), decide the change. Returning an error aborts the transaction with nothing written.
-pub type UpdateFn<'a> = dyn Fn(&StoredResource) -> Result<Update> + Send + Sync + 'a;
 
 /// Users and Groups of one tenant at a time.
 #[async_trait]
@@ -33,18 +29,22 @@ pub trait ResourceStore: Send + Sync {
         with_members: bool,
     ) -> Result<Option<StoredResource<DocText>>>;
 
-    /// Read-modify-write of one resource (PUT and PATCH): reads the current state, runs `update`,
-    /// checks `if_match` (RFC 7644 §3.14) and writes document, search rows, membership row changes
-    /// and an audit record atomically. A no-op update (no document change, no member row changed)
-    /// leaves the version alone. Returns the resource as stored afterwards (members not loaded).
+    /// Writes one PUT or PATCH computed by the caller (see [`Update`]): checks
+    /// `update.expected_version` (RFC 7644 §3.14) against the row *inside* the write transaction,
+    /// then writes document, search rows, membership row changes and an audit record atomically.
+    /// The store runs no caller code and computes nothing from the document while it holds the
+    /// write lock (SQLite's single writer, PostgreSQL's row lock): a PATCH that is slow to apply
+    /// delays only itself. On [`crate::StoreError::VersionMismatch`] nothing was written; the
+    /// caller re-reads and recomputes (so its computation may run more than once), or answers 412
+    /// when the version was the client's `If-Match`. A no-op (no document, no member row changed,
+    /// no password) leaves the version alone and writes no audit record.
     async fn update(
         &self,
         ctx: &WriteContext,
         kind: ResourceKind,
         id: &str,
-        if_match: Option<i64>,
-        update: &UpdateFn<'_>,
-    ) -> Result<(StoredResource, MemberReport)>;
+        update: Update,
+    ) -> Result<Updated>;
 
     /// Deletes a resource and its memberships (both directions), with an audit record.
     async fn delete(

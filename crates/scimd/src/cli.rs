@@ -235,6 +235,13 @@ pub struct ServeArgs {
     /// Page size when a list request gives no `count`. [default: 100]
     #[arg(long, env = "SCIMD_DEFAULT_PAGE_SIZE", value_name = "N")]
     pub default_page_size: Option<u64>,
+    /// Most operations in one PATCH request; more is 413. [default: 1000]
+    #[arg(long, env = "SCIMD_MAX_PATCH_OPERATIONS", value_name = "N")]
+    pub max_patch_operations: Option<usize>,
+    /// Most values a request may leave in one multi-valued attribute (emails, roles, …; not Group
+    /// members); more is 413. [default: 1000]
+    #[arg(long, env = "SCIMD_MAX_ATTRIBUTE_VALUES", value_name = "N")]
+    pub max_attribute_values: Option<usize>,
     /// Lifetime of OAuth access tokens, e.g. 1h, 90m. [default: 1h]
     #[arg(long, env = "SCIMD_ACCESS_TOKEN_TTL", value_name = "DURATION", value_parser = scimd_http::duration::parse)]
     pub access_token_ttl: Option<Duration>,
@@ -271,8 +278,9 @@ pub struct TenantSetArgs {
     /// refused. Off by default (Entra needs it off).
     #[arg(long, value_name = "BOOL")]
     pub strict: Option<bool>,
-    /// What a successful PATCH answers: body (200 with the resource, default) or no-content (204).
-    #[arg(long, value_name = "WHAT", value_parser = ["body", "no-content"])]
+    /// What a successful PATCH answers: auto (default: Users 200 with the resource, Groups 204),
+    /// body (200 with the resource) or no-content (204).
+    #[arg(long, value_name = "WHAT", value_parser = ["auto", "body", "no-content"])]
     pub patch_response: Option<String>,
     /// Refuse PUT, PATCH and DELETE without If-Match (428).
     #[arg(long, value_name = "BOOL")]
@@ -418,10 +426,10 @@ async fn tenant_set(store: &dyn Store, args: TenantSetArgs) -> Result<(), CliErr
         settings.strict = v;
     }
     if let Some(v) = args.patch_response {
-        settings.patch_response = if v == "no-content" {
-            scimd_store::PatchResponse::NoContent
-        } else {
-            scimd_store::PatchResponse::Body
+        settings.patch_response = match v.as_str() {
+            "no-content" => scimd_store::PatchResponse::NoContent,
+            "body" => scimd_store::PatchResponse::Body,
+            _ => scimd_store::PatchResponse::Auto,
         };
     }
     if let Some(v) = args.require_if_match {
@@ -584,7 +592,7 @@ mod tests {
     fn precedence_flag_over_file_over_default() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("scimd.toml");
-        std::fs::write(&file, "database = \"sqlite://from-file.db\"\nlisten = \"127.0.0.1:9\"\nmax_page_size = 50\nlog_format = \"json\"\n").unwrap();
+        std::fs::write(&file, "database = \"sqlite://from-file.db\"\nlisten = \"127.0.0.1:9\"\nmax_page_size = 50\nlog_format = \"json\"\nmax_patch_operations = 7\nmax_attribute_values = 9\n").unwrap();
         let cli = Cli::parse_from([
             "scimd",
             "--config",
@@ -592,6 +600,8 @@ mod tests {
             "serve",
             "--listen",
             "127.0.0.1:1",
+            "--max-attribute-values",
+            "11",
         ]);
         let Command::Serve(serve) = &cli.command else { panic!() };
         let s = Settings::resolve(&cli.global, Some(serve)).unwrap();
@@ -601,6 +611,7 @@ mod tests {
         assert_eq!(s.http.default_page_size, 50, "default page size capped at the maximum");
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.http.max_body_bytes, 1024 * 1024, "default");
+        assert_eq!((s.http.max_patch_operations, s.http.max_attribute_values), (7, 11), "file, flag");
 
         let cli = Cli::parse_from(["scimd", "migrate"]);
         let s = Settings::resolve(&cli.global, None).unwrap();

@@ -13,6 +13,8 @@
 //! max_body_bytes = 1048576
 //! max_page_size = 1000
 //! default_page_size = 100
+//! max_patch_operations = 1000  # operations in one PATCH request
+//! max_attribute_values = 1000  # values in one multi-valued attribute (not Group members)
 //!
 //! # PostgreSQL only (docs/postgres.md); each also read from the environment variable named beside it
 //! [postgres]
@@ -55,6 +57,10 @@ pub struct FileConfig {
     pub max_page_size: Option<u64>,
     /// `--default-page-size`.
     pub default_page_size: Option<u64>,
+    /// `--max-patch-operations`.
+    pub max_patch_operations: Option<usize>,
+    /// `--max-attribute-values`.
+    pub max_attribute_values: Option<usize>,
     /// PostgreSQL pool and session settings.
     #[serde(default)]
     pub postgres: PostgresFile,
@@ -170,6 +176,14 @@ impl Settings {
             default_page_size: flag(|s| s.default_page_size)
                 .or(file.default_page_size)
                 .unwrap_or(defaults.default_page_size),
+            max_patch_operations: serve
+                .and_then(|s| s.max_patch_operations)
+                .or(file.max_patch_operations)
+                .unwrap_or(defaults.max_patch_operations),
+            max_attribute_values: serve
+                .and_then(|s| s.max_attribute_values)
+                .or(file.max_attribute_values)
+                .unwrap_or(defaults.max_attribute_values),
             oauth: scimd_http::OAuthConfig {
                 access_token_ttl: serve
                     .and_then(|s| s.access_token_ttl)
@@ -189,6 +203,9 @@ impl Settings {
         }
         if http.max_page_size == 0 {
             return Err("max_page_size must be at least 1".into());
+        }
+        if http.max_patch_operations == 0 || http.max_attribute_values == 0 {
+            return Err("max_patch_operations and max_attribute_values must be at least 1".into());
         }
         let http = scimd_http::HttpConfig {
             default_page_size: http.default_page_size.min(http.max_page_size),

@@ -4,6 +4,7 @@
 //! [`service`]; render. Protocol rules live in scimd-schema, storage in scimd-store.
 
 mod discovery;
+mod limits;
 mod params;
 mod password;
 mod render;
@@ -24,7 +25,7 @@ use crate::AppState;
 use crate::auth::{Principal, Scope};
 use crate::error::ApiError;
 use params::{ListParams, Precondition, ProjectionParams};
-use service::{Ctx, Rendered};
+use service::{Answer, Ctx, Rendered};
 
 /// The resource schemas, for the provisioning log's redaction.
 pub(crate) use service::schema_of;
@@ -61,6 +62,10 @@ fn ctx<'a>(state: &'a AppState, principal: &Principal, headers: &HeaderMap, uri:
         },
         base: render::scim_base(&state.config, headers, &uri.0),
         settings: principal.tenant.settings.clone(),
+        limits: limits::Limits {
+            patch_operations: state.config.max_patch_operations,
+            attribute_values: state.config.max_attribute_values,
+        },
     }
 }
 
@@ -225,14 +230,16 @@ async fn write(
     let pre = precondition(&headers, header::IF_MATCH);
     check_precondition(&principal, pre.as_ref())?;
     let ctx = ctx(&state, &principal, &headers, &uri);
+    let answer = match how {
+        Write::Patch => patch_answer(principal.tenant.settings.patch_response, kind),
+        Write::Replace => Answer::Body,
+    };
     let r = match how {
         Write::Replace => service::replace(&ctx, kind, &id, body, pre.as_ref(), &p).await?,
-        Write::Patch => service::modify(&ctx, kind, &id, body, pre.as_ref(), &p).await?,
+        Write::Patch => service::modify(&ctx, kind, &id, body, pre.as_ref(), (&p, answer)).await?,
     };
-    // Both answer 200 with the resource; for PATCH that is what IDP-BEHAVIOUR §8 recommends:
-    // Entra, Okta and Microsoft's validator all accept it. A tenant may ask for 204 instead (RFC
-    // 7644 §3.5.2 allows it); the ETag still tells the new version.
-    if matches!(how, Write::Patch) && principal.tenant.settings.patch_response == PatchResponse::NoContent {
+    if answer == Answer::NoContent {
+        // RFC 7644 §3.5.2 allows 204; the ETag still tells the new version.
         let mut resp = StatusCode::NO_CONTENT.into_response();
         if let Ok(tag) = HeaderValue::from_str(&render::etag(r.version)) {
             resp.headers_mut().insert(header::ETAG, tag);
@@ -240,6 +247,17 @@ async fn write(
         return Ok(resp);
     }
     Ok(resource_response(StatusCode::OK, r, false))
+}
+
+/// The tenant policy `patch_response`: by default (`auto`) a Group PATCH answers 204, so a member
+/// change never reads, renders or sends the member list, and a User PATCH 200 with the resource
+/// (IDP-BEHAVIOUR §1.7 item 11: Entra and Okta accept both for users, Entra asks for 204 on groups,
+/// Okta accepts it); `body` and `no_content` force one answer for both.
+fn patch_answer(policy: PatchResponse, kind: ResourceKind) -> Answer {
+    match (policy, kind) {
+        (PatchResponse::Body, _) | (PatchResponse::Auto, ResourceKind::User) => Answer::Body,
+        (PatchResponse::NoContent, _) | (PatchResponse::Auto, ResourceKind::Group) => Answer::NoContent,
+    }
 }
 
 async fn remove(

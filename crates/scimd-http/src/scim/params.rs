@@ -224,15 +224,6 @@ impl Precondition {
             Precondition::Versions(v) => v.contains(&version),
         }
     }
-
-    /// The version the store must find for a conditional write: `None` for `*` (any); a tag that
-    /// names no version we issue can never match, so it is mapped to an impossible version.
-    pub(crate) fn expected(&self) -> Option<i64> {
-        match self {
-            Precondition::Any => None,
-            Precondition::Versions(v) => Some(v.first().copied().unwrap_or(-1)),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -263,6 +254,9 @@ mod tests {
         assert!(Precondition::parse("\"3\"").matches(3));
         assert!(!Precondition::parse("W/\"3\"").matches(4));
         assert!(Precondition::parse("*").matches(42));
-        assert_eq!(Precondition::parse("garbage").expected(), Some(-1));
+        assert!(!Precondition::parse("garbage").matches(1));
+        // RFC 9110 §13.1.1: any listed entity-tag matches, not only the first.
+        let list = Precondition::parse("W/\"9\", W/\"1\"");
+        assert!(list.matches(1) && list.matches(9) && !list.matches(2));
     }
 }

@@ -11,10 +11,11 @@ use scimd_schema::writes::{self, WriteRequest};
 use scimd_schema::{ResourceSchema, ScimError};
 use scimd_store::{
     ListQuery, NewResource, Paging, Reprovision, ResourceKind, Store, StoreError, StoredResource,
-    TenantSettings, Update, WriteContext, search_document,
+    TenantSettings, Update, UpdateOperation, WriteContext, search_document,
 };
 use uuid::Uuid;
 
+use super::limits::Limits;
 use super::params::{ListParams, Precondition, ProjectionParams};
 use super::{password, render};
 use crate::error::ApiError;
@@ -53,6 +54,8 @@ pub(crate) struct Ctx<'a> {
     pub base: String,
     /// The tenant's policies.
     pub settings: TenantSettings,
+    /// Bounds on the work of one request.
+    pub limits: Limits,
 }
 
 fn wants_members(rs: &ResourceSchema, p: &ProjectionParams) -> Result<bool, ScimError> {
@@ -92,14 +95,14 @@ fn strip_server_attributes(doc: &mut Value) {
     }
 }
 
-/// IDP-BEHAVIOUR §1.8: a User always shows `active` — OKTA-SPEC reads `Resources[0].active`, and
-/// Okta takes a missing or false `active` on a user it just pushed as "deactivated" and loops
-/// (kortix-ai/suna#4244). RFC 7643 gives `active` no default, and RFC 7644 §3.5.1 lets the server
-/// choose for an omitted readWrite attribute: on create a user is active unless it says otherwise
-/// (what every IdP means by creating it); a PUT that omits `active` does not assert it, so the
-/// stored value is kept — neither re-enabling a disabled user nor disabling an active one. The same
-/// holds for a PATCH that removes or clears `active` (IDP-BEHAVIOUR §1.7.7's `""`/`null`): a
-/// user is enabled or disabled, never neither.
+/// A user created without `active` is active: RFC 7643 §4.1.1 gives `active` no default, and RFC
+/// 7644 §3.3 lets the service provider assign one to an attribute a POST leaves out; every IdP
+/// means "enabled" when it creates a user, and Okta takes a missing or false `active` on a user it
+/// just pushed as "deactivated" and loops (kortix-ai/suna#4244). That is the only default: a PUT
+/// that omits `active` does not assert it, so the stored value is kept (RFC 7644 §3.5.1 lets the
+/// server keep an omitted attribute's value), neither re-enabling a disabled user nor disabling
+/// an active one; a PATCH that removes `active` (or clears it with `""`/`null`) leaves it absent,
+/// as RFC 7644 §3.5.2.2 says a removed attribute is.
 fn ensure_active(kind: ResourceKind, doc: &mut Value, current: Option<&Value>) {
     if kind != ResourceKind::User {
         return;
@@ -108,8 +111,13 @@ fn ensure_active(kind: ResourceKind, doc: &mut Value, current: Option<&Value>) {
     if obj.get("active").is_some_and(Value::is_boolean) {
         return;
     }
-    let kept = current.and_then(|c| c.get("active")).and_then(Value::as_bool).unwrap_or(true);
-    obj.insert("active".into(), Value::Bool(kept));
+    let kept = match current {
+        None => Some(true),
+        Some(current) => current.get("active").and_then(Value::as_bool),
+    };
+    if let Some(active) = kept {
+        obj.insert("active".into(), Value::Bool(active));
+    }
 }
 
 /// After a write, reads back what the response needs (members only if the projection shows them).
@@ -157,6 +165,7 @@ pub(crate) async fn create(
     let mut original = reprovision.then(|| body.clone());
     let plain = writes::new_password(rs, WriteRequest::Resource, &body).map(str::to_owned);
     let mut doc = validate::validate_create(rs, body, &validate_options(ctx))?;
+    ctx.limits.check_document(&doc, None)?;
     check_domains(&doc, allowed_domains(ctx, kind).await?.as_deref())?;
     strip_server_attributes(&mut doc);
     ensure_active(kind, &mut doc, None);
@@ -239,8 +248,9 @@ fn validate_options(ctx: &Ctx<'_>) -> ValidateOptions {
 /// Tenant policy `reprovision = reactivate` (issue 5): Okta re-creates users it deactivated. A POST
 /// whose userName belongs to an *inactive* user replaces that user with the POSTed representation
 /// (as PUT would, RFC 7644 §3.5.1), sets it active, and answers 201 with its id; an *active* user
-/// with that userName is still 409 `uniqueness`. The activity check runs inside the update's
-/// transaction, so two concurrent POSTs cannot both take the user over.
+/// with that userName is still 409 `uniqueness`. The replacement is written only if the user is
+/// still at the version whose inactivity was checked, so two concurrent POSTs cannot both take the
+/// user over: the second one re-reads an active user and gets 409.
 async fn reactivate(
     ctx: &Ctx<'_>,
     user_name: &str,
@@ -269,17 +279,14 @@ async fn reactivate(
         obj.insert("active".into(), Value::Bool(true));
     }
     let replacement = Replacement::new(ctx, kind, body, password_hash).await?;
-    let update = move |current: &StoredResource| -> scimd_store::Result<Update> {
+    let compute = |current: &StoredResource| -> Result<Computed, ApiError> {
         if current.doc.get("active").and_then(Value::as_bool) != Some(false) {
-            return Err(StoreError::Conflict("userName".into()));
+            return Err(taken());
         }
         replacement.apply(kind, current)
     };
-    let (stored, _) = ctx
-        .store
-        .update(&ctx.write, kind, &existing.id, None, &update)
-        .await
-        .map_err(store_error(kind, &existing.id))?;
+    let write = Rmw { kind, id: &existing.id, operation: UpdateOperation::Replace, precondition: None };
+    let (stored, _) = read_modify_write(ctx, &write, false, compute).await?;
     tracing::info!(user = %stored.id, "re-provisioned an inactive user (tenant policy reprovision = reactivate)");
     rendered(ctx, rs, &stored, p)
 }
@@ -302,14 +309,131 @@ pub(crate) async fn get(
     Ok(Rendered { body, version, location })
 }
 
-/// A PUT's representation with what it needs from outside the write transaction: the new
-/// password's hash (Argon2 is slow on purpose) and the tenant's verified domains. Shared by PUT and
-/// by re-activation, which is a PUT onto the inactive user.
+/// What a PUT or PATCH computed from the resource as read: the new document (without `id`,
+/// `members`, `password`), membership row changes, a new password hash.
+struct Computed {
+    doc: Value,
+    members: Vec<MemberChange>,
+    password_hash: Option<String>,
+}
+
+/// How many times a PUT or PATCH is computed again when another write changed the resource between
+/// its read and its write. Each failed attempt waits for the write that beat it to commit, so
+/// this bounds the work of one request under contention on one resource, not its correctness.
+const WRITE_ATTEMPTS: usize = 10;
+
+/// Stored documents (as JSON text) and PATCH requests above these sizes are parsed and computed
+/// where blocking is allowed, so a large PATCH does not hold an async worker that other requests
+/// (and other tenants) are waiting for.
+const HEAVY_DOC_BYTES: usize = 32 * 1024;
+const HEAVY_OPERATIONS: usize = 64;
+
+/// Runs `f` off the async workers when `heavy`: `block_in_place` on the multi-threaded runtime (the
+/// server's), inline elsewhere (a single-threaded test runtime has no other worker).
+fn compute_where<R>(heavy: bool, f: impl FnOnce() -> R) -> R {
+    let multi = matches!(
+        tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()),
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread)
+    );
+    if heavy && multi { tokio::task::block_in_place(f) } else { f() }
+}
+
+/// Which resource a read-modify-write concerns.
+struct Rmw<'a> {
+    kind: ResourceKind,
+    id: &'a str,
+    operation: UpdateOperation,
+    precondition: Option<&'a Precondition>,
+}
+
+/// RFC 7644 §3.5.1/§3.5.2 as optimistic concurrency: reads the resource (no lock), checks `If-Match`
+/// (RFC 9110 §13.1.1) against the version read, runs `compute` (validation, the PATCH engine: the
+/// expensive part, outside every write lock), and has the store write the result only if the
+/// resource is still at the version read. When another write got in between, the whole step is
+/// repeated from a fresh read, at most [`WRITE_ATTEMPTS`] times; a client's `If-Match` is checked
+/// again against each fresh read (412 once it no longer matches). Member-only changes do not
+/// depend on the document read, so without `If-Match` they are written unconditionally and never
+/// retried: concurrent member adds to one group all apply, each an O(1) row operation.
+///
+/// Returns the resource as written (members not loaded) and whether its document is the one
+/// written (`false` when an unconditional member write landed after another writer's change: the
+/// caller re-reads it for the response).
+async fn read_modify_write(
+    ctx: &Ctx<'_>,
+    w: &Rmw<'_>,
+    heavy_request: bool,
+    compute: impl Fn(&StoredResource) -> Result<Computed, ApiError>,
+) -> Result<(StoredResource, bool), ApiError> {
+    let rs = schema_of(w.kind);
+    let conditional_request = matches!(w.precondition, Some(Precondition::Versions(_)));
+    for _ in 0..WRITE_ATTEMPTS {
+        let read =
+            ctx.store.get(ctx.tenant, w.kind, w.id, false).await?.ok_or_else(|| not_found(w.kind, w.id))?;
+        // RFC 9110 §13.1.1: If-Match is true when the current entity-tag is one of those listed.
+        if w.precondition.is_some_and(|p| !p.matches(read.version)) {
+            return Err(StoreError::VersionMismatch.into());
+        }
+        let heavy = heavy_request || read.doc.as_str().len() > HEAVY_DOC_BYTES;
+        let (current, computed) = compute_where(heavy, || -> Result<_, ApiError> {
+            let current = read.parsed()?;
+            let computed = compute(&current)?;
+            Ok((current, computed))
+        })?;
+        let Computed { doc, members, password_hash } = computed;
+        let doc_changed = doc != current.doc;
+        if !doc_changed && members.is_empty() && password_hash.is_none() {
+            // Nothing to write: the resource as read is the answer, its version (ETag) unchanged.
+            return Ok((current, true));
+        }
+        let update = Update {
+            operation: w.operation,
+            // The document was computed from this version; member rows and a password hash were not.
+            expected_version: (doc_changed || conditional_request).then_some(current.version),
+            doc: doc_changed.then(|| (doc.clone(), search_document(rs, &doc))),
+            members,
+            password_hash,
+        };
+        match ctx.store.update(&ctx.write, w.kind, w.id, update).await {
+            Ok(updated) => {
+                if !updated.report.skipped.is_empty() {
+                    tracing::info!(skipped = ?updated.report.skipped, "members that name no resource of the tenant were not added");
+                }
+                let fresh = updated.previous_version == current.version;
+                let stored = StoredResource {
+                    doc: if doc_changed { doc } else { current.doc },
+                    version: updated.version,
+                    last_modified: updated.last_modified,
+                    members: None,
+                    groups: None,
+                    ..current
+                };
+                return Ok((stored, fresh));
+            }
+            // Another write changed the resource since it was read: compute again from a new read.
+            Err(StoreError::VersionMismatch) => {}
+            Err(e) => return Err(store_error(w.kind, w.id)(e)),
+        }
+    }
+    tracing::warn!(id = w.id, attempts = WRITE_ATTEMPTS, "a write lost every attempt to concurrent writes");
+    Err(ScimError::status(
+        409,
+        format!(
+            "the {} changed {WRITE_ATTEMPTS} times while this request was being applied; retry it",
+            w.kind.as_str()
+        ),
+    )
+    .into())
+}
+
+/// A PUT's representation with what it needs from outside the write: the new password's hash
+/// (Argon2 is slow on purpose) and the tenant's verified domains. Shared by PUT and by
+/// re-activation, which is a PUT onto the inactive user.
 struct Replacement {
     body: Value,
     opts: ValidateOptions,
     domains: Option<Vec<String>>,
     password_hash: Option<String>,
+    limits: Limits,
 }
 
 impl Replacement {
@@ -334,17 +458,19 @@ impl Replacement {
             opts: validate_options(ctx),
             domains: allowed_domains(ctx, kind).await?,
             password_hash,
+            limits: ctx.limits,
         })
     }
 
-    /// RFC 7644 §3.5.1 onto `current`, inside the write transaction.
-    fn apply(&self, kind: ResourceKind, current: &StoredResource) -> scimd_store::Result<Update> {
+    /// RFC 7644 §3.5.1 onto `current`.
+    fn apply(&self, kind: ResourceKind, current: &StoredResource) -> Result<Computed, ApiError> {
         let rs = schema_of(kind);
         let mut existing = current.doc.clone();
         if let Some(obj) = existing.as_object_mut() {
             obj.insert("id".into(), Value::String(current.id.clone()));
         }
         let mut doc = validate::validate_replace(rs, &existing, self.body.clone(), &self.opts)?;
+        self.limits.check_document(&doc, Some(&current.doc))?;
         check_domains(&doc, self.domains.as_deref())?;
         strip_server_attributes(&mut doc);
         ensure_active(kind, &mut doc, Some(&current.doc));
@@ -365,9 +491,34 @@ impl Replacement {
         } else {
             Vec::new()
         };
-        let search = search_document(rs, &doc);
-        Ok(Update { doc: Some((doc, search)), members, password_hash: self.password_hash.clone() })
+        Ok(Computed { doc, members, password_hash: self.password_hash.clone() })
     }
+}
+
+/// What a PUT or PATCH answers: the resource (200) or nothing (204, RFC 7644 §3.5.2), decided by
+/// the handler from the tenant's `patch_response` policy before the write, so a 204 costs no
+/// read-back and no rendering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Answer {
+    Body,
+    NoContent,
+}
+
+/// The response of a write: rendered when a body is wanted, else only the new version.
+async fn written(
+    ctx: &Ctx<'_>,
+    kind: ResourceKind,
+    (stored, fresh): (StoredResource, bool),
+    answer: Answer,
+    p: &ProjectionParams,
+) -> Result<Rendered, ApiError> {
+    let rs = schema_of(kind);
+    if answer == Answer::NoContent {
+        let location = format!("{}/{}/{}", ctx.base, kind.endpoint(), stored.id);
+        return Ok(Rendered { body: Vec::new(), version: stored.version, location });
+    }
+    let stored = reread(ctx, kind, stored, !fresh || wants_members(rs, p)?).await?;
+    rendered(ctx, rs, &stored, p)
 }
 
 /// RFC 7644 §3.5.1: PUT replaces the resource (readOnly attributes kept, immutable ones checked).
@@ -379,36 +530,35 @@ pub(crate) async fn replace(
     precondition: Option<&Precondition>,
     p: &ProjectionParams,
 ) -> Result<Rendered, ApiError> {
-    let rs = schema_of(kind);
     let replacement = Replacement::prepare(ctx, kind, body).await?;
-    let update = move |current: &StoredResource| replacement.apply(kind, current);
-    let expected = precondition.and_then(Precondition::expected);
-    let (stored, _) =
-        ctx.store.update(&ctx.write, kind, id, expected, &update).await.map_err(store_error(kind, id))?;
-    let stored = reread(ctx, kind, stored, wants_members(rs, p)?).await?;
-    rendered(ctx, rs, &stored, p)
+    let write = Rmw { kind, id, operation: UpdateOperation::Replace, precondition };
+    let result = read_modify_write(ctx, &write, false, |current| replacement.apply(kind, current)).await?;
+    written(ctx, kind, result, Answer::Body, p).await
 }
 
-/// RFC 7644 §3.5.2: PATCH, applied by the engine inside the store's transaction; member changes
-/// become row inserts and deletes.
+/// RFC 7644 §3.5.2: PATCH, applied by the engine to the resource as read, outside the store's
+/// write; member changes become row inserts and deletes.
 pub(crate) async fn modify(
     ctx: &Ctx<'_>,
     kind: ResourceKind,
     id: &str,
     body: Value,
     precondition: Option<&Precondition>,
-    p: &ProjectionParams,
+    (p, answer): (&ProjectionParams, Answer),
 ) -> Result<Rendered, ApiError> {
     let rs = schema_of(kind);
     let ops = patch::parse_patch_request(&body)?;
-    // The new password, found as the engine resolves paths, is hashed before the write transaction.
+    ctx.limits.check_patch(&ops)?;
+    // The new password, found as the engine resolves paths, is hashed before the write.
     let password_hash = match writes::new_password(rs, WriteRequest::Patch, &body) {
         Some(plain) => Some(password::hash(plain.to_owned(), ctx.clock).await?),
         None => None,
     };
+    drop(body);
     let opts = PatchOptions { strict: ctx.settings.strict };
     let domains = allowed_domains(ctx, kind).await?;
-    let update = |current: &StoredResource| -> scimd_store::Result<Update> {
+    let limits = ctx.limits;
+    let compute = |current: &StoredResource| -> Result<Computed, ApiError> {
         let mut doc = current.doc.clone();
         // The stored document has no `id` (it is a column), but the engine must see it to tell an
         // echoed id (Okta's group rename `{"id": <same>, "displayName": …}`, ignored) from a change
@@ -417,25 +567,22 @@ pub(crate) async fn modify(
             obj.insert("id".into(), Value::String(current.id.clone()));
         }
         let outcome = patch::apply(rs, &mut doc, &ops, &opts)?;
+        // The result is what is stored: every way a PATCH writes values is bounded here.
+        limits.check_document(&doc, Some(&current.doc))?;
         check_domains(&doc, domains.as_deref())?;
         strip_server_attributes(&mut doc);
-        ensure_active(kind, &mut doc, Some(&current.doc));
+        // No `ensure_active`: the PATCH result is what the client asked for, and a removed
+        // `active` stays removed (RFC 7644 §3.5.2.2).
         let had_password = doc.as_object_mut().and_then(|o| o.remove("password")).is_some();
-        let doc_change = (doc != current.doc).then(|| {
-            let search = search_document(rs, &doc);
-            (doc, search)
-        });
-        Ok(Update {
-            doc: doc_change,
+        Ok(Computed {
+            doc,
             members: outcome.members,
             password_hash: if had_password { password_hash.clone() } else { None },
         })
     };
-    let expected = precondition.and_then(Precondition::expected);
-    let (stored, _) =
-        ctx.store.update(&ctx.write, kind, id, expected, &update).await.map_err(store_error(kind, id))?;
-    let stored = reread(ctx, kind, stored, wants_members(rs, p)?).await?;
-    rendered(ctx, rs, &stored, p)
+    let write = Rmw { kind, id, operation: UpdateOperation::Patch, precondition };
+    let result = read_modify_write(ctx, &write, ops.len() > HEAVY_OPERATIONS, compute).await?;
+    written(ctx, kind, result, answer, p).await
 }
 
 /// RFC 7644 §3.6: DELETE → 204.
@@ -445,8 +592,23 @@ pub(crate) async fn delete(
     id: &str,
     precondition: Option<&Precondition>,
 ) -> Result<(), ApiError> {
-    let expected = precondition.and_then(Precondition::expected);
-    ctx.store.delete(&ctx.write, kind, id, expected).await.map_err(store_error(kind, id))
+    let Some(Precondition::Versions(_)) = precondition else {
+        // No If-Match, or `*` (any current representation: the resource exists or it is 404).
+        return ctx.store.delete(&ctx.write, kind, id, None).await.map_err(store_error(kind, id));
+    };
+    // RFC 9110 §13.1.1: If-Match lists entity-tags, and matches when the current one is among
+    // them; the store deletes only at the version that was found to match.
+    for _ in 0..WRITE_ATTEMPTS {
+        let read = ctx.store.get(ctx.tenant, kind, id, false).await?.ok_or_else(|| not_found(kind, id))?;
+        if precondition.is_some_and(|p| !p.matches(read.version)) {
+            return Err(StoreError::VersionMismatch.into());
+        }
+        match ctx.store.delete(&ctx.write, kind, id, Some(read.version)).await {
+            Err(StoreError::VersionMismatch) => {}
+            other => return other.map_err(store_error(kind, id)),
+        }
+    }
+    Err(StoreError::VersionMismatch.into())
 }
 
 /// RFC 7644 §3.4.2: list one resource type, the filter answered by the database.
@@ -566,6 +728,10 @@ mod tests {
         let mut put = json!({"userName": "a", "active": true});
         ensure_active(ResourceKind::User, &mut put, Some(&stored));
         assert_eq!(put["active"], true, "a PUT that says active is obeyed");
+
+        let mut patched = json!({"userName": "a"});
+        ensure_active(ResourceKind::User, &mut patched, Some(&json!({"userName": "a"})));
+        assert!(patched.get("active").is_none(), "a removed active is not put back by a PUT");
 
         let mut group = json!({"displayName": "g"});
         ensure_active(ResourceKind::Group, &mut group, None);

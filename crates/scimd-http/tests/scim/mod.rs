@@ -229,10 +229,11 @@ async fn groups_membership_by_rows(backend) {
     let dup = s.post("/scim/v2/Groups", &json!({"schemas": [GROUP], "displayName": "ENG"})).await;
     assert_error(&dup, 409, Some("uniqueness"));
 
-    // Okta: add with display; adding an existing member is a no-op.
+    // Okta: add with display; adding an existing member is a no-op. A Group PATCH answers 204 by
+    // default (tenant policy patch_response = auto).
     let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": b, "display": "ben"}, {"value": a}]}]})).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["members"].as_array().unwrap().len(), 2);
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(s.get(&path).await.body["members"].as_array().unwrap().len(), 2);
     // A user's groups are computed from the rows, and filterable.
     let u = s.get(&format!("/scim/v2/Users/{b}")).await;
     assert_eq!(u.body["groups"][0]["value"], g);
@@ -244,12 +245,14 @@ async fn groups_membership_by_rows(backend) {
     assert_eq!(r.body["totalResults"], 2, "{}", r.body);
     // Entra flag off: remove members with a value array removes only those.
     let r = s.patch(&format!("{path}?excludedAttributes=members"), &json!({"schemas": [PATCH], "Operations": [{"op": "Remove", "path": "members", "value": [{"value": a}]}]})).await;
-    assert!(r.body.get("members").is_none(), "{}", r.body);
+    assert_eq!(r.status, 204, "{}", r.body);
     let r = s.get(&path).await;
     assert_eq!(r.body["members"].as_array().unwrap().len(), 1);
     assert_eq!(r.body["members"][0]["value"], b);
     // Entra with the flag: remove by filter; Okta: replace members [] empties.
     let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "remove", "path": format!("members[value eq \"{b}\"]")}]})).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = s.get(&path).await;
     assert!(r.body.get("members").is_none_or(|m| m.as_array().unwrap().is_empty()), "{}", r.body);
     s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": a}]}]})).await;
     let r = s
@@ -258,10 +261,13 @@ async fn groups_membership_by_rows(backend) {
             &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "members", "value": []}]}),
         )
         .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = s.get(&path).await;
     assert!(r.body.get("members").is_none_or(|m| m.as_array().unwrap().is_empty()), "{}", r.body);
     // Okta group rename object.
     let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"id": g, "displayName": "Engineering"}}]})).await;
-    assert_eq!(r.body["displayName"], "Engineering");
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(s.get(&path).await.body["displayName"], "Engineering");
     // Entra's membership check.
     s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": a}]}]})).await;
     let r = s
@@ -297,7 +303,7 @@ async fn concurrent_member_patches_lose_nothing(backend) {
         tasks.spawn(async move { request.send().await.unwrap().status() });
     }
     while let Some(status) = tasks.join_next().await {
-        assert_eq!(status.unwrap(), 200);
+        assert_eq!(status.unwrap(), 204);
     }
     let r = s.get(&path).await;
     assert_eq!(r.body["members"].as_array().unwrap().len(), 32);
@@ -526,6 +532,90 @@ async fn blank_user_names_trailing_spaces_and_control_characters_are_refused_on_
 }
 }
 
+fn patch_ops(ops: Value) -> Value {
+    json!({"schemas": [PATCH], "Operations": ops})
+}
+
+fn emails(n: usize, prefix: &str) -> Value {
+    Value::Array((0..n).map(|i| json!({"value": format!("{prefix}{i}@a.example")})).collect())
+}
+
+/// Sends one request with `If-Match: if_match` and a JSON body (none for DELETE).
+async fn conditional(
+    s: &TestServer,
+    method: Method,
+    path: &str,
+    if_match: &str,
+    body: Option<&Value>,
+) -> u16 {
+    let mut req = s.request(method, path).header("if-match", if_match);
+    if let Some(body) = body {
+        req = req.header("content-type", "application/scim+json").json(body);
+    }
+    s.send(req).await.status.as_u16()
+}
+
+backend_tests! {
+/// Item 1 of the hardening issue: one request's work is bounded. More PATCH operations, or more
+/// values in one multi-valued attribute (other than `members`), than the server's limits is 413
+/// naming the limit, whichever way the request writes the values — and the values limit holds
+/// under concurrency, since each PATCH is checked on the document it would store.
+async fn patch_operations_and_attribute_values_are_bounded(backend) {
+    let config = scimd_http::HttpConfig { max_patch_operations: 5, max_attribute_values: 3, ..Default::default() };
+    let s = TestServer::start_opts(scimd_testkit::Options { backend, config, ..Default::default() }).await;
+    let too_many = |r: &scimd_testkit::TestResponse, limit: &str| {
+        assert_error(r, 413, None);
+        assert!(r.body["detail"].as_str().unwrap().contains(limit), "{}", r.body);
+    };
+    // POST and PUT.
+    let mut body = user("lim");
+    body["emails"] = emails(4, "p");
+    too_many(&s.post("/scim/v2/Users", &body).await, "max_attribute_values");
+    body["emails"] = emails(2, "p");
+    let u = s.post("/scim/v2/Users", &body).await;
+    assert_eq!(u.status, 201, "{}", u.body);
+    let path = format!("/scim/v2/Users/{}", id(&u.body));
+    let mut put = u.body.clone();
+    put["emails"] = emails(4, "q");
+    too_many(&s.put(&path, &put).await, "max_attribute_values");
+    // PATCH: too many operations; a value with too many values, with and without a path.
+    let op = json!({"op": "replace", "path": "nickName", "value": "n"});
+    too_many(&s.patch(&path, &patch_ops(json!([op, op, op, op, op, op]))).await, "max_patch_operations");
+    assert_eq!(s.patch(&path, &patch_ops(json!([op, op, op, op, op]))).await.status, 200);
+    too_many(&s.patch(&path, &patch_ops(json!([{"op": "add", "path": "emails", "value": emails(4, "r")}]))).await, "max_attribute_values");
+    too_many(&s.patch(&path, &patch_ops(json!([{"op": "replace", "value": {"emails": emails(4, "r")}}]))).await, "max_attribute_values");
+    // Value filters that create elements: the result is what counts.
+    let create = |v: &str| json!({"op": "replace", "path": format!("emails[value eq \"{v}\"].type"), "value": "work"});
+    too_many(&s.patch(&path, &patch_ops(json!([create("f1@a.example"), create("f2@a.example")]))).await, "max_attribute_values");
+    assert_eq!(s.get(&path).await.body["emails"].as_array().unwrap().len(), 2, "nothing half-written");
+
+    // Eight concurrent PATCHes each add one address to a user that has two: only one fits.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let req = s
+            .request(Method::PATCH, &path)
+            .header("content-type", "application/scim+json")
+            .json(&patch_ops(json!([{"op": "add", "path": "emails", "value": [{"value": format!("c{i}@a.example")}]}])));
+        tasks.spawn(async move { req.send().await.unwrap().status().as_u16() });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 413, 413, 413, 413, 413, 413, 413]);
+    assert_eq!(s.get(&path).await.body["emails"].as_array().unwrap().len(), 3);
+
+    // Group members are rows, not values: not bounded by it.
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(json!({"value": id(&create_user(&s, &format!("gm{i}")).await)}));
+    }
+    let g = s.post("/scim/v2/Groups", &json!({"schemas": [GROUP], "displayName": "big", "members": ids})).await;
+    assert_eq!(g.status, 201, "{}", g.body);
+}
+}
+
 backend_tests! {
 async fn unquoted_number_literals_compare_as_their_text_on_string_attributes(backend) {
     // RFC 7644 §3.4.2.2 compValue is a JSON number; against a string attribute (externalId,
@@ -546,5 +636,133 @@ async fn unquoted_number_literals_compare_as_their_text_on_string_attributes(bac
     }
     let r = s.get("/scim/v2/Users?filter=externalId%20eq%201.5").await;
     assert_eq!(r.body["totalResults"], 0, "1.5 is not the text 1.50: {}", r.body);
+}
+}
+
+backend_tests! {
+/// PATCH is computed from a read outside the store's write and written on the version it
+/// read; concurrent PATCHes of one user are each applied (a lost race is recomputed), none lost.
+async fn concurrent_patches_of_one_user_are_all_applied(backend) {
+    let s = TestServer::start_with(backend).await;
+    let path = format!("/scim/v2/Users/{}", id(&create_user(&s, "race").await));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let req = s
+            .request(Method::PATCH, &path)
+            .header("content-type", "application/scim+json")
+            .json(&patch_ops(json!([{"op": "add", "path": "emails", "value": [{"value": format!("r{i}@a.example")}]}])));
+        tasks.spawn(async move { req.send().await.unwrap().status().as_u16() });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    let r = s.get(&path).await;
+    assert_eq!(r.body["emails"].as_array().unwrap().len(), 9, "{}", r.body);
+    assert_eq!(r.header("etag"), Some("W/\"9\""), "one version per PATCH");
+}
+}
+
+backend_tests! {
+/// Item 13: RFC 9110 §13.1.1 — If-Match matches when the current entity-tag is any of those listed.
+async fn if_match_matches_any_listed_entity_tag(backend) {
+    let s = TestServer::start_with(backend).await;
+    let u = create_user(&s, "tags").await;
+    let path = format!("/scim/v2/Users/{}", id(&u));
+    let patch = patch_ops(json!([{"op": "replace", "path": "nickName", "value": "t"}]));
+    assert_eq!(conditional(&s, Method::PATCH, &path, "W/\"9\", W/\"8\"", Some(&patch)).await, 412);
+    assert_eq!(conditional(&s, Method::PATCH, &path, "W/\"9\", W/\"1\"", Some(&patch)).await, 200);
+    let mut put = s.get(&path).await.body;
+    put["nickName"] = json!("u");
+    assert_eq!(conditional(&s, Method::PUT, &path, "W/\"7\",W/\"2\"", Some(&put)).await, 200);
+    assert_eq!(conditional(&s, Method::DELETE, &path, "W/\"1\", W/\"2\"", None).await, 412);
+    assert_eq!(conditional(&s, Method::DELETE, &path, "W/\"1\", W/\"3\"", None).await, 204);
+}
+}
+
+backend_tests! {
+/// Item 17: `active` is defaulted at creation only; a PATCH that removes it leaves it absent, and
+/// a PUT that omits it afterwards does not bring it back.
+async fn a_removed_active_stays_absent(backend) {
+    let s = TestServer::start_with(backend).await;
+    let r = s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "act"})).await;
+    assert_eq!(r.body["active"], true, "defaulted on create");
+    let path = format!("/scim/v2/Users/{}", id(&r.body));
+    let r = s.patch(&path, &patch_ops(json!([{"op": "remove", "path": "active"}]))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.get("active").is_none(), "{}", r.body);
+    assert!(s.get(&path).await.body.get("active").is_none());
+    let r = s.put(&path, &json!({"schemas": [USER], "userName": "act"})).await;
+    assert!(r.body.get("active").is_none(), "{}", r.body);
+}
+}
+
+backend_tests! {
+/// Item 1, groups: a one-member PATCH of a large group, as Entra and Okta send it (no
+/// `excludedAttributes`), answers 204 by default (RFC 7644 §3.5.2) — never the member list — and
+/// concurrent member changes all apply. `patch_response = body` answers the resource, and then
+/// `excludedAttributes=members` still leaves the list out.
+async fn member_patches_of_a_large_group_do_not_answer_its_members(backend) {
+    let s = TestServer::start_with(backend).await;
+    let ctx = scimd_store::WriteContext {
+        tenant: s.tenant.id,
+        actor: "test".into(),
+        request_id: None,
+        refuse_unknown_members: false,
+    };
+    let rs = scimd_schema::ResourceSchema::user();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..600 {
+        let (store, ctx) = (s.store.clone(), ctx.clone());
+        let doc = json!({"schemas": [USER], "userName": format!("big{i}"), "active": true});
+        let search = scimd_store::search_document(&rs, &doc);
+        let new = scimd_store::NewResource { kind: scimd_store::ResourceKind::User, doc, search, members: vec![], password_hash: None };
+        tasks.spawn(async move { store.create(&ctx, new).await.unwrap().0.id });
+    }
+    let mut ids = Vec::new();
+    while let Some(id) = tasks.join_next().await {
+        ids.push(id.unwrap());
+    }
+    let members: Vec<Value> = ids[..500].iter().map(|m| json!({"value": m})).collect();
+    let g = s.post("/scim/v2/Groups?excludedAttributes=members", &json!({"schemas": [GROUP], "displayName": "large", "members": members})).await;
+    assert_eq!(g.status, 201, "{}", g.body);
+    let path = format!("/scim/v2/Groups/{}", id(&g.body));
+    let (a, b) = (&ids[500], &ids[501]);
+    for (who, ops) in [
+        ("Entra add", json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": a}]}])),
+        ("Entra remove", json!([{"op": "Remove", "path": "members", "value": [{"value": a}]}])),
+        ("Okta add", json!([{"op": "add", "path": "members", "value": [{"value": b, "display": "big501"}]}])),
+        ("Okta remove by filter + add", json!([
+            {"op": "remove", "path": format!("members[value eq \"{b}\"]")},
+            {"op": "add", "path": "members", "value": [{"value": a}]}])),
+    ] {
+        let r = s.patch(&path, &patch_ops(ops)).await;
+        assert_eq!(r.status, 204, "{who}: {}", r.body);
+        assert_eq!(r.body, Value::Null, "{who}: no body");
+        assert!(r.header("etag").is_some(), "{who}");
+    }
+    // Twenty concurrent one-member adds: all applied, none refused.
+    let mut tasks = tokio::task::JoinSet::new();
+    for m in &ids[502..522] {
+        let req = s
+            .request(Method::PATCH, &path)
+            .header("content-type", "application/scim+json")
+            .json(&patch_ops(json!([{"op": "Add", "path": "members", "value": [{"value": m}]}])));
+        tasks.spawn(async move { req.send().await.unwrap().status().as_u16() });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.unwrap(), 204);
+    }
+    let r = s.get(&path).await;
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 521, "500 + a + 20");
+
+    let mut settings = s.tenant.settings.clone();
+    settings.patch_response = scimd_store::PatchResponse::Body;
+    s.store.update_tenant_settings(s.tenant.id, &settings).await.unwrap();
+    let add = patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": b}]}]));
+    let r = s.patch(&format!("{path}?excludedAttributes=members"), &add).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.get("members").is_none() && r.body["displayName"] == "large", "{}", r.body);
+    let r = s.patch(&path, &patch_ops(json!([{"op": "remove", "path": format!("members[value eq \"{b}\"]")}]))).await;
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 521, "body: the whole resource");
 }
 }

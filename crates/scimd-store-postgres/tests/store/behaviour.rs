@@ -7,7 +7,7 @@ use serde_json::json;
 use scimd_schema::ResourceSchema;
 use scimd_schema::patch::{MemberChange, MemberRef};
 use scimd_store::{
-    NewResource, ResourceKind, ResourceStore, Store as _, StoreError, StoredResource, TenantStore, Update,
+    NewResource, ResourceKind, ResourceStore, Store as _, StoreError, TenantStore, Update, UpdateOperation,
     WriteContext, search_document,
 };
 use scimd_store_postgres::{PgOptions, PgStore};
@@ -49,18 +49,18 @@ async fn two_pools_add_members_while_members_are_deleted() {
     for (i, id) in ids.iter().enumerate() {
         let (s, task_ctx, gid, member) = (stores[i % 2].clone(), ctx.clone(), g.id.clone(), id.clone());
         tasks.spawn(async move {
-            let add = move |_: &StoredResource| {
-                Ok(Update {
-                    doc: None,
-                    members: vec![MemberChange::Add(vec![MemberRef {
-                        value: member.clone(),
-                        type_: None,
-                        display: None,
-                    }])],
-                    password_hash: None,
-                })
+            let add = Update {
+                operation: UpdateOperation::Patch,
+                expected_version: None,
+                doc: None,
+                members: vec![MemberChange::Add(vec![MemberRef {
+                    value: member,
+                    type_: None,
+                    display: None,
+                }])],
+                password_hash: None,
             };
-            s.update(&task_ctx, ResourceKind::Group, &gid, None, &add).await.map(|(_, report)| report)
+            s.update(&task_ctx, ResourceKind::Group, &gid, add).await.map(|u| u.report)
         });
         if i % 3 == 0 {
             // Every third user is deleted through the other pool while its add is in flight.
@@ -96,16 +96,20 @@ async fn conditional_writes_and_conflicts() {
     let err = s.create(&ctx, user("CAROL")).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(ref a) if a == "userName"), "{err:?}");
 
-    let rename = |cur: &StoredResource| {
-        let mut doc = cur.doc.clone();
-        doc["userName"] = json!("carol2");
-        let search = search_document(&ResourceSchema::user(), &doc);
-        Ok(Update { doc: Some((doc, search)), members: vec![], password_hash: None })
+    let mut doc = u.doc.clone();
+    doc["userName"] = json!("carol2");
+    let search = search_document(&ResourceSchema::user(), &doc);
+    let rename = Update {
+        operation: UpdateOperation::Patch,
+        expected_version: Some(1),
+        doc: Some((doc, search)),
+        members: vec![],
+        password_hash: None,
     };
-    let (after, _) = s.update(&ctx, ResourceKind::User, &u.id, Some(1), &rename).await.unwrap();
+    let after = s.update(&ctx, ResourceKind::User, &u.id, rename.clone()).await.unwrap();
     assert_eq!(after.version, 2);
     assert!(matches!(
-        s.update(&ctx, ResourceKind::User, &u.id, Some(1), &rename).await,
+        s.update(&ctx, ResourceKind::User, &u.id, rename).await,
         Err(StoreError::VersionMismatch)
     ));
     assert!(matches!(
@@ -117,6 +121,12 @@ async fn conditional_writes_and_conflicts() {
     assert!(s.get(tenant.id, ResourceKind::User, &u.id, false).await.unwrap().is_none());
     let audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit").fetch_one(s.pool()).await.unwrap();
     assert_eq!(audit, 3, "create, update, delete");
+    // PATCH is audited as `patch` (migration 0001's documented values), never `update`.
+    let ops: Vec<String> = sqlx::query_scalar("SELECT operation FROM audit ORDER BY at, operation")
+        .fetch_all(s.pool())
+        .await
+        .unwrap();
+    assert!(ops.contains(&"patch".to_owned()) && !ops.contains(&"update".to_owned()), "{ops:?}");
 }
 
 /// A store whose pool is closed, or whose database is gone, answers Unavailable (→ 503).
