@@ -62,7 +62,9 @@ impl ApiError {
         match self {
             ApiError::Scim(e) => {
                 let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                if status.is_server_error() {
+                // RFC 9110 §15.6.2: 501 says an optional feature (RFC 7644 §3.7 Bulk, §3.11 /Me)
+                // is absent; nothing failed, so it is answered as a client error is.
+                if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
                     Parts {
                         status,
                         scim_type: e.scim_type,

@@ -54,6 +54,9 @@ pub struct HttpConfig {
     pub default_page_size: u64,
     /// The authorization server's lifetimes and limits.
     pub oauth: OAuthConfig,
+    /// Requests per second per peer address that fail authentication (no credential, an unknown
+    /// one, another tenant's) before they are answered 429; 0: unlimited.
+    pub refused_rate_limit: u32,
 }
 
 impl Default for HttpConfig {
@@ -64,6 +67,7 @@ impl Default for HttpConfig {
             max_page_size: 1000,
             default_page_size: 100,
             oauth: OAuthConfig::default(),
+            refused_rate_limit: 20,
         }
     }
 }

@@ -131,7 +131,7 @@ pub struct LogsArgs {
     /// Only records this recent (1h, 30m, 7d) or since an RFC 3339 time.
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
-    /// How many of the latest records to show first. [default: 100]
+    /// How many of the latest records to show first.
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub limit: u32,
     /// Keep printing new records as they arrive (until interrupted).
@@ -384,10 +384,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Tenant(TenantCommand::Show { slug }) => {
             let tenant = tenant_by_slug(&*store, &slug).await?;
-            println!(
-                "{}",
-                serde_json::to_string(&tenant.settings).map_err(|e| CliError::Usage(e.to_string()))?
-            );
+            out(settings_json(&tenant.settings)?)?;
             Ok(())
         }
         Command::Tenant(TenantCommand::Set(args)) => tenant_set(&*store, args).await,
@@ -450,8 +447,20 @@ async fn tenant_set(store: &dyn Store, args: TenantSetArgs) -> Result<(), CliErr
         };
     }
     let updated = store.update_tenant_settings(tenant.id, &settings).await?;
-    out(serde_json::to_string(&updated.settings).map_err(|e| CliError::Usage(e.to_string()))?)?;
+    out(settings_json(&updated.settings)?)?;
     Ok(())
+}
+
+/// A tenant's settings as `tenant show` and `tenant set` print them: `rate_limit` is the rate in
+/// effect (the server's default when the tenant sets none), and `rate_limit_default` says which.
+fn settings_json(settings: &scimd_store::TenantSettings) -> Result<String, CliError> {
+    let mut v = serde_json::to_value(settings).map_err(|e| CliError::Usage(e.to_string()))?;
+    if let Some(o) = v.as_object_mut() {
+        let effective = settings.rate_limit.unwrap_or(scimd_store::DEFAULT_RATE_LIMIT);
+        o.insert("rate_limit".into(), effective.into());
+        o.insert("rate_limit_default".into(), settings.rate_limit.is_none().into());
+    }
+    Ok(v.to_string())
 }
 
 pub(crate) async fn tenant_by_slug(store: &dyn Store, slug: &str) -> Result<Tenant, CliError> {
@@ -467,12 +476,14 @@ async fn token_create(store: &dyn Store, clock: &dyn Clock, args: TokenCreateArg
         Scopes::parse(args.scopes.iter().map(String::as_str)).map_err(|e| CliError::Usage(e.to_string()))?
     };
     let tenant = tenant_by_slug(store, &args.tenant).await?;
-    let request = TokenRequest {
-        name: args.name,
-        scopes,
-        expires: args.expires_in.map(|d| clock.now() + d),
-        operator: args.operator,
+    let expires = match args.expires_in {
+        Some(d) => Some(
+            scimd_http::duration::after(clock.now(), d)
+                .map_err(|e| CliError::Usage(format!("--expires-in: {e}")))?,
+        ),
+        None => None,
     };
+    let request = TokenRequest { name: args.name, scopes, expires, operator: args.operator };
     let (secret, record) = create_static_token(store, clock, &tenant, request).await?;
     tracing::info!(credential = %record.id, tenant = %tenant.slug, "token created");
     out(secret.expose())?;

@@ -176,6 +176,7 @@ impl Settings {
                     .unwrap_or(defaults.oauth.access_token_ttl),
                 ..defaults.oauth.clone()
             },
+            refused_rate_limit: defaults.refused_rate_limit,
         };
         // Entra ID's gallery check accepts expires_in between 60 and 360 minutes; other clients
         // may want shorter, but under a minute is a mistake.
