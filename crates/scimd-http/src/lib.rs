@@ -12,6 +12,7 @@ pub mod auth;
 pub mod duration;
 pub mod error;
 mod health;
+pub mod listener;
 pub mod metrics;
 mod middleware;
 pub mod oauth;
@@ -35,6 +36,7 @@ pub use auth::{
     AccessTokenVerifier, ChainVerifier, CredentialVerifier, Principal, Scope, Scopes, StaticTokenVerifier,
 };
 pub use error::ApiError;
+pub use listener::ListenerConfig;
 pub use metrics::Metrics;
 pub use provisioning_log::ProvisioningLog;
 pub use scimd_oauth::{AuthorizationServer, OAuthConfig};

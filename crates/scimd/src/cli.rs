@@ -30,7 +30,8 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Database URL: sqlite://PATH (created if missing). [default: sqlite://scimd.db]
+    /// Database URL: sqlite://PATH (created if missing) or postgres://USER@HOST/DB (PostgreSQL).
+    /// [default: sqlite://scimd.db]
     #[arg(long, global = true, env = "SCIMD_DATABASE_URL", value_name = "URL")]
     pub database: Option<String>,
     /// A TOML file with settings (flags and environment variables take precedence over it).
@@ -240,6 +241,16 @@ pub struct ServeArgs {
     /// How long the provisioning log keeps records, e.g. 30d, 12h. [default: 30d]
     #[arg(long, env = "SCIMD_LOG_RETENTION", value_name = "DURATION", value_parser = scimd_http::duration::parse)]
     pub log_retention: Option<Duration>,
+    /// A request's headers must arrive within this (also how long an idle keep-alive connection
+    /// stays open), e.g. 10s. [default: 10s]
+    #[arg(long, env = "SCIMD_HEADER_READ_TIMEOUT", value_name = "DURATION", value_parser = scimd_http::duration::parse)]
+    pub header_read_timeout: Option<Duration>,
+    /// Close a connection on which no byte moves for this long, e.g. 60s. [default: 60s]
+    #[arg(long, env = "SCIMD_IDLE_TIMEOUT", value_name = "DURATION", value_parser = scimd_http::duration::parse)]
+    pub idle_timeout: Option<Duration>,
+    /// Connections served at once; more wait to be accepted. [default: 1024]
+    #[arg(long, env = "SCIMD_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
     /// Do not apply pending migrations on start (run `scimd migrate` in a separate step instead).
     #[arg(long)]
     pub no_migrate: bool,
@@ -509,8 +520,8 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
     let log = crate::database::open_log(&settings.database, &settings.postgres).await?;
     let state = AppState::new(store, clock, settings.http.clone()).with_log(log, settings.log_retention);
     // The peer address feeds the per-address sign-in throttling of the authorization pages.
-    let app = scimd_http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let app = scimd_http::router(state);
+    scimd_http::listener::serve(listener, app, settings.listener.clone(), shutdown_signal()).await?;
     tracing::info!("scimd stopped");
     Ok(())
 }

@@ -144,6 +144,8 @@ pub struct Settings {
     pub http: scimd_http::HttpConfig,
     /// How long the provisioning log keeps records (`serve`).
     pub log_retention: time::Duration,
+    /// The listener's timeouts and connection cap (`serve`).
+    pub listener: scimd_http::ListenerConfig,
     /// PostgreSQL pool and session settings (unused on SQLite).
     pub postgres: PgOptions,
 }
@@ -196,8 +198,25 @@ impl Settings {
             ..http
         };
         let postgres = file.postgres.resolve(|var| std::env::var(var).ok())?;
+        let listener_defaults = scimd_http::ListenerConfig::default();
+        let std_duration = |d: time::Duration| std::time::Duration::try_from(d).unwrap_or(Duration::MAX);
+        let listener = scimd_http::ListenerConfig {
+            header_read_timeout: serve
+                .and_then(|s| s.header_read_timeout)
+                .map_or(listener_defaults.header_read_timeout, std_duration),
+            idle_timeout: serve
+                .and_then(|s| s.idle_timeout)
+                .map_or(listener_defaults.idle_timeout, std_duration),
+            max_connections: serve
+                .and_then(|s| s.max_connections)
+                .unwrap_or(listener_defaults.max_connections),
+        };
+        if listener.max_connections == 0 {
+            return Err("max_connections must be at least 1".into());
+        }
         Ok(Settings {
             postgres,
+            listener,
             database: global
                 .database
                 .clone()
