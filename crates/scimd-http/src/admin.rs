@@ -1,4 +1,4 @@
-//! The admin API, `/admin/v1/tenants/{slug}/…` (DESIGN.md "Contracts"): a tenant's OAuth clients
+//! The admin API, `/admin/v1/tenants/{slug}/…` (docs/operations.md): a tenant's OAuth clients
 //! and static tokens, for credentials with the `admin` scope of that tenant or an operator token.
 //! Secrets appear once, in the response that creates or rotates them.
 
@@ -32,7 +32,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/settings", get(get_settings).put(put_settings).patch(patch_settings))
 }
 
-/// DESIGN.md "Scopes": `admin` opens the admin API of the credential's own tenant; an operator
+/// The `admin` scope opens the admin API of the credential's own tenant; an operator
 /// token reaches every tenant's, with or without it.
 fn require_admin(p: &Principal) -> Result<(), ApiError> {
     if p.credential.operator { Ok(()) } else { p.require(Scope::Admin) }

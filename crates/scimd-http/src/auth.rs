@@ -217,8 +217,8 @@ impl CredentialVerifier for ChainVerifier {
 }
 
 /// The presented credential: RFC 6750 §2.1 `Authorization: Bearer <token>`, or RFC 7617 `Basic`
-/// with a scimd token as the password (IDP-BEHAVIOUR §1.2: Okta's "Basic Auth" mode sends a user
-/// name and password; the user name is not checked — by convention the tenant slug). Schemes are
+/// with a scimd token as the password (Okta's SCIM documentation: its "Basic Auth" mode sends a
+/// user name and password; the user name is not checked — by convention the tenant slug). Schemes are
 /// case-insensitive (RFC 9110 §11.1). Anything else, or an empty token, is no credential.
 fn credential(parts: &Parts) -> Option<String> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;

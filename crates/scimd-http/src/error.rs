@@ -1,5 +1,4 @@
-//! The one table from every error the HTTP layer can meet to its response (DESIGN.md
-//! "Conventions"): status, `scimType`, a `detail` for the client, and whether it is a bug to log.
+//! The one table from every error the HTTP layer can meet to its response: status, `scimType`, a `detail` for the client, and whether it is a bug to log.
 //!
 //! Everything renders as the RFC 7644 §3.12 error body with `Content-Type: application/scim+json`.
 //! Internal errors never show their text: the client gets a generic detail with the request id,

@@ -116,7 +116,7 @@ impl AppState {
         }
     }
 
-    /// Records every SCIM request in `log` (issue 5's provisioning log), keeping `retention` of it.
+    /// Records every SCIM request in `log` (the provisioning log), keeping `retention` of it.
     /// Starts the background writer on the current tokio runtime.
     #[must_use]
     pub fn with_log(mut self, log: Arc<dyn scimd_store::LogStore>, retention: time::Duration) -> Self {

@@ -190,8 +190,8 @@ impl LogSlot {
 
 /// The identity provider a request looks like it came from: the User-Agent first (Okta sends
 /// `Okta SCIM Client`; Entra's is undocumented but contains `Azure AD` or `Microsoft` in every
-/// capture, IDP-BEHAVIOUR §10), then Entra's query flag, then Entra's capitalised PATCH ops
-/// (IDP-BEHAVIOUR §2.3), which Okta never sends.
+/// capture), then Entra's query flag, then Entra's capitalised PATCH ops
+/// (Microsoft's "Known issues and resolutions with SCIM 2.0 compliance" page), which Okta never sends.
 pub(crate) fn detect_client(headers: &HeaderMap, query: Option<&str>, body: Option<&Value>) -> &'static str {
     let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     if ua.contains("okta") {

@@ -1,4 +1,4 @@
-//! The commands (DESIGN.md "Contracts", command line): `serve`, `migrate`, `tenant create`,
+//! The commands (docs/operations.md describes each): `serve`, `migrate`, `tenant create`,
 //! `token create|list|revoke`, `client create|list|rotate|delete`, `admin create`, `key rotate`.
 //!
 //! Output discipline: stdout carries only what a script captures (the slug, the token, on first
@@ -272,7 +272,7 @@ pub enum TenantCommand {
     Set(TenantSetArgs),
 }
 
-/// `tenant set` options: the per-tenant policies of issue 5.
+/// `tenant set` options: the per-tenant policies (docs/operations.md).
 #[derive(Debug, Args)]
 pub struct TenantSetArgs {
     /// The tenant.
@@ -526,7 +526,7 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
     Ok(())
 }
 
-/// DESIGN.md: on first start with an empty database, tenant `default` and one bootstrap token,
+/// docs/operations.md, `scimd serve`: on first start with an empty database, tenant `default` and one bootstrap token,
 /// printed once with the SCIM URL.
 ///
 /// Replicas started together on one empty PostgreSQL database all see no tenant; the unique slug

@@ -32,7 +32,7 @@ use serde::Deserialize;
 
 use crate::cli::{GlobalArgs, LogFormat, ServeArgs};
 
-/// The database when nothing names one (DESIGN.md "Contracts").
+/// The database when nothing names one (docs/operations.md).
 pub const DEFAULT_DATABASE: &str = "sqlite://scimd.db";
 /// The listen address when nothing names one.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -228,7 +228,7 @@ impl Settings {
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
             http,
-            // Issue 5: 30 days by default.
+            // 30 days by default (docs/operations.md).
             log_retention: serve.and_then(|s| s.log_retention).unwrap_or(time::Duration::days(30)),
         })
     }

@@ -252,7 +252,7 @@ async fn write(
         Write::Replace => service::replace(&ctx, kind, &id, body, pre.as_ref(), &p).await?,
         Write::Patch => service::modify(&ctx, kind, &id, body, pre.as_ref(), &p).await?,
     };
-    // Both answer 200 with the resource; for PATCH that is what IDP-BEHAVIOUR §8 recommends:
+    // Both answer 200 with the resource; for PATCH that is the safe choice:
     // Entra, Okta and Microsoft's validator all accept it. A tenant may ask for 204 instead (RFC
     // 7644 §3.5.2 allows it); the ETag still tells the new version.
     if matches!(how, Write::Patch) && principal.tenant.settings.patch_response == PatchResponse::NoContent {
