@@ -376,14 +376,24 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     // Every command migrates (it is idempotent), so `tenant create` works on a fresh file; `serve
     // --no-migrate` leaves that to a separate `scimd migrate` step.
-    let migrate = serve_args.is_none_or(|a| !a.no_migrate);
+    let migrate = serve_args.is_none_or(|a| !a.no_migrate) && !matches!(cli.command, Command::Migrate);
     let store = crate::database::open(&settings.database, &settings.postgres, clock.clone(), migrate).await?;
     let result = match cli.command {
         Command::Serve(_) => serve(&settings, store.clone(), clock).await,
-        Command::Migrate => {
-            eprintln!("database {} is up to date", settings.database);
-            Ok(())
-        }
+        Command::Migrate => match store.migrate().await {
+            Ok(applied) if applied.is_empty() => {
+                eprintln!("database {} is up to date", settings.database);
+                Ok(())
+            }
+            Ok(applied) => {
+                eprintln!("database {}: applied {} migrations:", settings.database, applied.len());
+                for m in &applied {
+                    eprintln!("  {m}");
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        },
         Command::Tenant(TenantCommand::Create { slug }) => {
             let tenant = store.create_tenant(&slug).await.map_err(|e| match e {
                 StoreError::Conflict(_) => CliError::Usage(format!("tenant {slug:?} already exists")),

@@ -34,7 +34,10 @@ pub async fn open(
         )));
     };
     if migrate {
-        store.migrate().await?;
+        let applied = store.migrate().await?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "applied database migrations");
+        }
     }
     Ok(store)
 }

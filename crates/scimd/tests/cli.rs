@@ -148,8 +148,12 @@ fn migrate_and_tenant_create() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "", "migrate prints nothing on stdout");
     assert!(dir.path().join("scimd.db").exists());
-    // Twice is fine.
-    assert!(scimd(dir.path(), &["migrate"]).status.success());
+    // A fresh database: it says what it applied, not "up to date".
+    assert!(stderr(&o).contains("applied") && !stderr(&o).contains("up to date"), "{}", stderr(&o));
+    // Twice is fine, and then there is nothing to apply.
+    let o = scimd(dir.path(), &["migrate"]);
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("up to date"), "{}", stderr(&o));
 
     let o = scimd(dir.path(), &["tenant", "create", "acme"]);
     assert!(o.status.success(), "{}", stderr(&o));
