@@ -1,4 +1,4 @@
-//! The admin API, `/admin/v1/tenants/{slug}/…` (DESIGN.md "Contracts"): a tenant's OAuth clients
+//! The admin API, `/admin/v1/tenants/{slug}/…` (docs/operations.md): a tenant's OAuth clients
 //! and static tokens, for credentials with the `admin` scope of that tenant or an operator token.
 //! Secrets appear once, in the response that creates or rotates them.
 
@@ -29,10 +29,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/tokens", get(list_tokens))
         .route("/tokens/{id}", delete(revoke_token))
         .route("/logs", get(logs))
-        .route("/settings", get(get_settings).put(put_settings))
+        .route("/settings", get(get_settings).put(put_settings).patch(patch_settings))
 }
 
-/// DESIGN.md "Scopes": `admin` opens the admin API of the credential's own tenant; an operator
+/// The `admin` scope opens the admin API of the credential's own tenant; an operator
 /// token reaches every tenant's, with or without it.
 fn require_admin(p: &Principal) -> Result<(), ApiError> {
     if p.credential.operator { Ok(()) } else { p.require(Scope::Admin) }
@@ -192,18 +192,89 @@ async fn get_settings(p: Principal) -> Result<Response, ApiError> {
     Ok(axum::Json(&p.tenant.settings).into_response())
 }
 
-/// `PUT /admin/v1/tenants/{slug}/settings`: replaces the policies; omitted fields take their
-/// defaults, unknown ones are refused.
+/// `PUT /admin/v1/tenants/{slug}/settings`: replaces the policies. RFC 9110 §9.3.4: PUT sends the
+/// whole representation, so every field is required (400 naming the missing ones) and unknown
+/// ones are refused; partial changes go through PATCH.
 async fn put_settings(
     State(state): State<AppState>,
     p: Principal,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     require_admin(&p)?;
-    let settings: scimd_store::TenantSettings = serde_json::from_slice(&body)
+    let body = settings_object(&body)?;
+    let missing: Vec<String> =
+        settings_fields()?.into_iter().filter(|k| !body.contains_key(k.as_str())).collect();
+    if !missing.is_empty() {
+        return Err(ScimError::invalid_value(format!(
+            "PUT replaces every setting; missing: {} (use PATCH to change only some)",
+            missing.join(", ")
+        ))
+        .into());
+    }
+    store_settings(&state, &p, Value::Object(body)).await
+}
+
+/// `PATCH /admin/v1/tenants/{slug}/settings`: changes only the fields given, as an RFC 7396 JSON
+/// merge patch (a member set to `null` returns to its default; `rate_limit: null` is the server's
+/// default rate).
+async fn patch_settings(
+    State(state): State<AppState>,
+    p: Principal,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    require_admin(&p)?;
+    let patch = settings_object(&body)?;
+    let mut current = serde_json::to_value(&p.tenant.settings)
+        .map_err(|e| ApiError::Internal(format!("settings not serialisable: {e}")))?;
+    merge_patch(&mut current, Value::Object(patch));
+    // RFC 7396 §2: a null removes the member; a removed setting reads as its default.
+    store_settings(&state, &p, current).await
+}
+
+/// The body of a settings PUT or PATCH: a JSON object (`[]`, a string or a number is 400, never
+/// read as "every default").
+fn settings_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(_) => Err(ScimError::invalid_syntax("tenant settings must be a JSON object").into()),
+        Err(e) => Err(ScimError::invalid_syntax(format!("the body is not JSON: {e}")).into()),
+    }
+}
+
+/// The names of every setting, from the type itself (so a setting added later is required too).
+fn settings_fields() -> Result<Vec<String>, ApiError> {
+    match serde_json::to_value(scimd_store::TenantSettings::default()) {
+        Ok(Value::Object(o)) => Ok(o.keys().cloned().collect()),
+        _ => Err(ApiError::Internal("tenant settings do not serialise as an object".into())),
+    }
+}
+
+async fn store_settings(state: &AppState, p: &Principal, settings: Value) -> Result<Response, ApiError> {
+    let settings: scimd_store::TenantSettings = serde_json::from_value(settings)
         .map_err(|e| ScimError::invalid_value(format!("the body is not tenant settings: {e}")))?;
     let tenant = state.store.update_tenant_settings(p.tenant.id, &settings).await?;
     Ok(axum::Json(&tenant.settings).into_response())
+}
+
+/// RFC 7396 §2 MergePatch(target, patch): objects merge member by member, `null` removes a member,
+/// anything else replaces.
+fn merge_patch(target: &mut Value, patch: Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in patch {
+            if v.is_null() {
+                t.remove(&k);
+            } else {
+                merge_patch(t.entry(k).or_insert(Value::Null), v);
+            }
+        }
+    }
 }
 
 /// `GET /admin/v1/tenants/{slug}/logs?status=4xx&since=1h&count=100&cursor=ID`: the tenant's
@@ -226,9 +297,10 @@ async fn logs(
         None => None,
     };
     let since = match get("since") {
-        Some(s) => Some(crate::provisioning_log::parse_since(s, state.clock.now()).ok_or_else(|| {
-            ScimError::invalid_value(format!("since {s:?}: use e.g. 1h, 30m, 7d or an RFC 3339 time"))
-        })?),
+        Some(s) => Some(
+            crate::provisioning_log::parse_since(s, state.clock.now())
+                .map_err(|e| ScimError::invalid_value(format!("since: {e}")))?,
+        ),
         None => None,
     };
     let before = match get("cursor") {
@@ -259,5 +331,32 @@ async fn logs(
         })
         .await?;
     let next = (entries.len() == count as usize).then(|| entries.last().map(|e| e.id.to_string())).flatten();
-    Ok(axum::Json(json!({"entries": entries, "nextCursor": next})).into_response())
+    let shown: Vec<Value> =
+        entries.iter().map(|e| crate::provisioning_log::entry_json(e, &p.tenant.slug)).collect();
+    Ok(axum::Json(json!({"entries": shown, "nextCursor": next})).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::merge_patch;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        // RFC 7396 Appendix A, a few of its cases.
+        let cases = [
+            (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
+            (json!({"a": "b"}), json!({"b": "c"}), json!({"a": "b", "b": "c"})),
+            (json!({"a": "b"}), json!({"a": null}), json!({})),
+            (json!({"a": {"b": "c"}}), json!({"a": {"b": "d", "c": null}}), json!({"a": {"b": "d"}})),
+            (json!({"a": [{"b": "c"}]}), json!({"a": [1]}), json!({"a": [1]})),
+            (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
+            (json!({"e": null}), json!({"a": 1}), json!({"e": null, "a": 1})),
+        ];
+        for (mut target, patch, want) in cases {
+            merge_patch(&mut target, patch);
+            assert_eq!(target, want);
+        }
+    }
 }

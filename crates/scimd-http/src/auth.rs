@@ -221,8 +221,8 @@ impl CredentialVerifier for ChainVerifier {
 }
 
 /// The presented credential: RFC 6750 §2.1 `Authorization: Bearer <token>`, or RFC 7617 `Basic`
-/// with a scimd token as the password (IDP-BEHAVIOUR §1.2: Okta's "Basic Auth" mode sends a user
-/// name and password; the user name is not checked — by convention the tenant slug). Schemes are
+/// with a scimd token as the password (Okta's SCIM documentation: its "Basic Auth" mode sends a
+/// user name and password; the user name is not checked — by convention the tenant slug). Schemes are
 /// case-insensitive (RFC 9110 §11.1). Anything else, or an empty token, is no credential.
 fn credential(parts: &Parts) -> Option<String> {
     credential_and_scheme(parts).map(|(token, _)| token)
@@ -271,9 +271,11 @@ impl FromRequestParts<AppState> for Principal {
         if let Some(p) = parts.extensions.get::<Principal>() {
             return Ok(p.clone());
         }
-        let token = credential(parts).ok_or(AuthError::Missing)?;
+        let Some(token) = credential(parts) else { return Err(refused(parts, state, AuthError::Missing)) };
         let invalid = if is_basic(parts) { AuthError::InvalidBasic } else { AuthError::Invalid };
-        let mut principal = state.verifier.verify(&token).await?.ok_or(invalid)?;
+        let Some(mut principal) = state.verifier.verify(&token).await? else {
+            return Err(refused(parts, state, invalid));
+        };
 
         let slug = RawPathParams::from_request_parts(parts, state)
             .await
@@ -281,7 +283,7 @@ impl FromRequestParts<AppState> for Principal {
             .and_then(|params| params.iter().find(|(k, _)| *k == "slug").map(|(_, v)| v.to_owned()));
         if let Some(slug) = slug.filter(|s| *s != principal.tenant.slug) {
             if !principal.credential.operator {
-                return Err(AuthError::WrongTenant(slug).into());
+                return Err(refused(parts, state, AuthError::WrongTenant(slug)));
             }
             principal.tenant = state
                 .store
@@ -290,8 +292,12 @@ impl FromRequestParts<AppState> for Principal {
                 .ok_or_else(|| ScimError::not_found(format!("no tenant {slug:?}")))?;
         }
 
-        // Issue 5: the tenant's per-credential rate limit (after authentication, so an unknown
-        // token cannot spend a real credential's budget).
+        // The provisioning log records the credential from here on, a 429 below included.
+        if let Some(slot) = parts.extensions.get::<crate::provisioning_log::LogSlot>() {
+            slot.set(&principal);
+        }
+        // The tenant's per-credential rate limit (after authentication, so an unknown token
+        // cannot spend a real credential's budget).
         let rate = principal.tenant.settings.rate_limit.unwrap_or(scimd_store::DEFAULT_RATE_LIMIT);
         if rate != 0 {
             let key = match principal.credential.kind {
@@ -305,13 +311,34 @@ impl FromRequestParts<AppState> for Principal {
         if let Some(label) = parts.extensions.get::<TenantLabel>() {
             label.set(&principal.tenant.slug);
         }
-        if let Some(slot) = parts.extensions.get::<crate::provisioning_log::LogSlot>() {
-            slot.set(&principal);
-        }
         tracing::Span::current().record("tenant", principal.tenant.slug.as_str());
         tracing::Span::current().record("credential", principal.credential.id.as_str());
         parts.extensions.insert(principal.clone());
         Ok(principal)
+    }
+}
+
+/// A request refused before it reached a tenant: counted by reason at `/metrics`, never written to
+/// a provisioning log (the recorder logs only requests with a principal), and limited per peer
+/// address — over [`crate::HttpConfig::refused_rate_limit`] it is 429 with `Retry-After` (RFC 6585
+/// §4) instead of the 401 or 403.
+fn refused(parts: &Parts, state: &AppState, e: AuthError) -> ApiError {
+    let reason = match e {
+        AuthError::Missing => "missing",
+        AuthError::WrongTenant(_) => "wrong_tenant",
+        AuthError::Invalid | AuthError::InvalidBasic | AuthError::MissingScope(_) => "invalid",
+    };
+    let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let over = peer.and_then(|ip| state.limits.refused(ip, state.config.refused_rate_limit).err());
+    match over {
+        Some(seconds) => {
+            state.metrics.refused("throttled");
+            ApiError::RateLimited(seconds)
+        }
+        None => {
+            state.metrics.refused(reason);
+            e.into()
+        }
     }
 }
 

@@ -1,5 +1,4 @@
-//! The one table from every error the HTTP layer can meet to its response (DESIGN.md
-//! "Conventions"): status, `scimType`, a `detail` for the client, and whether it is a bug to log.
+//! The one table from every error the HTTP layer can meet to its response: status, `scimType`, a `detail` for the client, and whether it is a bug to log.
 //!
 //! Everything renders as the RFC 7644 §3.12 error body with `Content-Type: application/scim+json`.
 //! Internal errors never show their text: the client gets a generic detail with the request id,
@@ -62,7 +61,9 @@ impl ApiError {
         match self {
             ApiError::Scim(e) => {
                 let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                if status.is_server_error() {
+                // RFC 9110 §15.6.2: 501 says an optional feature (RFC 7644 §3.7 Bulk, §3.11 /Me)
+                // is absent; nothing failed, so it is answered as a client error is.
+                if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
                     Parts {
                         status,
                         scim_type: e.scim_type,

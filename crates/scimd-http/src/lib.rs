@@ -12,6 +12,7 @@ pub mod auth;
 pub mod duration;
 pub mod error;
 mod health;
+pub mod listener;
 pub mod metrics;
 mod middleware;
 pub mod oauth;
@@ -35,6 +36,7 @@ pub use auth::{
     AccessTokenVerifier, ChainVerifier, CredentialVerifier, Principal, Scope, Scopes, StaticTokenVerifier,
 };
 pub use error::ApiError;
+pub use listener::ListenerConfig;
 pub use metrics::Metrics;
 pub use provisioning_log::ProvisioningLog;
 pub use scimd_oauth::{AuthorizationServer, OAuthConfig};
@@ -59,6 +61,9 @@ pub struct HttpConfig {
     pub max_attribute_values: usize,
     /// The authorization server's lifetimes and limits.
     pub oauth: OAuthConfig,
+    /// Requests per second per peer address that fail authentication (no credential, an unknown
+    /// one, another tenant's) before they are answered 429; 0: unlimited.
+    pub refused_rate_limit: u32,
 }
 
 impl Default for HttpConfig {
@@ -71,6 +76,7 @@ impl Default for HttpConfig {
             max_patch_operations: 1000,
             max_attribute_values: 1000,
             oauth: OAuthConfig::default(),
+            refused_rate_limit: 20,
         }
     }
 }
@@ -117,7 +123,7 @@ impl AppState {
         }
     }
 
-    /// Records every SCIM request in `log` (issue 5's provisioning log), keeping `retention` of it.
+    /// Records every SCIM request in `log` (the provisioning log), keeping `retention` of it.
     /// Starts the background writer on the current tokio runtime.
     #[must_use]
     pub fn with_log(mut self, log: Arc<dyn scimd_store::LogStore>, retention: time::Duration) -> Self {

@@ -31,6 +31,7 @@ pub struct Metrics {
 struct Instruments {
     requests: IntCounterVec,
     latency: HistogramVec,
+    refused: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -74,9 +75,19 @@ impl Metrics {
             .buckets(BUCKETS.to_vec()),
             &["route", "method"],
         )?;
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "scimd_unauthenticated_requests_total",
+                "Requests refused before reaching a tenant: no credential (missing), an unknown one \
+                 (invalid), another tenant's (wrong_tenant); throttled when the address was over its \
+                 limit. Kept out of every tenant's provisioning log.",
+            ),
+            &["reason"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
-        Ok(Instruments { requests, latency })
+        registry.register(Box::new(refused.clone()))?;
+        Ok(Instruments { requests, latency, refused })
     }
 
     /// Records one finished request.
@@ -95,6 +106,14 @@ impl Metrics {
         };
         m.requests.with_label_values(&[route, method, status.as_str(), tenant]).inc();
         m.latency.with_label_values(&[route, method]).observe(seconds);
+    }
+
+    /// Counts a request refused before authentication succeeded (`reason`: `missing`, `invalid`,
+    /// `wrong_tenant`, `throttled`).
+    pub fn refused(&self, reason: &'static str) {
+        if let Some(m) = &self.inner {
+            m.refused.with_label_values(&[reason]).inc();
+        }
     }
 
     /// The text exposition of every metric.
@@ -158,5 +177,7 @@ mod tests {
         );
         assert!(text.contains(r#"method="other""#), "{text}");
         assert!(text.contains("scimd_http_request_duration_seconds_bucket"), "{text}");
+        m.refused("missing");
+        assert!(m.encode().unwrap().contains(r#"scimd_unauthenticated_requests_total{reason="missing"} 1"#));
     }
 }

@@ -158,7 +158,7 @@ pub(crate) async fn scim_error_bodies(req: Request, next: Next) -> Response {
     new
 }
 
-/// IDP-BEHAVIOUR §1.1: a tenant URL typed with a trailing slash (Microsoft's own example is
+/// A tenant URL typed with a trailing slash (Microsoft's own example is
 /// `https://api.contoso.com/scim/`) becomes `…/scim/v2//Users` once the IdP appends `/Users`.
 /// An empty path segment means nothing in a SCIM URL (RFC 7644 §3.2 names resources by endpoint
 /// and id), so runs of `/` are collapsed into one before routing. Only the path changes; the
@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn repeated_slashes_collapse() {
-        // IDP-BEHAVIOUR §1.1: base URL with a trailing slash + "/Users".
+        // An identity provider joins a base URL with a trailing slash + "/Users".
         assert_eq!(collapsed("/scim/v2//Users").as_deref(), Some("/scim/v2/Users"));
         assert_eq!(
             collapsed("//tenants//acme///scim/v2//Groups/").as_deref(),

@@ -1,4 +1,4 @@
-//! The provisioning log's recorder (issue 5): a middleware that turns every SCIM request into a
+//! The provisioning log's recorder: a middleware that turns every authenticated SCIM request into a
 //! [`LogEntry`] — who (tenant, credential, detected client), what (method, path, redacted body),
 //! and how it ended (status, scimType, detail, duration, resource id) — and a background task that
 //! writes them in batches to the [`LogStore`], off the request path and off the data's writer.
@@ -37,12 +37,16 @@ const LINGER: Duration = Duration::from_millis(100);
 const MAX_BODY: usize = 4 * 1024;
 /// How much of an error response is read to find its scimType and detail.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// OAuth client names remembered before the memory is cleared.
+const MAX_CLIENT_NAMES: usize = 10_000;
 
 /// The recorder: a queue in front of the log store.
 pub struct ProvisioningLog {
     tx: mpsc::Sender<LogEntry>,
     store: Arc<dyn LogStore>,
     dropped: std::sync::atomic::AtomicU64,
+    /// OAuth client id → name, for the records' `credential_name`.
+    client_names: Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for ProvisioningLog {
@@ -76,7 +80,10 @@ impl ProvisioningLog {
                 let now = clock.now();
                 if last_prune.is_none_or(|t| now - t >= time::Duration::hours(1)) {
                     last_prune = Some(now);
-                    match writer.prune(now - retention).await {
+                    // Retention is bounded by `duration::MAX`; a date before the calendar's start
+                    // prunes nothing.
+                    let Some(cutoff) = now.checked_sub(retention) else { continue };
+                    match writer.prune(cutoff).await {
                         Ok(0) => {}
                         Ok(n) => {
                             tracing::info!(records = n, "pruned provisioning log records past retention")
@@ -86,7 +93,12 @@ impl ProvisioningLog {
                 }
             }
         });
-        Arc::new(Self { tx, store, dropped: std::sync::atomic::AtomicU64::new(0) })
+        Arc::new(Self {
+            tx,
+            store,
+            dropped: std::sync::atomic::AtomicU64::new(0),
+            client_names: Mutex::default(),
+        })
     }
 
     /// The store, for reading.
@@ -101,11 +113,42 @@ impl ProvisioningLog {
         self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The name of the OAuth client `client_id` (what people registered it as), remembered: a
+    /// client's name never changes, and a deleted client's tokens stop working. The client id when
+    /// the client cannot be read.
+    async fn client_name(&self, state: &AppState, client_id: &str) -> String {
+        if let Some(name) = self.client_names.lock().ok().and_then(|m| m.get(client_id).cloned()) {
+            return name;
+        }
+        match state.store.client(client_id).await {
+            Ok(Some(c)) => {
+                if let Ok(mut m) = self.client_names.lock() {
+                    if m.len() >= MAX_CLIENT_NAMES {
+                        m.clear();
+                    }
+                    m.insert(client_id.to_owned(), c.name.clone());
+                }
+                c.name
+            }
+            _ => client_id.to_owned(),
+        }
+    }
+
     fn record(&self, entry: LogEntry) {
         if self.tx.try_send(entry).is_err() {
             self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
+}
+
+/// A record as the admin API and `scimd logs` show it: `tenant` is the tenant's slug (what people
+/// and URLs name it by), not its internal id.
+pub fn entry_json(entry: &LogEntry, slug: &str) -> Value {
+    let mut v = serde_json::to_value(entry).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("tenant".into(), Value::String(slug.to_owned()));
+    }
+    v
 }
 
 /// `status=4xx` → 400..=499; `status=404` → 404..=404.
@@ -119,13 +162,15 @@ pub fn parse_status(s: &str) -> Option<(u16, u16)> {
     Some((n, n))
 }
 
-/// `since=1h` (a duration back from now: s, m, h, d, w) or an RFC 3339 time.
-pub fn parse_since(s: &str, now: time::OffsetDateTime) -> Option<time::OffsetDateTime> {
+/// `since=1h` (a duration back from now: s, m, h, d, w) or an RFC 3339 time. `Err` says why not,
+/// for the caller's 400 or `error:` line: out-of-range durations are errors, never a panic.
+pub fn parse_since(s: &str, now: time::OffsetDateTime) -> Result<time::OffsetDateTime, String> {
     if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
-        return Some(t);
+        return Ok(t);
     }
-    let d = crate::duration::parse(s).ok()?;
-    Some(now - d)
+    let d =
+        crate::duration::parse(s).map_err(|e| format!("{e}; use e.g. 1h, 30m, 7d or an RFC 3339 time"))?;
+    crate::duration::before(now, d)
 }
 
 /// Filled by the [`Principal`] extractor, read by the middleware after the handler ran.
@@ -146,8 +191,8 @@ impl LogSlot {
 
 /// The identity provider a request looks like it came from: the User-Agent first (Okta sends
 /// `Okta SCIM Client`; Entra's is undocumented but contains `Azure AD` or `Microsoft` in every
-/// capture, IDP-BEHAVIOUR §10), then Entra's query flag, then Entra's capitalised PATCH ops
-/// (IDP-BEHAVIOUR §2.3), which Okta never sends.
+/// capture), then Entra's query flag, then Entra's capitalised PATCH ops
+/// (Microsoft's "Known issues and resolutions with SCIM 2.0 compliance" page), which Okta never sends.
 pub(crate) fn detect_client(headers: &HeaderMap, query: Option<&str>, body: Option<&Value>) -> &'static str {
     let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     if ua.contains("okta") {
@@ -353,36 +398,36 @@ pub(crate) async fn record(State(state): State<AppState>, req: Request, next: Ne
         (resp, None, None)
     };
 
-    let principal = slot.take();
-    let tenant = match &principal {
-        Some(p) => Some(p.tenant.id),
-        // Unauthenticated (401) or refused (403) under a tenant URL: still the tenant's to see.
-        None => match path.strip_prefix("/tenants/").and_then(|r| r.split('/').next()) {
-            Some(slug) => state.store.tenant_by_slug(slug).await.ok().flatten().map(|t| t.id),
-            None => None,
-        },
-    };
-    let Some(tenant) = tenant else { return resp };
+    // Only a request authenticated by a credential valid for the tenant it acts in reaches that
+    // tenant's log: an unauthenticated one, or one with another tenant's credential, would let
+    // anyone write into any tenant's log. Those are counted at `/metrics` and limited per address
+    // instead (`auth::refused`).
+    let Some(principal) = slot.take() else { return resp };
+    let tenant = principal.tenant.id;
     let resource_id = resp
         .headers()
         .get(header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .and_then(resource_in_path)
         .or_else(|| resource_in_path(path.split('?').next().unwrap_or("")));
-    let credential = principal.as_ref().map(|p| &p.credential);
+    let c = &principal.credential;
+    let credential_name = match c.kind {
+        CredentialKind::OAuthAccessToken => log.client_name(&state, &c.name).await,
+        CredentialKind::StaticToken => c.name.clone(),
+    };
     log.record(LogEntry {
         id: state.clock.new_id(),
         time,
         tenant,
-        credential_id: credential.map(|c| c.id.clone()),
-        credential_name: credential.map(|c| c.name.clone()),
-        credential_kind: credential.map(|c| {
+        credential_id: Some(c.id.clone()),
+        credential_name: Some(credential_name),
+        credential_kind: Some(
             match c.kind {
                 CredentialKind::StaticToken => "static_token",
                 CredentialKind::OAuthAccessToken => "oauth_access_token",
             }
-            .to_owned()
-        }),
+            .to_owned(),
+        ),
         client: client.to_owned(),
         method: method.to_string(),
         path,
@@ -412,15 +457,16 @@ mod tests {
         assert_eq!(parse_status("9xx"), None);
         assert_eq!(parse_status("abc"), None);
         let now = time::macros::datetime!(2026-11-23 12:00 UTC);
-        assert_eq!(parse_since("1h", now), Some(time::macros::datetime!(2026-11-23 11:00 UTC)));
-        assert_eq!(parse_since("2d", now), Some(time::macros::datetime!(2026-11-21 12:00 UTC)));
+        assert_eq!(parse_since("1h", now), Ok(time::macros::datetime!(2026-11-23 11:00 UTC)));
+        assert_eq!(parse_since("2d", now), Ok(time::macros::datetime!(2026-11-21 12:00 UTC)));
         assert_eq!(
             parse_since("2026-11-23T10:00:00Z", now),
-            Some(time::macros::datetime!(2026-11-23 10:00 UTC))
+            Ok(time::macros::datetime!(2026-11-23 10:00 UTC))
         );
-        assert_eq!(parse_since("0h", now), None);
-        assert_eq!(parse_since("h", now), None);
-        assert_eq!(parse_since("", now), None);
+        assert!(parse_since("0h", now).is_err());
+        assert!(parse_since("h", now).is_err());
+        assert!(parse_since("", now).is_err());
+        assert!(parse_since("99999999999d", now).unwrap_err().contains("at most"));
     }
 
     #[test]

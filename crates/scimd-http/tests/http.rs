@@ -501,6 +501,74 @@ mod infra {
         s.shutdown().await;
     }
     }
+
+    /// The listener's defences: a connection that never sends a request head is closed after the
+    /// (shortened) header read timeout; beyond the connection cap a connection waits until another
+    /// closes. Bounds are generous, orders not times are asserted.
+    #[tokio::test]
+    async fn silent_connections_are_closed_and_connections_over_the_cap_wait() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+        let listener = scimd_http::ListenerConfig {
+            header_read_timeout: std::time::Duration::from_millis(300),
+            idle_timeout: std::time::Duration::from_secs(2),
+            max_connections: 1,
+        };
+        let s = TestServer::start_opts(Options { listener, ..Options::default() }).await;
+        // Silent connections, concurrently: each is closed by the server (EOF or reset).
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..5 {
+            let addr = s.addr;
+            set.spawn(async move {
+                let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+                let mut buf = [0u8; 256];
+                let closed = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+                    loop {
+                        match c.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                    }
+                })
+                .await;
+                assert!(closed.is_ok(), "a silent connection stayed open for 60 s");
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.unwrap();
+        }
+
+        // The cap: A holds the only slot with half a request head; B's request is answered only
+        // after A has finished and closed.
+        let mut a = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        a.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        let a_done = Arc::new(AtomicBool::new(false));
+        let b = {
+            let (client, url, a_done) = (s.client.clone(), s.url("/healthz"), a_done.clone());
+            tokio::spawn(async move {
+                let r = client.get(url).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                assert!(a_done.load(Ordering::SeqCst), "B was served while A held the only connection");
+            })
+        };
+        // Gives B the chance to connect and be (wrongly) served; not a timing assertion.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        a_done.store(true, Ordering::SeqCst);
+        a.write_all(b"Connection: close\r\n\r\n").await.unwrap();
+        let mut answer = Vec::new();
+        let _ = a.read_to_end(&mut answer).await;
+        assert!(
+            String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+        drop(a);
+        tokio::time::timeout(std::time::Duration::from_secs(60), b)
+            .await
+            .expect("B eventually served")
+            .unwrap();
+    }
 }
 
 mod idp;

@@ -89,11 +89,23 @@ impl PgStore {
 
     /// Applies the embedded migrations (`migrations/*.sql`) not applied yet. sqlx holds a
     /// PostgreSQL advisory lock while it migrates, so replicas starting together migrate once.
-    pub async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!().run(&self.pool).await.map_err(|e| match e {
+    pub async fn migrate(&self) -> Result<Vec<String>> {
+        let migrator = sqlx::migrate!();
+        // What was applied before (none on a fresh database, whose table does not exist yet), so
+        // the caller can report what this run applied.
+        let before: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap_or_default();
+        migrator.run(&self.pool).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(e) => map_err(e),
             other => StoreError::Internal(format!("migration failed: {other}")),
-        })
+        })?;
+        Ok(migrator
+            .iter()
+            .filter(|m| !before.contains(&m.version))
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect())
     }
 
     /// The pool, for tests and tools that need SQL the traits do not offer.
@@ -197,7 +209,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn migrate(&self) -> Result<()> {
+    async fn migrate(&self) -> Result<Vec<String>> {
         PgStore::migrate(self).await
     }
 

@@ -80,11 +80,23 @@ impl SqliteStore {
     }
 
     /// Applies the embedded migrations (`migrations/*.sql`) that have not been applied yet.
-    pub async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!().run(&self.writer).await.map_err(|e| match e {
+    pub async fn migrate(&self) -> Result<Vec<String>> {
+        let migrator = sqlx::migrate!();
+        // What was applied before (none on a fresh database, whose table does not exist yet), so
+        // the caller can report what this run applied.
+        let before: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.writer)
+            .await
+            .unwrap_or_default();
+        migrator.run(&self.writer).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(e) => map_err(e),
             other => StoreError::Internal(format!("migration failed: {other}")),
-        })
+        })?;
+        Ok(migrator
+            .iter()
+            .filter(|m| !before.contains(&m.version))
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect())
     }
 
     /// Begins a write transaction on the writer connection with `BEGIN IMMEDIATE`: the write lock is
@@ -187,7 +199,7 @@ impl Store for SqliteStore {
         self.resource_writer.probe().await
     }
 
-    async fn migrate(&self) -> Result<()> {
+    async fn migrate(&self) -> Result<Vec<String>> {
         SqliteStore::migrate(self).await
     }
 

@@ -36,8 +36,9 @@ pub trait Store: TenantStore + CredentialStore + ResourceStore + OAuthStore + Se
     /// or when its last write failed and a probe write does not reach the disk yet.
     async fn ping(&self) -> Result<()>;
 
-    /// Applies the backend's embedded migrations that have not been applied yet (idempotent).
-    async fn migrate(&self) -> Result<()>;
+    /// Applies the backend's embedded migrations that have not been applied yet (idempotent);
+    /// returns those it applied (`version description`), empty when the database was up to date.
+    async fn migrate(&self) -> Result<Vec<String>>;
 
     /// Closes the connections, waiting for those in use to be returned.
     async fn close(&self);

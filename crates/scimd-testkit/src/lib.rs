@@ -102,6 +102,8 @@ pub struct Options {
     pub clock: Arc<dyn Clock>,
     /// Extra routes merged into the SCIM router (see [`scimd_http::router_with`]).
     pub extra_routes: Router<AppState>,
+    /// The listener's timeouts and connection cap (short ones for timeout tests).
+    pub listener: scimd_http::ListenerConfig,
 }
 
 impl Default for Options {
@@ -111,6 +113,7 @@ impl Default for Options {
             config: HttpConfig::default(),
             clock: Arc::new(SystemClock),
             extra_routes: Router::new(),
+            listener: scimd_http::ListenerConfig::default(),
         }
     }
 }
@@ -226,12 +229,13 @@ impl TestServer {
         let addr = listener.local_addr().expect("local addr");
         let app = scimd_http::router_with(state, options.extra_routes);
         let (tx, rx) = oneshot::channel::<()>();
+        // The binary's listener, so its timeouts and cap are what tests see.
+        let limits = options.listener;
         let task = tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
+            scimd_http::listener::serve(listener, app, limits, async {
+                let _ = rx.await;
+            })
+            .await
         });
         TestServer {
             base_url: format!("http://{addr}"),

@@ -1,4 +1,4 @@
-//! The commands (DESIGN.md "Contracts", command line): `serve`, `migrate`, `tenant create`,
+//! The commands (docs/operations.md describes each): `serve`, `migrate`, `tenant create`,
 //! `token create|list|revoke`, `client create|list|rotate|delete`, `admin create`, `key rotate`.
 //!
 //! Output discipline: stdout carries only what a script captures (the slug, the token, on first
@@ -30,7 +30,8 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Database URL: sqlite://PATH (created if missing). [default: sqlite://scimd.db]
+    /// Database URL: sqlite://PATH (created if missing) or postgres://USER@HOST/DB (PostgreSQL).
+    /// [default: sqlite://scimd.db]
     #[arg(long, global = true, env = "SCIMD_DATABASE_URL", value_name = "URL")]
     pub database: Option<String>,
     /// A TOML file with settings (flags and environment variables take precedence over it).
@@ -131,7 +132,7 @@ pub struct LogsArgs {
     /// Only records this recent (1h, 30m, 7d) or since an RFC 3339 time.
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
-    /// How many of the latest records to show first. [default: 100]
+    /// How many of the latest records to show first.
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub limit: u32,
     /// Keep printing new records as they arrive (until interrupted).
@@ -248,6 +249,16 @@ pub struct ServeArgs {
     /// How long the provisioning log keeps records, e.g. 30d, 12h. [default: 30d]
     #[arg(long, env = "SCIMD_LOG_RETENTION", value_name = "DURATION", value_parser = scimd_http::duration::parse)]
     pub log_retention: Option<Duration>,
+    /// A request's headers must arrive within this (also how long an idle keep-alive connection
+    /// stays open), e.g. 10s. [default: 10s]
+    #[arg(long, env = "SCIMD_HEADER_READ_TIMEOUT", value_name = "DURATION", value_parser = scimd_http::duration::parse)]
+    pub header_read_timeout: Option<Duration>,
+    /// Close a connection on which no byte moves for this long, e.g. 60s. [default: 60s]
+    #[arg(long, env = "SCIMD_IDLE_TIMEOUT", value_name = "DURATION", value_parser = scimd_http::duration::parse)]
+    pub idle_timeout: Option<Duration>,
+    /// Connections served at once; more wait to be accepted. [default: 1024]
+    #[arg(long, env = "SCIMD_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
     /// Do not apply pending migrations on start (run `scimd migrate` in a separate step instead).
     #[arg(long)]
     pub no_migrate: bool,
@@ -269,7 +280,7 @@ pub enum TenantCommand {
     Set(TenantSetArgs),
 }
 
-/// `tenant set` options: the per-tenant policies of issue 5.
+/// `tenant set` options: the per-tenant policies (docs/operations.md).
 #[derive(Debug, Args)]
 pub struct TenantSetArgs {
     /// The tenant.
@@ -374,14 +385,24 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     // Every command migrates (it is idempotent), so `tenant create` works on a fresh file; `serve
     // --no-migrate` leaves that to a separate `scimd migrate` step.
-    let migrate = serve_args.is_none_or(|a| !a.no_migrate);
+    let migrate = serve_args.is_none_or(|a| !a.no_migrate) && !matches!(cli.command, Command::Migrate);
     let store = crate::database::open(&settings.database, &settings.postgres, clock.clone(), migrate).await?;
     let result = match cli.command {
         Command::Serve(_) => serve(&settings, store.clone(), clock).await,
-        Command::Migrate => {
-            eprintln!("database {} is up to date", settings.database);
-            Ok(())
-        }
+        Command::Migrate => match store.migrate().await {
+            Ok(applied) if applied.is_empty() => {
+                eprintln!("database {} is up to date", settings.database);
+                Ok(())
+            }
+            Ok(applied) => {
+                eprintln!("database {}: applied {} migrations:", settings.database, applied.len());
+                for m in &applied {
+                    eprintln!("  {m}");
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        },
         Command::Tenant(TenantCommand::Create { slug }) => {
             let tenant = store.create_tenant(&slug).await.map_err(|e| match e {
                 StoreError::Conflict(_) => CliError::Usage(format!("tenant {slug:?} already exists")),
@@ -393,10 +414,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Tenant(TenantCommand::Show { slug }) => {
             let tenant = tenant_by_slug(&*store, &slug).await?;
-            println!(
-                "{}",
-                serde_json::to_string(&tenant.settings).map_err(|e| CliError::Usage(e.to_string()))?
-            );
+            out(settings_json(&tenant.settings)?)?;
             Ok(())
         }
         Command::Tenant(TenantCommand::Set(args)) => tenant_set(&*store, args).await,
@@ -459,8 +477,20 @@ async fn tenant_set(store: &dyn Store, args: TenantSetArgs) -> Result<(), CliErr
         };
     }
     let updated = store.update_tenant_settings(tenant.id, &settings).await?;
-    out(serde_json::to_string(&updated.settings).map_err(|e| CliError::Usage(e.to_string()))?)?;
+    out(settings_json(&updated.settings)?)?;
     Ok(())
+}
+
+/// A tenant's settings as `tenant show` and `tenant set` print them: `rate_limit` is the rate in
+/// effect (the server's default when the tenant sets none), and `rate_limit_default` says which.
+fn settings_json(settings: &scimd_store::TenantSettings) -> Result<String, CliError> {
+    let mut v = serde_json::to_value(settings).map_err(|e| CliError::Usage(e.to_string()))?;
+    if let Some(o) = v.as_object_mut() {
+        let effective = settings.rate_limit.unwrap_or(scimd_store::DEFAULT_RATE_LIMIT);
+        o.insert("rate_limit".into(), effective.into());
+        o.insert("rate_limit_default".into(), settings.rate_limit.is_none().into());
+    }
+    Ok(v.to_string())
 }
 
 pub(crate) async fn tenant_by_slug(store: &dyn Store, slug: &str) -> Result<Tenant, CliError> {
@@ -476,12 +506,14 @@ async fn token_create(store: &dyn Store, clock: &dyn Clock, args: TokenCreateArg
         Scopes::parse(args.scopes.iter().map(String::as_str)).map_err(|e| CliError::Usage(e.to_string()))?
     };
     let tenant = tenant_by_slug(store, &args.tenant).await?;
-    let request = TokenRequest {
-        name: args.name,
-        scopes,
-        expires: args.expires_in.map(|d| clock.now() + d),
-        operator: args.operator,
+    let expires = match args.expires_in {
+        Some(d) => Some(
+            scimd_http::duration::after(clock.now(), d)
+                .map_err(|e| CliError::Usage(format!("--expires-in: {e}")))?,
+        ),
+        None => None,
     };
+    let request = TokenRequest { name: args.name, scopes, expires, operator: args.operator };
     let (secret, record) = create_static_token(store, clock, &tenant, request).await?;
     tracing::info!(credential = %record.id, tenant = %tenant.slug, "token created");
     out(secret.expose())?;
@@ -507,13 +539,13 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
     let log = crate::database::open_log(&settings.database, &settings.postgres).await?;
     let state = AppState::new(store, clock, settings.http.clone()).with_log(log, settings.log_retention);
     // The peer address feeds the per-address sign-in throttling of the authorization pages.
-    let app = scimd_http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let app = scimd_http::router(state);
+    scimd_http::listener::serve(listener, app, settings.listener.clone(), shutdown_signal()).await?;
     tracing::info!("scimd stopped");
     Ok(())
 }
 
-/// DESIGN.md: on first start with an empty database, tenant `default` and one bootstrap token,
+/// docs/operations.md, `scimd serve`: on first start with an empty database, tenant `default` and one bootstrap token,
 /// printed once with the SCIM URL.
 ///
 /// Replicas started together on one empty PostgreSQL database all see no tenant; the unique slug

@@ -34,7 +34,7 @@ use serde::Deserialize;
 
 use crate::cli::{GlobalArgs, LogFormat, ServeArgs};
 
-/// The database when nothing names one (DESIGN.md "Contracts").
+/// The database when nothing names one (docs/operations.md).
 pub const DEFAULT_DATABASE: &str = "sqlite://scimd.db";
 /// The listen address when nothing names one.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -150,6 +150,8 @@ pub struct Settings {
     pub http: scimd_http::HttpConfig,
     /// How long the provisioning log keeps records (`serve`).
     pub log_retention: time::Duration,
+    /// The listener's timeouts and connection cap (`serve`).
+    pub listener: scimd_http::ListenerConfig,
     /// PostgreSQL pool and session settings (unused on SQLite).
     pub postgres: PgOptions,
 }
@@ -190,6 +192,7 @@ impl Settings {
                     .unwrap_or(defaults.oauth.access_token_ttl),
                 ..defaults.oauth.clone()
             },
+            refused_rate_limit: defaults.refused_rate_limit,
         };
         // Entra ID's gallery check accepts expires_in between 60 and 360 minutes; other clients
         // may want shorter, but under a minute is a mistake.
@@ -212,8 +215,25 @@ impl Settings {
             ..http
         };
         let postgres = file.postgres.resolve(|var| std::env::var(var).ok())?;
+        let listener_defaults = scimd_http::ListenerConfig::default();
+        let std_duration = |d: time::Duration| std::time::Duration::try_from(d).unwrap_or(Duration::MAX);
+        let listener = scimd_http::ListenerConfig {
+            header_read_timeout: serve
+                .and_then(|s| s.header_read_timeout)
+                .map_or(listener_defaults.header_read_timeout, std_duration),
+            idle_timeout: serve
+                .and_then(|s| s.idle_timeout)
+                .map_or(listener_defaults.idle_timeout, std_duration),
+            max_connections: serve
+                .and_then(|s| s.max_connections)
+                .unwrap_or(listener_defaults.max_connections),
+        };
+        if listener.max_connections == 0 {
+            return Err("max_connections must be at least 1".into());
+        }
         Ok(Settings {
             postgres,
+            listener,
             database: global
                 .database
                 .clone()
@@ -225,7 +245,7 @@ impl Settings {
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
             http,
-            // Issue 5: 30 days by default.
+            // 30 days by default (docs/operations.md).
             log_retention: serve.and_then(|s| s.log_retention).unwrap_or(time::Duration::days(30)),
         })
     }

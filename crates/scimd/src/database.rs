@@ -1,4 +1,4 @@
-//! Opening the database a `--database` URL names (DESIGN.md "Contracts": `sqlite://…` by default,
+//! Opening the database a `--database` URL names (docs/operations.md: `sqlite://…` by default,
 //! `postgres://…` or `postgresql://…` for PostgreSQL). Everything above this module sees only
 //! `Arc<dyn Store>`.
 
@@ -34,7 +34,10 @@ pub async fn open(
         )));
     };
     if migrate {
-        store.migrate().await?;
+        let applied = store.migrate().await?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "applied database migrations");
+        }
     }
     Ok(store)
 }

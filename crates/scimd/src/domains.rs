@@ -1,6 +1,6 @@
-//! `scimd domain add|verify|list|remove` (issue 5, verified domains): a tenant claims a domain,
-//! publishes a DNS TXT record, and once the record is found only users whose userName and emails
-//! are in its verified domains are accepted.
+//! `scimd domain add|verify|list|remove` (verified domains): a tenant claims a domain, publishes a
+//! DNS TXT record, and once the record is found only userNames and emails in its verified domains
+//! can be set.
 //!
 //! The record is `_scimd-challenge.<domain>` TXT `scimd-verification=<token>`: a subdomain of its
 //! own, so it does not crowd the domain's apex TXT records (SPF and others), in the style of ACME's
@@ -76,6 +76,11 @@ async fn txt_values(domain: &str, server: Option<SocketAddr>) -> Result<Vec<Stri
     }
 }
 
+/// The record to publish, in zone-file syntax (RFC 1035 §5.1), printed alike by `add` and `list`.
+fn txt_record(domain: &str, token: &str) -> String {
+    format!("{CHALLENGE_LABEL}.{domain}. 3600 IN TXT \"{VALUE_PREFIX}{token}\"")
+}
+
 pub(crate) async fn run(store: &dyn Store, clock: &dyn Clock, cmd: DomainCommand) -> Result<(), CliError> {
     match cmd {
         DomainCommand::Add { tenant, domain } => {
@@ -92,10 +97,10 @@ pub(crate) async fn run(store: &dyn Store, clock: &dyn Clock, cmd: DomainCommand
             })?;
             eprintln!(
                 "Publish this DNS record, then run `scimd domain verify --tenant {} {domain}`.\n\
-                 Until a domain is verified, users of tenant {} whose userName or emails name a domain are refused.",
+                 Until a domain is verified nothing is enforced; then new userNames and emails of tenant {} must be in a verified domain.",
                 tenant.slug, tenant.slug
             );
-            println!("{CHALLENGE_LABEL}.{domain}. 3600 IN TXT \"{VALUE_PREFIX}{}\"", record.token);
+            crate::cli::out(txt_record(&domain, &record.token))?;
         }
         DomainCommand::Verify { tenant, domain, dns_server } => {
             let tenant = tenant_by_slug(store, &tenant).await?;
@@ -123,7 +128,7 @@ pub(crate) async fn run(store: &dyn Store, clock: &dyn Clock, cmd: DomainCommand
             for d in store.list_domains(tenant.id).await? {
                 println!(
                     "{}",
-                    json!({"domain": d.domain, "verified": d.verified.is_some(), "txt": format!("{CHALLENGE_LABEL}.{}. TXT \"{VALUE_PREFIX}{}\"", d.domain, d.token)})
+                    json!({"domain": d.domain, "verified": d.verified.is_some(), "txt": txt_record(&d.domain, &d.token)})
                 );
             }
         }

@@ -26,16 +26,14 @@ pub(crate) async fn run(
         None => None,
     };
     let since = match &args.since {
-        Some(s) => Some(parse_since(s, clock.now()).ok_or_else(|| {
-            CliError::Usage(format!("--since {s:?}: use e.g. 1h, 30m, 7d or an RFC 3339 time"))
-        })?),
+        Some(s) => Some(parse_since(s, clock.now()).map_err(|e| CliError::Usage(format!("--since: {e}")))?),
         None => None,
     };
     let log = crate::database::open_log(&settings.database, &settings.postgres).await?;
     let base =
         LogQuery { tenant: tenant.id, status, since, before: None, after: None, limit: args.limit.max(1) };
     let print = |e: &scimd_store::LogEntry| -> Result<(), CliError> {
-        crate::cli::out(serde_json::to_string(e).map_err(|e| CliError::Usage(e.to_string()))?)?;
+        crate::cli::out(scimd_http::provisioning_log::entry_json(e, &tenant.slug))?;
         Ok(())
     };
     // The latest `limit` records, printed oldest first; then, with --follow, whatever comes after.

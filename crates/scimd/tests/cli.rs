@@ -149,8 +149,12 @@ fn migrate_and_tenant_create() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "", "migrate prints nothing on stdout");
     assert!(dir.path().join("scimd.db").exists());
-    // Twice is fine.
-    assert!(scimd(dir.path(), &["migrate"]).status.success());
+    // A fresh database: it says what it applied, not "up to date".
+    assert!(stderr(&o).contains("applied") && !stderr(&o).contains("up to date"), "{}", stderr(&o));
+    // Twice is fine, and then there is nothing to apply.
+    let o = scimd(dir.path(), &["migrate"]);
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("up to date"), "{}", stderr(&o));
 
     let o = scimd(dir.path(), &["tenant", "create", "acme"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -354,4 +358,28 @@ fn a_closed_stdout_is_not_a_crash() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+/// Out-of-range durations are `error: …` with exit status 1, never a panic (exit 101); `tenant
+/// show` prints the rate limit in effect; `logs --help` names its default once.
+#[test]
+fn huge_durations_are_errors_and_tenant_show_prints_the_effective_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(scimd(dir.path(), &["tenant", "create", "acme"]).status.success());
+    for args in [
+        &["token", "create", "--tenant", "acme", "--expires-in", "99999999999w"][..],
+        &["logs", "--tenant", "acme", "--since", "99999999999d"][..],
+    ] {
+        let o = scimd(dir.path(), args);
+        assert_eq!(o.status.code(), Some(if args[0] == "token" { 2 } else { 1 }), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("at most"), "{args:?}: {}", stderr(&o));
+    }
+    let o = scimd(dir.path(), &["tenant", "show", "acme"]);
+    let shown: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(
+        (shown["rate_limit"].as_u64(), shown["rate_limit_default"].as_bool()),
+        (Some(1000), Some(true))
+    );
+    let help = stdout(&scimd(dir.path(), &["logs", "--help"]));
+    assert_eq!(help.matches("[default: 100]").count(), 1, "{help}");
 }

@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use serde_json::Value;
 
 use scimd_schema::ScimError;
@@ -40,7 +40,33 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/Groups/.search", post(search_groups))
         .route("/Groups/{id}", get(get_group).put(replace_group).patch(patch_group).delete(delete_group))
         .route("/.search", post(search_root))
+        .route("/Me", any(me))
+        .route("/Bulk", any(bulk))
         .merge(discovery::routes())
+}
+
+/// RFC 7644 §3.11: `/Me` is an alias for the User the credential authenticates as. scimd's
+/// credentials are clients (an identity provider's token), never users, so there is no such User:
+/// 501 Not Implemented with a SCIM error (§3.12), after authentication like every SCIM endpoint.
+async fn me(principal: Principal) -> Result<Response, ApiError> {
+    let _ = principal;
+    Err(ScimError::status(
+        501,
+        "/Me (RFC 7644 §3.11) is not implemented: scimd's credentials belong to clients, not to users",
+    )
+    .into())
+}
+
+/// RFC 7644 §3.7: bulk operations are optional; ServiceProviderConfig says `bulk.supported: false`
+/// (RFC 7643 §5), and `/Bulk` answers 501 Not Implemented with a SCIM error (§3.12), after
+/// authentication like every SCIM endpoint.
+async fn bulk(principal: Principal) -> Result<Response, ApiError> {
+    let _ = principal;
+    Err(ScimError::status(
+        501,
+        "/Bulk (RFC 7644 §3.7) is not implemented: send one request per operation (ServiceProviderConfig bulk.supported is false)",
+    )
+    .into())
 }
 
 /// The SCIM media type (RFC 7644 §3.1).

@@ -166,7 +166,7 @@ pub(crate) async fn create(
     let plain = writes::new_password(rs, WriteRequest::Resource, &body).map(str::to_owned);
     let mut doc = validate::validate_create(rs, body, &validate_options(ctx))?;
     ctx.limits.check_document(&doc, None)?;
-    check_domains(&doc, allowed_domains(ctx, kind).await?.as_deref())?;
+    check_domains(&doc, None, allowed_domains(ctx, kind).await?.as_deref())?;
     strip_server_attributes(&mut doc);
     ensure_active(kind, &mut doc, None);
     let members = if kind == ResourceKind::Group { take_member_ids(&mut doc) } else { Vec::new() };
@@ -199,42 +199,59 @@ pub(crate) async fn create(
     rendered(ctx, rs, &stored, p)
 }
 
-/// Verified domains (issue 5): `None` when the tenant claims no domain (no restriction), else the
-/// verified ones (possibly none yet: then no user with a domain is accepted).
+/// Verified domains: `None` (no restriction) while the tenant has no *verified* domain — a claimed
+/// but pending domain enforces nothing, so claiming one never blocks provisioning before its DNS
+/// record is published — else the verified ones.
 async fn allowed_domains(ctx: &Ctx<'_>, kind: ResourceKind) -> Result<Option<Vec<String>>, ApiError> {
     if kind != ResourceKind::User {
         return Ok(None);
     }
-    let claimed = ctx.store.list_domains(ctx.tenant).await?;
-    if claimed.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(claimed.into_iter().filter(|d| d.verified.is_some()).map(|d| d.domain).collect()))
+    let verified: Vec<String> = ctx
+        .store
+        .list_domains(ctx.tenant)
+        .await?
+        .into_iter()
+        .filter(|d| d.verified.is_some())
+        .map(|d| d.domain)
+        .collect();
+    Ok((!verified.is_empty()).then_some(verified))
 }
 
-/// A user's userName (when it is an address) and every `emails[].value` must be in a verified
-/// domain of the tenant, compared case-insensitively (RFC 5321 §2.4: domains are case-insensitive);
-/// otherwise 400 `invalidValue` naming the domain.
-fn check_domains(doc: &Value, allowed: Option<&[String]>) -> Result<(), ScimError> {
-    let Some(allowed) = allowed else { return Ok(()) };
-    let mut addresses: Vec<(String, &str)> = Vec::new();
+/// A user's userName (when it is an address) and `emails[].value`.
+fn addresses(doc: &Value) -> Vec<(String, &str)> {
+    let mut found: Vec<(String, &str)> = Vec::new();
     if let Some(name) = doc.get("userName").and_then(Value::as_str) {
-        addresses.push(("userName".into(), name));
+        found.push(("userName".into(), name));
     }
     if let Some(emails) = doc.get("emails").and_then(Value::as_array) {
         for (i, e) in emails.iter().enumerate() {
             if let Some(v) = e.get("value").and_then(Value::as_str) {
-                addresses.push((format!("emails[{i}].value"), v));
+                found.push((format!("emails[{i}].value"), v));
             }
         }
     }
-    for (attr, address) in addresses {
+    found
+}
+
+/// Every address a request *sets* — a userName or email that `current` (the resource before the
+/// write; `None` for a create) does not already hold — must be in a verified domain of the tenant,
+/// compared case-insensitively (RFC 5321 §2.4: domains are case-insensitive); otherwise 400
+/// `invalidValue` naming the domain. Values the request leaves as they are never count, so a user
+/// outside the domains can still be deactivated or otherwise changed (Okta deactivates and never
+/// deletes).
+fn check_domains(doc: &Value, current: Option<&Value>, allowed: Option<&[String]>) -> Result<(), ScimError> {
+    let Some(allowed) = allowed else { return Ok(()) };
+    let kept: Vec<&str> = current.map(addresses).unwrap_or_default().into_iter().map(|(_, a)| a).collect();
+    for (attr, address) in addresses(doc) {
+        if kept.iter().any(|k| k.eq_ignore_ascii_case(address)) {
+            continue;
+        }
         let Some((_, domain)) = address.rsplit_once('@') else { continue };
         let domain = domain.to_ascii_lowercase();
         if !allowed.contains(&domain) {
-            let verified = if allowed.is_empty() { "none yet".to_owned() } else { allowed.join(", ") };
             return Err(ScimError::invalid_value(format!(
-                "{attr}: the domain {domain} is not a verified domain of this tenant (verified: {verified})"
+                "{attr}: the domain {domain} is not a verified domain of this tenant (verified: {})",
+                allowed.join(", ")
             )));
         }
     }
@@ -471,7 +488,7 @@ impl Replacement {
         }
         let mut doc = validate::validate_replace(rs, &existing, self.body.clone(), &self.opts)?;
         self.limits.check_document(&doc, Some(&current.doc))?;
-        check_domains(&doc, self.domains.as_deref())?;
+        check_domains(&doc, Some(&current.doc), self.domains.as_deref())?;
         strip_server_attributes(&mut doc);
         ensure_active(kind, &mut doc, Some(&current.doc));
         if let Some(obj) = doc.as_object_mut() {
@@ -569,7 +586,7 @@ pub(crate) async fn modify(
         let outcome = patch::apply(rs, &mut doc, &ops, &opts)?;
         // The result is what is stored: every way a PATCH writes values is bounded here.
         limits.check_document(&doc, Some(&current.doc))?;
-        check_domains(&doc, domains.as_deref())?;
+        check_domains(&doc, Some(&current.doc), domains.as_deref())?;
         strip_server_attributes(&mut doc);
         // No `ensure_active`: the PATCH result is what the client asked for, and a removed
         // `active` stays removed (RFC 7644 §3.5.2.2).
@@ -700,17 +717,35 @@ mod tests {
     fn domains_are_checked_case_insensitively_on_username_and_emails() {
         let allowed = vec!["example.com".to_owned()];
         let ok = json!({"userName": "b@EXAMPLE.com", "emails": [{"value": "b@example.com"}]});
-        assert!(check_domains(&ok, Some(&allowed)).is_ok());
-        assert!(check_domains(&json!({"userName": "bjensen"}), Some(&allowed)).is_ok(), "not an address");
+        assert!(check_domains(&ok, None, Some(&allowed)).is_ok());
+        assert!(
+            check_domains(&json!({"userName": "bjensen"}), None, Some(&allowed)).is_ok(),
+            "not an address"
+        );
         let bad = json!({"userName": "b@example.com", "emails": [{"value": "b@example.com"}, {"value": "b@evil.example"}]});
-        let e = check_domains(&bad, Some(&allowed)).unwrap_err();
+        let e = check_domains(&bad, None, Some(&allowed)).unwrap_err();
         assert!(e.detail.contains("emails[1].value") && e.detail.contains("evil.example"), "{}", e.detail);
         assert!(
-            check_domains(&json!({"userName": "b@sub.example.com"}), Some(&allowed)).is_err(),
+            check_domains(&json!({"userName": "b@sub.example.com"}), None, Some(&allowed)).is_err(),
             "exact domains only"
         );
-        assert!(check_domains(&ok, Some(&[])).unwrap_err().detail.contains("none yet"));
-        assert!(check_domains(&bad, None).is_ok(), "no claimed domain: no restriction");
+        assert!(check_domains(&bad, None, None).is_ok(), "no verified domain: no restriction");
+    }
+
+    #[test]
+    fn only_values_a_write_sets_are_checked() {
+        let allowed = vec!["example.com".to_owned()];
+        let outside =
+            json!({"userName": "old@elsewhere.example", "emails": [{"value": "old@elsewhere.example"}]});
+        let mut deactivated = outside.clone();
+        deactivated["active"] = json!(false);
+        assert!(check_domains(&deactivated, Some(&outside), Some(&allowed)).is_ok(), "unchanged values");
+        let renamed =
+            json!({"userName": "new@elsewhere.example", "emails": [{"value": "OLD@elsewhere.example"}]});
+        let e = check_domains(&renamed, Some(&outside), Some(&allowed)).unwrap_err();
+        assert!(e.detail.contains("userName"), "a new userName is checked: {}", e.detail);
+        let moved = json!({"userName": "old@elsewhere.example", "emails": [{"value": "b@example.com"}]});
+        assert!(check_domains(&moved, Some(&outside), Some(&allowed)).is_ok(), "a new email in the domain");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Per-tenant policies (issue 5): re-provisioning of inactive users, PATCH 204, required If-Match,
+//! Per-tenant policies: re-provisioning of inactive users, PATCH 204, required If-Match,
 //! strict RFC mode and per-credential rate limits, each set through the admin API and observed
 //! through SCIM.
 
@@ -10,10 +10,11 @@ use scimd_testkit::{TestServer, backend_tests};
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
+/// Changes the settings named in `settings` (an RFC 7396 merge patch), leaving the others.
 async fn set(s: &TestServer, settings: Value) {
     let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
     let r = s
-        .send(s.client.put(s.url("/admin/v1/tenants/default/settings")).bearer_auth(&admin).json(&settings))
+        .send(s.client.patch(s.url("/admin/v1/tenants/default/settings")).bearer_auth(&admin).json(&settings))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let read = s.send(s.client.get(s.url("/admin/v1/tenants/default/settings")).bearer_auth(&admin)).await;
@@ -152,12 +153,26 @@ async fn verified_domains_restrict_usernames_and_emails(backend) {
     let user = |name: &str, email: &str| json!({"schemas": [USER], "userName": name, "emails": [{"value": email, "type": "work"}]});
     // No claimed domain: anything goes.
     assert_eq!(s.post("/scim/v2/Users", &user("a@anything.example", "a@anything.example")).await.status, 201);
-    // Claimed but not verified yet: users with addresses are refused.
+    // Claimed but not verified yet (its DNS record may not be published): nothing is enforced.
     s.store.add_domain(s.tenant.id, "example.com", "tok").await.unwrap();
-    let r = s.post("/scim/v2/Users", &user("b@example.com", "b@example.com")).await;
-    assert_eq!((r.status.as_u16(), r.body["scimType"].as_str()), (400, Some("invalidValue")));
-    assert!(r.body["detail"].as_str().unwrap().contains("none yet"), "{}", r.body);
+    let r = s.post("/scim/v2/Users", &user("p@pending.example", "p@pending.example")).await;
+    assert_eq!(r.status, 201, "a pending domain enforces nothing: {}", r.body);
     s.store.mark_domain_verified(s.tenant.id, "example.com").await.unwrap();
+    // Once verified, a user outside the domains can still be offboarded (Entra's PATCH, a PUT
+    // with its values as they are) and changed in what the policy does not cover...
+    let outside = r.body["id"].as_str().unwrap().to_owned();
+    let entra = json!({"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]});
+    let r = s.patch(&format!("/scim/v2/Users/{outside}"), &entra).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["active"], false);
+    let mut put = user("P@pending.example", "p@pending.example");
+    put["displayName"] = json!("Pat");
+    let r = s.put(&format!("/scim/v2/Users/{outside}"), &put).await;
+    assert_eq!(r.status, 200, "unchanged addresses (case aside) are not checked: {}", r.body);
+    // ...but a new address it sets is checked.
+    let rename = json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "userName", "value": "q@pending.example"}]});
+    let r = s.patch(&format!("/scim/v2/Users/{outside}"), &rename).await;
+    assert_eq!((r.status.as_u16(), r.body["scimType"].as_str()), (400, Some("invalidValue")), "{}", r.body);
     let ok = s.post("/scim/v2/Users", &user("b@Example.COM", "b@example.com")).await;
     assert_eq!(ok.status, 201, "{}", ok.body);
     let r = s.post("/scim/v2/Users", &user("c@example.com", "c@elsewhere.example")).await;
@@ -204,5 +219,41 @@ async fn unknown_member_ids_are_skipped_or_refused(backend) {
     assert_eq!(r.status, 400, "{}", r.body);
     let g = s.get(&format!("/scim/v2/Groups/{gid}")).await;
     assert_eq!(g.body["members"].as_array().unwrap().len(), 1, "{}", g.body);
+}
+}
+
+backend_tests! {
+async fn put_settings_replaces_every_field_and_patch_merges(backend) {
+    let s = TestServer::start_with(backend).await;
+    let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
+    let url = s.url("/admin/v1/tenants/default/settings");
+    set(&s, json!({"reprovision": "reactivate"})).await;
+    // Not an object: 400, never "every default".
+    for body in [json!([]), json!("x"), json!(5), json!(null)] {
+        let r = s.send(s.client.put(&url).bearer_auth(&admin).json(&body)).await;
+        assert_eq!((r.status.as_u16(), r.body["status"].as_str()), (400, Some("400")), "{body}: {}", r.body);
+        let r = s.send(s.client.patch(&url).bearer_auth(&admin).json(&body)).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+    }
+    // A partial PUT names what it misses and changes nothing.
+    let r = s.send(s.client.put(&url).bearer_auth(&admin).json(&json!({"rate_limit": 5}))).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let detail = r.body["detail"].as_str().unwrap();
+    assert!(detail.contains("reprovision") && detail.contains("strict") && !detail.contains("rate_limit"), "{detail}");
+    let read = s.send(s.client.get(&url).bearer_auth(&admin)).await;
+    assert_eq!(read.body["reprovision"], "reactivate");
+    assert!(read.body["rate_limit"].is_null());
+    // PATCH changes only what it names.
+    let r = s.send(s.client.patch(&url).bearer_auth(&admin).json(&json!({"rate_limit": 5}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!((r.body["rate_limit"].as_u64(), r.body["reprovision"].as_str()), (Some(5), Some("reactivate")));
+    // A full PUT is accepted.
+    let mut full = read.body.clone();
+    full["strict"] = json!(true);
+    let r = s.send(s.client.put(&url).bearer_auth(&admin).json(&full)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!((r.body["strict"].as_bool(), r.body["rate_limit"].as_u64()), (Some(true), None));
+    let r = s.send(s.client.patch(&url).bearer_auth(&admin).json(&json!({"strict": "yes"}))).await;
+    assert_eq!(r.status, 400, "{}", r.body);
 }
 }

@@ -1,12 +1,13 @@
-//! The provisioning log end to end (issue 5): every SCIM request recorded with its credential,
-//! detected client, status, error and redacted body, read back through the admin API.
+//! The provisioning log end to end: every SCIM request authenticated by the tenant's own
+//! credentials recorded with its credential, detected client, status, error and redacted body, read
+//! back through the admin API; unauthenticated and foreign requests counted, never recorded.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use scimd_http::Scopes;
-use scimd_testkit::{TestServer, backend_tests};
+use scimd_http::{HttpConfig, Scopes};
+use scimd_testkit::{Options, TestServer, backend_tests};
 
 /// Reads the log until it holds at least `n` records (the writer batches in the background; this
 /// waits for it with a generous bound, it does not time anything).
@@ -15,6 +16,11 @@ async fn entries(s: &TestServer, admin: &str, query: &str, n: usize) -> Vec<Valu
         let r = s
             .send(s.client.get(s.url(&format!("/admin/v1/tenants/default/logs{query}"))).bearer_auth(admin))
             .await;
+        if r.status == 429 {
+            // A test that sets a low rate limit for the tenant: its admin token waits too.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
         assert_eq!(r.status, 200, "{}", r.body);
         let list = r.body["entries"].as_array().unwrap().clone();
         if list.len() >= n {
@@ -29,6 +35,17 @@ backend_tests! {
 async fn requests_are_recorded_with_outcome_and_redacted_body(backend) {
     let s = TestServer::start_with(backend).await;
     let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
+    // Unauthenticated, and another tenant's credential, under the tenant URL: not the tenant's
+    // requests, so not in its log (sent first: the writer keeps order, so had they been queued
+    // they would show before the records waited for below).
+    let r = s
+        .send(s.client.get(s.url("/tenants/default/scim/v2/Users")).header("authorization", "non-token"))
+        .await;
+    assert_eq!(r.status, 401);
+    let beta = s.store.create_tenant("beta").await.unwrap();
+    let beta_token = s.token_for(&beta, Scopes::all(), false).await;
+    let r = s.send(s.client.get(s.url("/tenants/default/scim/v2/Users")).bearer_auth(&beta_token)).await;
+    assert_eq!(r.status, 403);
     let user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bjensen", "password": "hunter2-secret"});
     let created = s
         .send(
@@ -44,16 +61,16 @@ async fn requests_are_recorded_with_outcome_and_redacted_body(backend) {
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "Replace", "path": "active", "value": "False"}]});
     assert_eq!(s.patch(&format!("/scim/v2/Users/{id}?aadOptscim062020"), &patch).await.status, 200);
-    // Unauthenticated under the tenant URL: recorded for the tenant too.
-    let r = s
-        .send(s.client.get(s.url("/tenants/default/scim/v2/Users")).header("authorization", "non-token"))
-        .await;
-    assert_eq!(r.status, 401);
+    // A credential without the scope is the tenant's own: its 403 is recorded.
+    let reader = s.token(&["users:read"]).await;
+    let r = s.send(s.client.delete(s.url(&format!("/scim/v2/Users/{id}"))).bearer_auth(&reader)).await;
+    assert_eq!(r.status, 403);
 
     let all = entries(&s, &admin, "", 4).await;
-    assert_eq!(all.len(), 4, "admin API calls are not SCIM requests: {all:#?}");
+    assert_eq!(all.len(), 4, "admin API calls and others' requests are not recorded: {all:#?}");
     // Newest first.
-    let (unauth, patched, conflict, create) = (&all[0], &all[1], &all[2], &all[3]);
+    let (scope, patched, conflict, create) = (&all[0], &all[1], &all[2], &all[3]);
+    assert!(all.iter().all(|e| e["tenant"] == "default"), "the tenant by its slug: {all:#?}");
     assert_eq!((create["method"].as_str(), create["status"].as_u64()), (Some("POST"), Some(201)));
     assert_eq!(create["client"], "okta");
     assert_eq!(create["resource_id"], id.as_str());
@@ -70,8 +87,8 @@ async fn requests_are_recorded_with_outcome_and_redacted_body(backend) {
     assert_eq!(patched["client"], "entra");
     assert_eq!(patched["resource_id"], id.as_str());
     assert!(patched["path"].as_str().unwrap().ends_with("?aadOptscim062020"));
-    assert_eq!(unauth["status"], 401);
-    assert!(unauth["credential_id"].is_null());
+    assert_eq!(scope["status"], 403);
+    assert!(scope["credential_id"].is_string());
 
     // Filters and paging.
     let errors = entries(&s, &admin, "?status=4xx", 2).await;
@@ -82,6 +99,15 @@ async fn requests_are_recorded_with_outcome_and_redacted_body(backend) {
     let cursor = r.body["nextCursor"].as_str().unwrap();
     let older = entries(&s, &admin, &format!("?count=2&cursor={cursor}"), 2).await;
     assert_eq!(older[0]["id"], conflict["id"]);
+    // Out-of-range durations are 400, not a panic (500).
+    for since in ["99999999999d", "99999999999w", "9223372036854775807s"] {
+        let r = s
+            .send(s.client.get(s.url(&format!("/admin/v1/tenants/default/logs?since={since}"))).bearer_auth(&admin))
+            .await;
+        assert_eq!(r.status, 400, "{since}: {}", r.body);
+        assert_eq!(r.body["status"], "400");
+        assert!(r.body["detail"].as_str().unwrap().contains("at most"), "{}", r.body);
+    }
     let r =
         s.send(s.client.get(s.url("/admin/v1/tenants/default/logs?status=abc")).bearer_auth(&admin)).await;
     assert_eq!(r.status, 400);
@@ -319,4 +345,105 @@ async fn credentials_in_query_strings_are_redacted() {
         path.contains("access_token=***") && path.contains("Client_Secret=***") && path.ends_with("&count=5"),
         "{path}"
     );
+}
+
+/// The counter at `/metrics` for one reason.
+async fn refused(s: &TestServer, reason: &str) -> u64 {
+    let text = s.get("/metrics").await.body.as_str().unwrap_or_default().to_owned();
+    let prefix = format!("scimd_unauthenticated_requests_total{{reason=\"{reason}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(prefix.as_str())).map_or(0, |n| n.trim().parse().unwrap())
+}
+
+backend_tests! {
+async fn a_flood_of_unauthenticated_writes_is_counted_and_throttled_not_logged(backend) {
+    let config = HttpConfig { refused_rate_limit: 5, ..HttpConfig::default() };
+    let s = TestServer::start_opts(Options { backend, config, ..Options::default() }).await;
+    let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
+    let other = s.store.create_tenant("other").await.unwrap();
+    let foreign = s.token_for(&other, Scopes::all(), false).await;
+    let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "x".repeat(3000)});
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let mut req = s.client.post(s.url("/tenants/default/scim/v2/Users")).json(&body);
+        if i % 2 == 1 {
+            req = req.bearer_auth(&foreign);
+        }
+        set.spawn(async move { req.send().await.unwrap().status().as_u16() });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = set.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    assert!(statuses.iter().all(|s| [401, 403, 429].contains(s)), "{statuses:?}");
+    assert!(statuses.contains(&429), "60 at once from one address, 5/s allowed: {statuses:?}");
+    let counted = refused(&s, "missing").await + refused(&s, "wrong_tenant").await + refused(&s, "throttled").await;
+    assert_eq!(counted, 60);
+    assert_eq!(refused(&s, "throttled").await, statuses.iter().filter(|s| **s == 429).count() as u64);
+
+    // One request of the tenant's own afterwards; the log holds it alone.
+    assert_eq!(s.get("/scim/v2/Users").await.status, 200);
+    let all = entries(&s, &admin, "", 1).await;
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0]["credential_name"], "testkit");
+}
+}
+
+backend_tests! {
+async fn a_throttled_request_names_its_credential_and_oauth_names_the_client(backend) {
+    let s = TestServer::start_with(backend).await;
+    let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
+    let limit = json!({"rate_limit": 1});
+    let r = s
+        .send(s.client.patch(s.url("/admin/v1/tenants/default/settings")).bearer_auth(&admin).json(&limit))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let req = s.request(reqwest::Method::GET, "/scim/v2/Users");
+        set.spawn(async move { req.send().await.unwrap().status().as_u16() });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = set.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let throttled = entries(&s, &admin, "?status=429", 1).await;
+    assert_eq!(throttled[0]["credential_name"], "testkit", "{throttled:#?}");
+    assert!(throttled[0]["credential_id"].is_string());
+
+    // Back to the default rate (the admin token too is limited to 1/s until then).
+    let mut r = None;
+    for _ in 0..100 {
+        let resp = s
+            .send(s.client.patch(s.url("/admin/v1/tenants/default/settings")).bearer_auth(&admin).json(&json!({"rate_limit": null})))
+            .await;
+        if resp.status != 429 {
+            r = Some(resp);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let r = r.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["rate_limit"].is_null(), "merge patch null: the default again: {}", r.body);
+    let c = s
+        .send(s.client.post(s.url("/admin/v1/tenants/default/clients")).bearer_auth(&admin).json(
+            &json!({"name": "Microsoft Entra ID", "grant_type": "client_credentials"}),
+        ))
+        .await;
+    assert_eq!(c.status, 201, "{}", c.body);
+    let (id, secret) = (c.body["client_id"].as_str().unwrap(), c.body["client_secret"].as_str().unwrap());
+    let t = s
+        .send(s.client.post(s.url("/oauth2/token")).basic_auth(id, Some(secret)).form(&[("grant_type", "client_credentials")]))
+        .await;
+    assert_eq!(t.status, 200, "{}", t.body);
+    let access = t.body["access_token"].as_str().unwrap();
+    let r = s.send(s.client.get(s.url("/scim/v2/Groups")).bearer_auth(access)).await;
+    assert_eq!(r.status, 200);
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    let oauth = entries(&s, &admin, "?status=200", ok + 1).await;
+    assert_eq!(oauth[0]["credential_kind"], "oauth_access_token", "{oauth:#?}");
+    assert_eq!(oauth[0]["credential_name"], "Microsoft Entra ID", "the client's name, not its id");
+}
 }

@@ -766,3 +766,25 @@ async fn member_patches_of_a_large_group_do_not_answer_its_members(backend) {
     assert_eq!(r.body["members"].as_array().unwrap().len(), 521, "body: the whole resource");
 }
 }
+
+backend_tests! {
+async fn me_and_bulk_answer_501_after_authentication(backend) {
+    let s = TestServer::start_with(backend).await;
+    for prefix in ["/scim/v2", "/tenants/default/scim/v2"] {
+        let me = s.get(&format!("{prefix}/Me")).await;
+        assert_error(&me, 501, None);
+        assert!(me.body["detail"].as_str().unwrap().contains("§3.11"), "{}", me.body);
+        let bulk = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": []});
+        let r = s.post(&format!("{prefix}/Bulk"), &bulk).await;
+        assert_error(&r, 501, None);
+        assert!(r.body["detail"].as_str().unwrap().contains("§3.7"), "{}", r.body);
+        // Authentication first: without a credential it is 401, as every SCIM endpoint.
+        let r = s.send(s.client.get(s.url(&format!("{prefix}/Me")))).await;
+        assert_eq!(r.status, 401);
+        let r = s.send(s.client.post(s.url(&format!("{prefix}/Bulk"))).json(&bulk)).await;
+        assert_eq!(r.status, 401);
+    }
+    let spc = s.get("/scim/v2/ServiceProviderConfig").await;
+    assert_eq!(spc.body["bulk"]["supported"], false);
+}
+}

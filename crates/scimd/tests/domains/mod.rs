@@ -80,6 +80,9 @@ fn a_domain_is_verified_through_its_txt_record() {
     assert!(stderr(&o).contains("scimd-verification=other"), "{}", stderr(&o));
     let listed = stdout(&scimd(dir.path(), &["domain", "list", "--tenant", "acme"]));
     assert!(listed.contains("\"verified\":false"), "{listed}");
+    // `add` and `list` print the record alike.
+    let listed_record: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
+    assert_eq!(listed_record["txt"].as_str(), Some(record.trim()), "{listed}");
 
     // The right record (among others) verifies it.
     let right = dns_server("_scimd-challenge.example.com.", vec!["v=spf1 -all".into(), value]);
