@@ -60,6 +60,18 @@ impl RateLimits {
                 }
             }
         };
+        // Addresses are chosen by whoever connects: unlike credentials, their number has no
+        // bound of its own. When every tracked address is still recent, the map is full and a
+        // flood of distinct addresses is answered 429 until old ones are forgotten, rather than
+        // letting the map grow (OWASP Denial of Service Cheat Sheet: bound what a client can
+        // make the server keep).
+        if limiter.len() >= MAX_KEYS {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+            if limiter.len() >= MAX_KEYS {
+                return Err(1);
+            }
+        }
         check_key(&limiter, &address)
     }
 }
@@ -114,6 +126,8 @@ mod tests {
             let _ = limits.refused(IpAddr::from(i.to_be_bytes()), 3);
         }
         let len = limits.by_address.lock().unwrap().as_ref().map_or(0, |(_, l)| l.len());
-        assert!(len <= MAX_KEYS + 101, "{len}");
+        assert!(len <= MAX_KEYS, "{len}");
+        // Full of recent addresses: one more new address is refused rather than remembered.
+        assert_eq!(limits.refused([198, 51, 100, 7].into(), 3), Err(1));
     }
 }
