@@ -77,10 +77,10 @@ mod infra {
             let r = s.send(s.client.get(s.url("/scim/v2/_test/whoami")).header("authorization", auth)).await;
             assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{auth}: {r:?}");
             assert_scim_error(&r, 401);
-            assert!(
-                r.header("www-authenticate").is_some_and(|c| c.starts_with("Bearer realm=\"scimd\"")),
-                "{r:?}"
-            );
+            // RFC 7617 §2: a failed Basic credential is challenged with Basic, a Bearer one with
+            // Bearer (RFC 6750 §3).
+            let challenge = if auth.starts_with("Basic") { "Basic realm=\"scimd\"" } else { "Bearer realm=\"scimd\"" };
+            assert!(r.header("www-authenticate").is_some_and(|c| c.starts_with(challenge)), "{r:?}");
         }
         let r = s
             .send(s.client.get(s.url("/scim/v2/_test/whoami")).header("authorization", "Bearer scimd_x"))
