@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scimd load benchmark (issue 7). See bench/README.md for the install steps and the latest figures.
+# scimd load benchmark. See bench/README.md for the install steps and the latest figures.
 #
 # Builds target/release/scimd and scimd-bench, creates a fresh database, seeds it, starts the
 # server, runs each workload with wrk for a fixed duration, and prints a table: requests/s, p50,

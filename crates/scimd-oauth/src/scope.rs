@@ -1,10 +1,10 @@
-//! Scopes (DESIGN.md "Contracts", scopes): what a credential may do. Shared by static tokens,
+//! Scopes (docs/operations.md, `scimd token create`): what a credential may do. Shared by static tokens,
 //! OAuth clients and the access tokens issued to them, so a scope means the same whichever way a
 //! caller authenticated.
 
 use std::fmt;
 
-/// One SCIM permission (DESIGN.md "Scopes").
+/// One SCIM permission (the scope names are listed in docs/operations.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
     /// Read Users (GET, list, search).

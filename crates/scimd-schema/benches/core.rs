@@ -32,7 +32,7 @@ const TEN_CLAUSES: &str = concat!(
 );
 
 /// Entra ID without `aadOptscim062020`: one `Replace` per changed attribute, a value-filter path,
-/// an extension attribute by URN, a string boolean (IDP-BEHAVIOUR §2.3).
+/// an extension attribute by URN, a string boolean (docs/idp-compatibility.md §2.3).
 fn entra_body() -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -48,7 +48,7 @@ fn entra_body() -> Value {
     })
 }
 
-/// Okta deactivating a user (IDP-BEHAVIOUR §6.1).
+/// Okta deactivating a user (docs/idp-compatibility.md §3.1).
 fn okta_body() -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],

@@ -12,7 +12,7 @@
 //!   takes them out again before a schema is served;
 //! * Group `displayName` is `required` (RFC 7643 §4.2 says "REQUIRED"; the §8.7.1 listing says
 //!   `false`) and has `uniqueness: server`, because scimd answers a duplicate group name with 409
-//!   (identity providers match groups by name: IDP-BEHAVIOUR.md §1.8);
+//!   (identity providers match groups by name: docs/idp-compatibility.md §1.8);
 //! * Group `members` gains the `display` sub-attribute (RFC 7643 §2.4 default sub-attribute, shown
 //!   in the §8.4 example, sent by Okta) and User `addresses` gains `primary` (RFC 7643 §2.4 and the
 //!   §8.2 example);
@@ -448,7 +448,7 @@ pub fn group_schema() -> Schema {
             .required()
             .unique(Uniqueness::Server),
         // RFC 7643 §4.2: "While values MAY be added or removed, sub-attributes of members are
-        // 'immutable'." Members live in their own table (DESIGN.md "Data").
+        // 'immutable'." Members live in their own table (docs/architecture.md "Data").
         complex(
             "members",
             "A list of members of the Group.",

@@ -19,7 +19,7 @@
 //!   (folded) text.
 //! * dateTime literals are parsed and rendered [`canonical_datetime`], the form stored documents
 //!   hold, so text order is time order. Integer and decimal attributes compare numerically.
-//! * Booleans take `eq` and `ne` only. IDP-BEHAVIOUR §8: the string literals `"true"`/`"false"`
+//! * Booleans take `eq` and `ne` only. docs/idp-compatibility.md §5: the string literals `"true"`/`"false"`
 //!   (any case) are accepted for boolean attributes, because Entra writes `roles[primary eq
 //!   "True"]`.
 //! * A string literal for a number attribute is accepted when it parses as a number; a number or
@@ -242,7 +242,7 @@ fn kind_name(kind: AttrType) -> &'static str {
     }
 }
 
-/// Parses `"true"`/`"false"` in any case (IDP-BEHAVIOUR §8: Entra flag-off writes `"True"`).
+/// Parses `"true"`/`"false"` in any case (docs/idp-compatibility.md §5: Entra flag-off writes `"True"`).
 pub(crate) fn parse_bool_text(s: &str) -> Option<bool> {
     if s.eq_ignore_ascii_case("true") {
         Some(true)
@@ -281,7 +281,7 @@ fn comparison(
             }
             match value {
                 CompValue::Bool(b) => Ok(Operand::Bool(*b)),
-                // IDP-BEHAVIOUR §8: `roles[primary eq "True"]`.
+                // docs/idp-compatibility.md §5: `roles[primary eq "True"]`.
                 CompValue::String(s) => match parse_bool_text(s) {
                     Some(b) => Ok(Operand::Bool(b)),
                     None => err(format!("compare it with true or false, not {value}")),
@@ -301,7 +301,7 @@ fn comparison(
         AttrType::String | AttrType::Reference => {
             let text = match value {
                 CompValue::String(s) => Cow::Borrowed(s.as_str()),
-                // Entra's unquoted values (IDP-BEHAVIOUR §1.6): `externalId eq 12345` lexes as a
+                // Entra's unquoted values (docs/idp-compatibility.md §1.6): `externalId eq 12345` lexes as a
                 // number, `displayName eq true` as a boolean; compare their text. A number's text
                 // is the literal as written (`12345678901234567890123`, `1.50`), never a float's.
                 CompValue::Number(n) => Cow::Borrowed(n.as_str()),

@@ -2,40 +2,40 @@
 //!
 //! Why it is shaped this way. Identity providers do not speak one PATCH dialect: Entra ID with and
 //! without `aadOptscim062020`, Okta and Microsoft's test tools each bend RFC 7644 in their own way
-//! (IDP-BEHAVIOUR §1.7, §2.3, §8), and a provisioning job that gets a 400 for a shape it always
+//! (docs/idp-compatibility.md §1.7, §2.3, §5), and a provisioning job that gets a 400 for a shape it always
 //! sends stops working for every user. So the engine accepts every documented shape, and the few
 //! places where the RFC and the clients truly disagree are switched by [`PatchOptions::strict`]:
 //!
 //! | Situation | `strict: false` (default, IdP-tolerant) | `strict: true` (RFC 7644) |
 //! |---|---|---|
-//! | add/replace through a value filter that matches nothing | the value is created from the filter's `eq` terms (IDP-BEHAVIOUR §8) | 400 `noTarget` (§3.5.2.3) |
-//! | a path or value key naming an attribute the schema does not have | ignored (IDP-BEHAVIOUR §8 "Ignore unknown attributes") | 400 `invalidPath` / `invalidSyntax` |
+//! | add/replace through a value filter that matches nothing | the value is created from the filter's `eq` terms (docs/idp-compatibility.md §5) | 400 `noTarget` (§3.5.2.3) |
+//! | a path or value key naming an attribute the schema does not have | ignored (docs/idp-compatibility.md §5 "Ignore unknown attributes") | 400 `invalidPath` / `invalidSyntax` |
 //! | an operation on User `groups` (readOnly, kept as rows) | ignored: Okta echoes `groups` back | 400 `mutability` |
 //!
-//! Everything else is the same in both modes, in particular these tolerances, which no client is
-//! hurt by: `op` in any case; `"True"`/`"False"` (any case) for boolean attributes everywhere a
-//! value can stand; a single value where a list is expected and a one-element list where a single
-//! value is expected (Entra's `manager` is `[{"value": …}]`); a bare string for a complex attribute
-//! with a `value` sub-attribute (`"manager": "id"`, MS-PM's member `"string id 1"`); `""` and
-//! `null` meaning "remove" (IDP-BEHAVIOUR §1.7.7).
+//! Everything else is the same in both modes, in particular these tolerances, which no client is hurt by:
+//! `op` in any case; `"True"`/`"False"` (any case) for boolean attributes everywhere a value can stand; a
+//! single value where a list is expected and a one-element list where a single value is expected (Entra's
+//! `manager` is `[{"value": …}]`); a bare string for a complex attribute with a `value` sub-attribute
+//! (`"manager": "id"`, the Postman collection's member `"string id 1"`); `""` and `null` meaning "remove"
+//! (docs/idp-compatibility.md §1.7.7).
 //!
 //! Decisions where the sources disagree (each is also noted where it is implemented):
 //!
 //! * `schemas` may be absent from the request body (RFC 7644 §3.5.2 says it MUST be there; being
 //!   liberal costs nothing); when present it must name the PatchOp URN.
 //! * `remove` on `members` (or any multi-valued attribute) with a `value` removes only the listed
-//!   values (Entra flag-off); without a value it removes all (IDP-BEHAVIOUR §8).
+//!   values (Entra flag-off); without a value it removes all (docs/idp-compatibility.md §5).
 //! * `remove` through a filter that matches nothing is a successful no-op in both modes.
 //! * `replace` of a single-valued complex attribute merges sub-attributes, as RFC 7644 §3.5.2.3
 //!   says, except that a new `value` (another manager) starts the object afresh so the old `$ref`
-//!   does not linger; `{"value": ""}` clears the attribute (IDP-BEHAVIOUR §1.7.6).
+//!   does not linger; `{"value": ""}` clears the attribute (docs/idp-compatibility.md §1.7.6).
 //! * RFC 7643 §2.4 "primary … MUST appear no more than once": when an operation sets a value
 //!   primary, the attribute's other values get `primary: false` (the last one the operation
 //!   touched wins). One `value` list holding two primaries is 400 `invalidValue`, as on POST.
-//! * readOnly sub-attributes inside a value object (`manager.displayName`) are dropped, as RFC 7644
-//!   §3.5.1 drops them on PUT; a path that names a readOnly attribute is 400 `mutability`. In a
-//!   no-path value object the keys `id`, `meta` and `schemas` are ignored (Okta sends the `id`
-//!   back on every group rename) — unless `id` differs from the document's `id` (IDP-BEHAVIOUR §7).
+//! * readOnly sub-attributes inside a value object (`manager.displayName`) are dropped, as RFC 7644 §3.5.1
+//!   drops them on PUT; a path that names a readOnly attribute is 400 `mutability`. In a no-path value object
+//!   the keys `id`, `meta` and `schemas` are ignored (Okta sends the `id` back on every group rename) —
+//!   unless `id` differs from the document's `id` (docs/idp-compatibility.md §4).
 //! * An immutable attribute may be set when it has no value; changing or removing its value is
 //!   400 `mutability` (RFC 7643 §7).
 //! * `replace` through a value filter replaces each matching value whole (RFC 7644 §3.5.2.3); in
@@ -48,7 +48,7 @@
 //!   Enterprise attribute.) A path or key that is an extension URN addresses the extension's
 //!   object as a whole.
 //! * `add` of `[]` changes nothing; `add` of `""` or `null` removes, like `replace`
-//!   (IDP-BEHAVIOUR §1.7.7) — except on `members`, where adding nothing never removes a member.
+//!   (docs/idp-compatibility.md §1.7.7) — except on `members`, where adding nothing never removes a member.
 //! * `members[value eq "id"]` becomes [`MemberChange::Remove`] with the id as sent, although
 //!   RFC 7643 makes `members.value` case-insensitive: ids are assigned by the server and sent back
 //!   as they were given.
@@ -163,7 +163,7 @@ pub enum MemberChange {
 /// Parses the body of a PATCH request (RFC 7644 §3.5.2).
 ///
 /// Message attribute names are matched case-insensitively (RFC 7643 §2.1), as are the `op` values
-/// (IDP-BEHAVIOUR §1.7: Entra flag-off sends `Add`, `Replace`, `Remove`).
+/// (docs/idp-compatibility.md §1.7: Entra flag-off sends `Add`, `Replace`, `Remove`).
 ///
 /// # Errors
 ///
@@ -317,7 +317,7 @@ struct ComplexValue {
     /// Sub-attributes given as `""`/`null`: to remove.
     clear: Vec<String>,
     /// The `value` sub-attribute was given empty: the whole attribute is being cleared
-    /// (IDP-BEHAVIOUR §1.7.6 `{"value": ""}` removes the manager).
+    /// (docs/idp-compatibility.md §1.7.6 `{"value": ""}` removes the manager).
     value_cleared: bool,
 }
 
@@ -440,7 +440,7 @@ fn fix_primary(def: &AttributeDef, list: &mut [Value], touched: &[usize]) {
 
 /// The stored form of a single-valued complex attribute after a change: nothing when it is empty,
 /// or when it has a `value` sub-attribute but no value (RFC 7643 §4.3: `manager.value` is the
-/// manager; validation drops a manager without one too, IDP-BEHAVIOUR §1.7.6).
+/// manager; validation drops a manager without one too, docs/idp-compatibility.md §1.7.6).
 fn complex_result(attr: &AttributeDef, obj: Map<String, Value>) -> Option<Value> {
     (!is_no_value(attr, &obj)).then_some(Value::Object(obj))
 }
@@ -526,7 +526,7 @@ fn member_ids(filter: &Filter, members: &AttributeDef) -> Option<Vec<String>> {
 }
 
 /// One member reference from a PATCH value: `{"value": "id", "type"?, "display"?, "$ref"?}` or a
-/// bare id (MS-PM sends `"value": "string id 1"`, IDP-BEHAVIOUR §1.7.5).
+/// bare id (Microsoft's Postman collection sends `"value": "string id 1"`, docs/idp-compatibility.md §1.7.5).
 fn member_ref(v: &Value) -> Result<Option<MemberRef>, ScimError> {
     let text = |v: Option<&Value>| match v {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
@@ -580,7 +580,7 @@ pub(crate) enum ValueKey<'a> {
     /// A schema URN: its value holds that schema's attributes. RFC 7644 §3.5.2.1 example:
     /// `{"urn:…:enterprise:2.0:User": {"employeeNumber": …}}`; the core URN works the same way.
     Schema(&'a Schema),
-    /// An attribute path (dotted or URN-qualified, IDP-BEHAVIOUR §1.7.3), qualified by the
+    /// An attribute path (dotted or URN-qualified, docs/idp-compatibility.md §1.7.3), qualified by the
     /// enclosing schema when it stands inside one.
     Path(Box<PatchPath>),
     /// Not a path at all.
@@ -725,7 +725,7 @@ impl<'a> Engine<'a> {
                     return Err(ScimError::no_target("remove needs a \"path\""));
                 }
                 // RFC 7644 §3.5.2.1 / §3.5.2.3: without a path "the target location is assumed to
-                // be the resource itself"; the value holds the attributes. IDP-BEHAVIOUR §1.7.3:
+                // be the resource itself"; the value holds the attributes. docs/idp-compatibility.md §1.7.3:
                 // its keys may be dotted or URN-qualified paths (Entra flag-on, Okta).
                 let Some(Value::Object(attrs)) = value else {
                     return Err(ScimError::invalid_value(format!(
@@ -753,8 +753,8 @@ impl<'a> Engine<'a> {
         let path = match value_key(self.rs, within, key) {
             ValueKey::Ignored => return Ok(()),
             ValueKey::Id => {
-                // IDP-BEHAVIOUR §7: "Changing id: ignore when equal to the current id. Otherwise
-                // 400 mutability".
+                // docs/idp-compatibility.md §4: an `id` equal to the current one is ignored, a
+                // different one is 400 `mutability`.
                 return match (doc.get("id"), v) {
                     (Some(Value::String(current)), Value::String(sent)) if current != sent => {
                         Err(ScimError::mutability("\"id\" is readOnly and cannot be changed"))
@@ -911,7 +911,7 @@ impl<'a> Engine<'a> {
                 let new = match kind {
                     PatchOpKind::Remove => None,
                     // RFC 7644 §3.5.2.1: add to a single-valued attribute replaces it (Entra
-                    // flag-off sends `Add nickName` when nickName exists, IDP-BEHAVIOUR §1.7.9).
+                    // flag-off sends `Add nickName` when nickName exists, docs/idp-compatibility.md §1.7.9).
                     _ => self.norm(attr, value_required(value)?)?,
                 };
                 set_slot(container, attr, new)
@@ -937,7 +937,7 @@ impl<'a> Engine<'a> {
             && !names_value(attr, &Value::Object(cv.set), current)
         {
             // A remove that names the value it removes (`"value": [{"value": "m1"}]`, as for a
-            // multi-valued attribute, IDP-BEHAVIOUR §8) removes only that one: when the manager
+            // multi-valued attribute, docs/idp-compatibility.md §5) removes only that one: when the manager
             // has changed to m2 since, removing m1 leaves m2 in place. RFC 7644 §3.5.2.2 gives a
             // remove no value; clients that send one mean "this value".
             return Ok(());
@@ -1019,7 +1019,7 @@ impl<'a> Engine<'a> {
                 // RFC 7644 §3.5.2.2: "If the target location is a multi-valued attribute and no
                 // filter is specified, the attribute and all values are removed".
                 None | Some(Value::Null) => list.clear(),
-                // IDP-BEHAVIOUR §8: with a value, only the listed values go (Entra flag-off).
+                // docs/idp-compatibility.md §5: with a value, only the listed values go (Entra flag-off).
                 Some(v) => {
                     let listed = self.multi_value(attr, v)?;
                     list.retain(|e| !listed.iter().any(|l| names_value(attr, l, e)));
@@ -1028,7 +1028,7 @@ impl<'a> Engine<'a> {
             PatchOpKind::Add => {
                 let v = value_required(value)?;
                 if is_empty_value(v) {
-                    // IDP-BEHAVIOUR §1.7.7: "" or null in add or replace removes the attribute.
+                    // docs/idp-compatibility.md §1.7.7: "" or null in add or replace removes the attribute.
                     list.clear();
                 } else {
                     // RFC 7644 §3.5.2.1: "the values are added to the existing set"; and "if the
@@ -1094,7 +1094,7 @@ impl<'a> Engine<'a> {
         let mut changed = Vec::new();
         match (kind, sub) {
             // RFC 7644 §3.5.2.2: remove the matching values; none matching is a no-op here
-            // (IDP-BEHAVIOUR §8: clients remove what is already gone).
+            // (docs/idp-compatibility.md §5: clients remove what is already gone).
             (PatchOpKind::Remove, None) => {
                 let mut i = 0;
                 list.retain(|_| {
@@ -1229,8 +1229,8 @@ impl<'a> Engine<'a> {
             // "scimType" error code of "noTarget"."
             return Err(ScimError::no_target(format!("no value of \"{}\" matches the path", attr.name)));
         }
-        // IDP-BEHAVIOUR §8: Entra, the MS validator and MS-LA expect the value to be created, with
-        // `type`/`primary` from the filter literal.
+        // docs/idp-compatibility.md §5: Entra, Microsoft's validator and Microsoft's Logic App suite expect
+        // the value to be created, with `type`/`primary` from the filter literal.
         match filter {
             None => Ok(Map::new()),
             Some((_, f)) => self.seed_from_filter(attr, f).ok_or_else(|| {
@@ -1310,10 +1310,10 @@ impl<'a> Engine<'a> {
                 });
             }
             (PatchOpKind::Remove, None) => match value {
-                // RFC 7644 §3.5.2.2 / IDP-BEHAVIOUR §8: no value removes all members.
+                // RFC 7644 §3.5.2.2 / docs/idp-compatibility.md §5: no value removes all members.
                 None | Some(Value::Null) => self.members.push(MemberChange::RemoveAll),
-                // IDP-BEHAVIOUR §2.3: Entra flag-off removes `{"path":"members","value":[{"value":"id"}]}`:
-                // only those listed.
+                // docs/idp-compatibility.md §2.3: Entra flag-off removes
+                // `{"path":"members","value":[{"value":"id"}]}`: only those listed.
                 Some(v) => {
                     let ids: Vec<String> = member_refs(v)?.into_iter().map(|m| m.value).collect();
                     if !ids.is_empty() {
@@ -1349,7 +1349,7 @@ impl<'a> Engine<'a> {
     /// Normalises a value for a complex attribute (or one element of a multi-valued one).
     ///
     /// `single`: the attribute is single-valued, so a one-element list is unwrapped (Entra sends
-    /// `manager` as `[{"value": …}]`, IDP-BEHAVIOUR §1.7.6). `None`: the value is empty.
+    /// `manager` as `[{"value": …}]`, docs/idp-compatibility.md §1.7.6). `None`: the value is empty.
     fn complex_value(
         &self,
         attr: &AttributeDef,
@@ -1406,7 +1406,8 @@ impl<'a> Engine<'a> {
                 }
             }
             scalar => match attr.sub_attribute("value") {
-                // `"manager": "id"` (MS-LA), a member given as its id (MS-PM).
+                // `"manager": "id"` (Microsoft's Logic App suite), a member given as its id (Microsoft's
+                // Postman collection).
                 Some(value_def) => put(value_def, self.norm(value_def, scalar)?),
                 None => {
                     return Err(ScimError::invalid_value(format!(

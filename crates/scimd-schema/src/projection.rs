@@ -4,7 +4,7 @@
 //! Projection is applied to every resource the server renders (GET, list, POST, PUT, PATCH
 //! responses), and [`Projection::wants`] lets the HTTP layer skip work the response will not show,
 //! above all loading a large group's members when Entra asks with `excludedAttributes=members` or
-//! `attributes=id` (IDP-BEHAVIOUR.md §1.6: members returned anyway make Entra fail the job).
+//! `attributes=id` (docs/idp-compatibility.md §1.6: members returned anyway make Entra fail the job).
 //!
 //! Decisions where the RFC is open:
 //!

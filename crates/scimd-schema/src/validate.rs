@@ -5,7 +5,7 @@
 //! turns what they do send into one canonical document, so that everything after it (uniqueness,
 //! indexing, filtering, PATCH, rendering) sees attribute names in their schema case, booleans as
 //! booleans, dateTimes in one format and no empty values. The tolerances, each documented where it
-//! is applied, come from `IDP-BEHAVIOUR.md`: Entra's `"True"`/`"False"`, its flattened extension
+//! is applied, come from `docs/idp-compatibility.md`: Entra's `"True"`/`"False"`, its flattened extension
 //! keys and stray attributes, the several shapes of `manager`, Okta echoing read-only attributes in
 //! PUT. `ValidateOptions::strict` turns the ones the RFC forbids into errors.
 //!
@@ -25,7 +25,7 @@ pub struct ValidateOptions {
     /// RFC mode: an unknown attribute, sub-attribute or schema URN, or extension data whose URN
     /// `schemas` does not list, is a 400 `invalidSyntax` (RFC 7644 §3.12 allows it). Off by
     /// default: Entra sends stray top-level attributes and unknown schema URNs, and Microsoft's
-    /// Postman tests expect an unknown attribute to be dropped (IDP-BEHAVIOUR.md §1.8, §8).
+    /// Postman tests expect an unknown attribute to be dropped (docs/idp-compatibility.md §1.8, §5).
     pub strict: bool,
 }
 
@@ -123,7 +123,7 @@ fn unknown(opts: &ValidateOptions, what: &str) -> Result<(), ScimError> {
     if opts.strict {
         Err(ScimError::invalid_syntax(format!("unknown attribute \"{what}\"")))
     } else {
-        // Tolerant mode: unknown attributes are dropped (IDP-BEHAVIOUR.md §8 "Unknown attributes").
+        // Tolerant mode: unknown attributes are dropped (docs/idp-compatibility.md §5 "Unknown attributes").
         Ok(())
     }
 }
@@ -192,7 +192,7 @@ pub(crate) fn body_member<'k>(rs: &ResourceSchema, key: &'k str) -> BodyMember<'
     }
     // Unqualified names are core attributes (RFC 7643 §3.3). Unlike a filter path, a body
     // does not look an unqualified name up in the extensions: Entra's stray top-level
-    // `department` / `manager` are not the Enterprise attributes (IDP-BEHAVIOUR.md §8).
+    // `department` / `manager` are not the Enterprise attributes (docs/idp-compatibility.md §5).
     BodyMember::Attr(None, key)
 }
 
@@ -325,7 +325,7 @@ fn check_schemas(
             )));
         }
         // Tolerant mode drops unknown URNs: Entra adds a Microsoft URN to groups, and Microsoft's
-        // tutorial mistypes the Enterprise URN (IDP-BEHAVIOUR.md §1.8). The output lists the
+        // tutorial mistypes the Enterprise URN (docs/idp-compatibility.md §1.8). The output lists the
         // schemas the document actually uses.
     }
     if !has_core {
@@ -387,8 +387,8 @@ fn normalize_attr(
 ) -> Result<Option<Value>, ScimError> {
     if !attr.multi_valued {
         let value = match value {
-            // Tolerance: a single-valued complex attribute given as a one-element list is that
-            // element (Entra sends `manager` as `[{"$ref": …, "value": …}]`, IDP-BEHAVIOUR.md §1.7.6).
+            // Tolerance: a single-valued complex attribute given as a one-element list is that element (Entra
+            // sends `manager` as `[{"$ref": …, "value": …}]`, docs/idp-compatibility.md §1.7.6).
             Value::Array(items) if attr.kind == AttrType::Complex => {
                 let mut items = items.into_iter();
                 match (items.next(), items.next()) {
@@ -406,7 +406,7 @@ fn normalize_attr(
         return normalize_single(attr, value, opts, path, false);
     }
     // Tolerance: a multi-valued attribute given one value instead of a list gets a one-element
-    // list (MS-PM adds a member as `"value": "string id 1"`).
+    // list (Microsoft's Postman collection adds a member as `"value": "string id 1"`).
     let items = match value {
         Value::Null => return Ok(None),
         Value::Array(items) => items,
@@ -446,7 +446,7 @@ fn normalize_single(
     path: &str,
     in_list: bool,
 ) -> Result<Option<Value>, ScimError> {
-    // RFC 7643 §2.5: null is unassigned. RFC 7644 §3.5.1 / IDP-BEHAVIOUR.md §1.7.7: so is "".
+    // RFC 7643 §2.5: null is unassigned. RFC 7644 §3.5.1 / docs/idp-compatibility.md §1.7.7: so is "".
     if value.is_null() || value.as_str() == Some("") {
         return Ok(None);
     }
@@ -458,14 +458,14 @@ fn normalize_single(
         },
         AttrType::Reference => match value {
             // RFC 7643 §2.3.7: a reference is a URI, carried as a JSON string. scimd does not
-            // resolve it (no referential integrity: IDP-BEHAVIOUR.md §8).
+            // resolve it (no referential integrity: docs/idp-compatibility.md §5).
             Value::String(s) => string_value(attr, s, path).map(Some),
             other => Err(type_error(path, "a string (a URI reference)", &other)),
         },
         AttrType::Boolean => match value {
             Value::Bool(_) => Ok(Some(value)),
             // Tolerance: Entra (without aadOptscim062020) and Microsoft's validators send "True" /
-            // "False" for boolean attributes, in any case (IDP-BEHAVIOUR.md §1.7.2). Only for
+            // "False" for boolean attributes, in any case (docs/idp-compatibility.md §1.7.2). Only for
             // boolean-typed attributes: a string attribute holding "True" stays a string.
             Value::String(s) if s.trim().eq_ignore_ascii_case("true") => Ok(Some(Value::Bool(true))),
             Value::String(s) if s.trim().eq_ignore_ascii_case("false") => Ok(Some(Value::Bool(false))),
@@ -583,7 +583,7 @@ fn normalize_complex(
         return Ok(None);
     }
     // RFC 7643 §4.3: `manager.value` ("REQUIRED") is the manager; one without it is no manager.
-    // This is how clients remove it: `{"value": ""}` (IDP-BEHAVIOUR.md §1.7.6). Applies to any
+    // This is how clients remove it: `{"value": ""}` (docs/idp-compatibility.md §1.7.6). Applies to any
     // single-valued complex attribute that has a `value` sub-attribute.
     if !in_list && has_value_sub && !out.contains_key("value") {
         return Ok(None);

@@ -41,7 +41,7 @@ pub fn format_datetime(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);
     // Written digit by digit: every listed resource renders two of these, and `format!` with
     // seven padded fields, each accessor recomputing the calendar date, was a tenth of a page's
-    // CPU time (issue 7, perf).
+    // CPU time in the load benchmark's profile.
     let (year, month, day) = t.to_calendar_date();
     let (hour, minute, second, milli) = t.to_hms_milli();
     if !(0..=9999).contains(&year) {

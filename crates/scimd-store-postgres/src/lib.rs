@@ -1,5 +1,5 @@
 //! The PostgreSQL backend: several stateless scimd processes behind a load balancer on one
-//! database (issue 6).
+//! database (docs/postgres.md).
 //!
 //! [`PgStore`] implements [`scimd_store::Store`] with sqlx and the same observable behaviour as the
 //! SQLite store; everything a replica knows is in the database, so any replica can serve any

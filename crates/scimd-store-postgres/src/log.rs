@@ -73,7 +73,7 @@ impl LogStore for PgLogStore {
             qb.push(" ON CONFLICT (id) DO NOTHING");
             // Not kept in the connection's statement cache: every batch size is a statement of
             // its own, and sqlx kept up to 100 of them (SQLite: ~190 KB each, 8 MB of the
-            // server's heap under load by heaptrack, issue 7). A batch is prepared once.
+            // server's heap under load as measured by heaptrack). A batch is prepared once.
             qb.build().persistent(false).execute(&mut *tx).await.map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)

@@ -88,7 +88,7 @@ async fn insert_values(tx: &mut PgConnection, tenant: &str, id: &str, d: &Derive
 }
 
 /// Inserts membership rows for ids that name a resource of the tenant; returns how many rows were
-/// added and records the ids that name nothing (issue 3: no dangling references, the request still
+/// added and records the ids that name nothing (no dangling references, the request still
 /// succeeds, the skipped ids go to the audit log).
 async fn add_members(
     tx: &mut PgConnection,

@@ -72,7 +72,7 @@ impl CredentialStore for SqliteStore {
         // it was a second connection contending for SQLite's one write lock. When 32 requests of a
         // new token arrived at once, their 32 touches and the resource writer took turns at the
         // lock through SQLite's sleeping busy handler: the first requests of a benchmark run
-        // waited up to 1.8 s (issue 7, provisioning log durations).
+        // waited up to 1.8 s (as the provisioning log's durations showed).
         let (id, at, floor) = (id.to_string(), time_to_db(at), time_to_db(at - TOUCH_GRANULARITY));
         self.resource_writer
             .write(|tx, _| {

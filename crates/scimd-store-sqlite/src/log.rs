@@ -58,7 +58,7 @@ impl SqliteLogStore {
             // spares the log an fsync per batch.
             .synchronous(SqliteSynchronous::Normal)
             // Appends touch the right edge of the table and its three indexes, and queries are
-            // rare: 256 KiB of page cache, not SQLite's 2 MiB per connection (heaptrack, issue 7).
+            // rare: 256 KiB of page cache, not SQLite's 2 MiB per connection (measured with heaptrack).
             .pragma("cache_size", "-256")
             .busy_timeout(Duration::from_secs(5));
         let memory = url.contains(":memory:");
@@ -118,7 +118,7 @@ impl SqliteLogStore {
             });
             // Not kept in the connection's statement cache: every batch size is a statement of
             // its own, and sqlx kept up to 100 of them (SQLite: ~190 KB each, 8 MB of the
-            // server's heap under load by heaptrack, issue 7). A batch is prepared once.
+            // server's heap under load as measured by heaptrack). A batch is prepared once.
             qb.build().persistent(false).execute(&mut *tx).await.map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)

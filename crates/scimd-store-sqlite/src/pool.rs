@@ -145,15 +145,15 @@ pub(crate) async fn open(url: &str) -> Result<Pools> {
         // next checkpoint. An IdP that got 201 will not send the user again, so a commit is
         // acknowledged only once it is on disk; the cost is one fsync per write transaction.
         .synchronous(SqliteSynchronous::Full)
-        // Temporary files in memory: each resource write runs in a savepoint of the group-commit
-        // batch (writer.rs, which sets the same pragma), and SQLite keeps a savepoint's statement journal in a temporary
-        // file by default: a pwrite per changed page, 6 % of the server's CPU under POST /Users
-        // (issue 7, perf). The journal holds only the pages one write changes, and it is not
-        // needed for durability: the WAL is.
+        // Temporary files in memory: each resource write runs in a savepoint of the group-commit batch
+        // (writer.rs, which sets the same pragma), and SQLite keeps a savepoint's statement journal in a
+        // temporary file by default: a pwrite per changed page, 6 % of the server's CPU under POST /Users
+        // (the load benchmark, bench/README.md). The journal holds only the pages one write changes, and it
+        // is not needed for durability: the WAL is.
         .pragma("temp_store", "MEMORY")
         // These connections serve administration and the rare token touch: 512 KiB of page
         // cache each instead of SQLite's 2 MiB, which they filled under load for nothing
-        // (heaptrack, issue 7's 40 MiB target).
+        // (heaptrack, against the 40 MiB memory target in bench/README.md).
         .pragma("cache_size", "-512")
         .busy_timeout(BUSY_TIMEOUT);
 
@@ -168,7 +168,7 @@ pub(crate) async fn open(url: &str) -> Result<Pools> {
         .max_lifetime(None)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         // sqlx pings a connection before handing it out by default: one more round trip to the
-        // connection's worker thread per query, which doubled the cost of a GET (issue 7, perf
+        // connection's worker thread per query, which doubled the cost of a GET (load benchmark
         // profile: thread hand-offs dominated). A local file's connection does not go stale; an
         // I/O error surfaces on the query itself, as 503.
         .test_before_acquire(false)

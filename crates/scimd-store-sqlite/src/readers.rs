@@ -1,4 +1,4 @@
-//! Reads on the request path, through SQLite's C API (rusqlite) on the calling thread (issue 7).
+//! Reads on the request path, through SQLite's C API (rusqlite) on the calling thread.
 //!
 //! Why not sqlx here: sqlx runs each SQLite connection on a worker thread of its own and sends
 //! every statement, and every row, across a channel to it (launchbadge/sqlx#1175). Under
@@ -54,7 +54,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// tables and indexes a request path walks fit many times over; the leaves a random GET lands on
 /// would not fit in 2 MiB either once a tenant has more than a few thousand users, so they come
 /// from the OS's cache either way. With a connection per async worker and per slow read, the
-/// default grew the heap by 10 MiB under load (heaptrack, issue 7).
+/// default grew the heap by 10 MiB under load (measured with heaptrack).
 const CACHE_KIB: i64 = 1024;
 
 /// Prepared statements kept per connection; the request path uses a dozen shapes, and filters

@@ -33,7 +33,7 @@ pub(crate) const COLUMNS: &str = "r.id, r.kind, r.version, r.created, r.last_mod
 
 /// A seventh column for Users: RFC 7643 §4.1.2 `groups`, computed from membership rows, as a JSON
 /// array of `[group id, group displayName]`, so a user and its groups are read in one statement
-/// (issue 7: each statement is a round trip to a connection's worker thread, and those hand-offs,
+/// (each statement is a round trip to a connection's worker thread, and those hand-offs,
 /// not SQLite, dominated the profile of `GET /Users/{id}` and of a page of users). Direct
 /// memberships only; nested-group (indirect) membership is not expanded.
 pub(crate) const GROUPS_COLUMN: &str = ", (SELECT json_group_array(json_array(m.group_id, g.display_name)) \
@@ -95,7 +95,7 @@ fn insert_values(tx: &Connection, tenant: &str, id: &str, d: &Derived) -> DbResu
 }
 
 /// Inserts membership rows for ids that name a resource of the tenant; returns how many rows were
-/// added and records the ids that name nothing (issue 3: no dangling references, the request still
+/// added and records the ids that name nothing (no dangling references, the request still
 /// succeeds, the skipped ids go to the audit log).
 fn add_members<'a>(
     tx: &Connection,
@@ -813,7 +813,7 @@ mod store_tests {
         assert_eq!(counts, vec![1, 0, 2, 1, 0]);
     }
 
-    /// Issue 7, group commit: 64 concurrent creates, 16 of them duplicating another's userName, share
+    /// Group commit: 64 concurrent creates, 16 of them duplicating another's userName, share
     /// batches; each request gets its own answer, a conflict undoes only its own statements, and the
     /// rows and audit records are exactly those of the successful creates. Tenant writes through
     /// `write_tx` run between the batches.
@@ -1009,7 +1009,7 @@ mod store_tests {
         assert_eq!(rows, 0);
     }
 
-    /// Issue 3: the `eq` filters Entra and Okta match with are index lookups, never a table scan.
+    /// The `eq` filters Entra and Okta match with are index lookups, never a table scan.
     #[tokio::test]
     async fn eq_filters_on_hot_attributes_use_an_index() {
         use scimd_store::sql::{Bind, Dialect, SqlBuilder, compile_filter};

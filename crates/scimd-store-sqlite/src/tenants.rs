@@ -122,9 +122,9 @@ impl TenantStore for SqliteStore {
     }
 
     async fn list_domains(&self, tenant: Uuid) -> Result<Vec<DomainRecord>> {
-        // On the request path's connections (`readers.rs`): every user write checks the tenant's
-        // domains (issue 5), and through sqlx this one statement cost 5 % of the server's CPU under
-        // POST /Users (issue 7 profile).
+        // On the request path's connections (`readers.rs`): every user write checks the tenant's verified
+        // domains (docs/operations.md, `scimd domain`), and through sqlx this one statement cost 5 % of the
+        // server's CPU under POST /Users in the load benchmark's profile.
         let tenant = tenant.to_string();
         self.readers
             .read(move |conn| {

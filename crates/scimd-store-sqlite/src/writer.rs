@@ -1,4 +1,4 @@
-//! Resource writes: group commit on one rusqlite connection (issue 7).
+//! Resource writes: group commit on one rusqlite connection.
 //!
 //! With `synchronous=FULL` every commit syncs the WAL to disk, and that sync, not the SQL, bounds
 //! how many writes a second one writer connection can acknowledge. So writes that arrive while

@@ -1,4 +1,4 @@
-//! Time and randomness, passed in (DESIGN.md "Data").
+//! Time and randomness, passed in (docs/architecture.md "Data").
 //!
 //! Nothing else in scimd reads the system clock or the thread RNG (clippy.toml bans the calls), so
 //! tests can pin `lastModified`, token expiry and ids with [`MockClock`].
@@ -14,7 +14,7 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     /// The current time, UTC.
     fn now(&self) -> OffsetDateTime;
 
-    /// A new UUIDv7 (time-ordered, DESIGN.md "Data"): ids sort by creation time, which gives lists
+    /// A new UUIDv7 (time-ordered, docs/architecture.md "Data"): ids sort by creation time, which gives lists
     /// a stable order for free.
     fn new_id(&self) -> Uuid;
 

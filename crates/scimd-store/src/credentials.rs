@@ -1,7 +1,7 @@
 //! Static bearer tokens (the Auth0 "API token" style): opaque secrets an operator creates with
 //! `scimd token create` and pastes into an identity provider.
 //!
-//! The store never sees a secret: it keeps the SHA-256 digest (DESIGN.md "Data"), looks tokens up
+//! The store never sees a secret: it keeps the SHA-256 digest (docs/architecture.md "Data"), looks tokens up
 //! by digest through a unique index, and hands back a [`TokenRecord`]. Turning a presented token into
 //! a principal (expiry, revocation, scopes) is the HTTP layer's job; the secret itself lives in
 //! [`crate::token`].
@@ -27,7 +27,7 @@ pub struct NewToken {
     pub scopes: Vec<String>,
     /// When the token stops working, if ever.
     pub expires: Option<OffsetDateTime>,
-    /// An operator token reaches every tenant (DESIGN.md "Scopes").
+    /// An operator token reaches every tenant (docs/operations.md, `scimd token create --operator`).
     pub operator: bool,
 }
 

@@ -46,7 +46,7 @@ pub trait Store: TenantStore + CredentialStore + ResourceStore + OAuthStore + Se
     /// The static token whose SHA-256 digest is `digest`, with its tenant (`None` if the tenant is
     /// gone): what authenticating each request reads. The default makes the two calls
     /// [`CredentialStore::token_by_digest`] and [`TenantStore::tenant_by_id`]; a backend for which
-    /// each call has a fixed cost (a round trip) answers both in one (issue 7).
+    /// each call has a fixed cost (a round trip) answers both in one.
     async fn token_and_tenant(&self, digest: &[u8; 32]) -> Result<Option<(TokenRecord, Option<Tenant>)>> {
         let Some(record) = self.token_by_digest(digest).await? else { return Ok(None) };
         let tenant = self.tenant_by_id(record.tenant).await?;

@@ -1,6 +1,6 @@
-//! The provisioning log (issue 5): one record per SCIM request, so an admin can see what an
-//! identity provider sent and what it got back ("check the provisioning logs", as the seeds'
-//! services say).
+//! The provisioning log (docs/operations.md, `scimd logs`): one record per SCIM request, so an admin can see
+//! what an identity provider sent and what it got back ("check the provisioning logs", as vendors' setup
+//! guides say).
 //!
 //! The log is kept apart from the data: on SQLite in its own database file with its own writer, so
 //! recording a request never waits for, or holds up, a data write (the data file has one writer

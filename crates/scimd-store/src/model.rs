@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use scimd_schema::patch::MemberChange;
 
-/// A tenant: every row in the database is keyed by one (DESIGN.md "Data").
+/// A tenant: every row in the database is keyed by one (docs/architecture.md "Data").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tenant {
     /// Internal id.
@@ -19,16 +19,16 @@ pub struct Tenant {
     pub settings: TenantSettings,
 }
 
-/// Per-tenant policies for what cannot be inferred from a request (issue 5). The defaults are what
-/// Entra ID and Okta work with unchanged; each switch exists for the client or operator that needs
-/// it. Stored as JSON, so a setting added later reads as its default in older rows.
+/// Per-tenant policies for what cannot be inferred from a request (docs/operations.md, Settings). The
+/// defaults are what Entra ID and Okta work with unchanged; each switch exists for the client or operator
+/// that needs it. Stored as JSON, so a setting added later reads as its default in older rows.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TenantSettings {
     /// RFC-strict mode, for tenants whose clients follow the RFC to the letter: a PATCH filter that
     /// matches nothing is 400 `noTarget` (RFC 7644 §3.5.2), unknown attributes are refused rather
     /// than dropped. Off by default: Entra creates elements through filters and sends stray
-    /// attributes (IDP-BEHAVIOUR §8).
+    /// attributes (docs/idp-compatibility.md §5).
     pub strict: bool,
     /// What a successful PATCH answers.
     pub patch_response: PatchResponse,
@@ -44,8 +44,8 @@ pub struct TenantSettings {
     pub rate_limit: Option<u32>,
 }
 
-/// A domain a tenant claims (issue 5, verified domains): users' userNames and emails must be in
-/// one of its verified domains once it has any.
+/// A domain a tenant claims (verified domains, docs/operations.md `scimd domain`): users' userNames and
+/// emails must be in one of its verified domains once it has any.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DomainRecord {
     /// The domain, lower-case.
@@ -68,12 +68,12 @@ pub enum PatchResponse {
     /// Users 200 with the resource, Groups 204. A group's representation holds every member, so
     /// answering a one-member change with it costs in proportion to the group's size; Entra ID's
     /// documentation asks for 204 on group PATCH and Okta accepts 204, and neither passes
-    /// `excludedAttributes` on PATCH (IDP-BEHAVIOUR §1.7 item 11). Users keep 200 with the body,
+    /// `excludedAttributes` on PATCH (docs/idp-compatibility.md §1.7.11). Users keep 200 with the body,
     /// which Okta's tests and Microsoft's Playwright tests read.
     #[default]
     Auto,
     /// 200 with the resource for both (what Microsoft's validator and the public conformance
-    /// checkers want, IDP-BEHAVIOUR §8); a group's member list is then rendered on every PATCH
+    /// checkers want, docs/idp-compatibility.md §5); a group's member list is then rendered on every PATCH
     /// unless the request has `excludedAttributes=members`.
     Body,
     /// 204 No Content for both.
@@ -85,7 +85,7 @@ pub enum PatchResponse {
 #[serde(rename_all = "snake_case")]
 pub enum UnknownMembers {
     /// Skip them and record them in the audit log; the rest of the request applies (Okta and
-    /// Microsoft's validator send ids that do not exist, IDP-BEHAVIOUR §8).
+    /// Microsoft's validator send ids that do not exist, docs/idp-compatibility.md §5).
     #[default]
     Skip,
     /// Refuse the whole request with 400 `invalidValue` naming them (referential integrity, for
@@ -183,7 +183,7 @@ pub struct StoredResource<D = Value> {
 ///
 /// List pages carry documents this way. Most list responses show each document unchanged
 /// (RFC 7644 §3.4.2.5: no `attributes`, no `excludedAttributes`), and parsing a page of 100 users
-/// into trees only to write the same text out again was two thirds of a page's CPU time (issue 7,
+/// into trees only to write the same text out again was two thirds of a page's CPU time (load benchmark,
 /// perf). The HTTP layer splices the text into the response when the projection keeps every
 /// stored attribute, and parses it ([`DocText::parse`]) when it does not.
 #[derive(Clone, PartialEq, Eq)]

@@ -1,12 +1,12 @@
-//! What scimd's OAuth 2.0 authorization server keeps (issue 4): clients, tenant admins and their
+//! What scimd's OAuth 2.0 authorization server keeps: clients, tenant admins and their
 //! login sessions, grants with their authorization codes and refresh tokens, and the keys access
 //! tokens are signed with.
 //!
-//! Secrets never reach the store (DESIGN.md "Data"): client secrets, authorization codes, refresh
+//! Secrets never reach the store (docs/architecture.md "Data"): client secrets, authorization codes, refresh
 //! tokens and session cookies are kept as SHA-256 digests and looked up through unique indexes;
 //! admin passwords arrive already hashed with Argon2id. The one exception is the signing keys'
-//! private halves, which every replica needs in order to sign (DESIGN.md: "signing keys shared
-//! through the database"); protect the database accordingly.
+//! private halves, which every replica needs in order to sign (the keys are shared
+//! through the database); protect the database accordingly.
 //!
 //! A **grant** is one act of authorisation: an admin approving a client (authorization code), or
 //! a client authenticating with its secret (client credentials). Access tokens name their grant,

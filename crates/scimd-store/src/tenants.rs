@@ -1,4 +1,4 @@
-//! Tenants: the top of every key (DESIGN.md "Data").
+//! Tenants: the top of every key (docs/architecture.md "Data").
 //!
 //! A tenant is created by an operator (`scimd tenant create`) and named in URLs by its slug
 //! (`/tenants/{slug}/scim/v2`). Credentials belong to one tenant; resources are keyed by it.

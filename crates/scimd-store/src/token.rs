@@ -1,6 +1,6 @@
 //! The secret half of a static bearer token: generated, shown once, digested, forgotten.
 //!
-//! DESIGN.md "Data": secrets are never stored. A [`TokenSecret`] exists in memory only between its
+//! docs/architecture.md "Data": secrets are never stored. A [`TokenSecret`] exists in memory only between its
 //! generation and the moment it is printed; the store keeps [`TokenSecret::digest`]. A token
 //! presented on a request is digested with [`digest`] and looked up by that digest.
 

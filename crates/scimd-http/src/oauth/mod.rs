@@ -1,8 +1,8 @@
-//! The OAuth 2.0 endpoints (DESIGN.md "Contracts", URLs): `/oauth2/token`, `/oauth2/authorize`,
-//! `/oauth2/revoke`, `/oauth2/introspect`, `/oauth2/jwks` and RFC 8414's
-//! `/.well-known/oauth-authorization-server`. Handlers parse the form and the client's
-//! credentials, call scimd-oauth, and render its answer; this surface's errors are RFC 6749 §5.2
-//! JSON (its own table, `OAuthReply`), not SCIM error bodies.
+//! The OAuth 2.0 endpoints (docs/operations.md, "Authentication at a glance"): `/oauth2/token`,
+//! `/oauth2/authorize`, `/oauth2/revoke`, `/oauth2/introspect`, `/oauth2/jwks` and RFC 8414's
+//! `/.well-known/oauth-authorization-server`. Handlers parse the form and the client's credentials, call
+//! scimd-oauth, and render its answer; this surface's errors are RFC 6749 §5.2 JSON (its own table,
+//! `OAuthReply`), not SCIM error bodies.
 
 mod authorize;
 mod pages;

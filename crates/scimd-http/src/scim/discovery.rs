@@ -23,7 +23,7 @@ use scimd_store::ResourceKind;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/ServiceProviderConfig", get(service_provider_config))
-        // IDP-BEHAVIOUR §1.1: Microsoft's Postman collection (MS-PM) calls the reference code's
+        // docs/idp-compatibility.md §1.1: Microsoft's Postman collection calls the reference code's
         // non-standard `GET {base}/serviceConfiguration` and expects `patch.supported`; an alias
         // of RFC 7644 §4's endpoint costs nothing.
         .route("/serviceConfiguration", get(service_provider_config))

@@ -277,7 +277,7 @@ async fn write(
 
 /// The tenant policy `patch_response`: by default (`auto`) a Group PATCH answers 204, so a member
 /// change never reads, renders or sends the member list, and a User PATCH 200 with the resource
-/// (IDP-BEHAVIOUR §1.7 item 11: Entra and Okta accept both for users, Entra asks for 204 on groups,
+/// (docs/idp-compatibility.md §1.7.11: Entra and Okta accept both for users, Entra asks for 204 on groups,
 /// Okta accepts it); `body` and `no_content` force one answer for both.
 fn patch_answer(policy: PatchResponse, kind: ResourceKind) -> Answer {
     match (policy, kind) {

@@ -134,7 +134,7 @@ pub(crate) fn render_owned(
 /// text's members, then the server's own (`id`, `groups` or `members`, `meta`), in the order
 /// [`render_owned`] gives them. Otherwise the document is parsed and rendered as a tree. Both give
 /// the same JSON: a GET, or a page of 100 users, no longer parses documents only to write them
-/// out again (issue 7).
+/// out again.
 pub(crate) fn write_stored(
     out: &mut Vec<u8>,
     rs: &ResourceSchema,

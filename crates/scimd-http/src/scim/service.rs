@@ -191,7 +191,7 @@ pub(crate) async fn create(
     if kind == ResourceKind::User {
         // RFC 7643 §4.1.2 `groups` of a user created just now: none. Its id was minted by this
         // write, so no membership row can name it yet; reading that back cost a statement per
-        // POST (issue 7 profile: 8 % of the server's CPU under POST /Users).
+        // POST (8 % of the server's CPU under POST /Users).
         stored.groups = Some(Vec::new());
     } else {
         stored = reread(ctx, kind, stored, wants_members(rs, p)?).await?;
@@ -262,12 +262,12 @@ fn validate_options(ctx: &Ctx<'_>) -> ValidateOptions {
     ValidateOptions { strict: ctx.settings.strict }
 }
 
-/// Tenant policy `reprovision = reactivate` (issue 5): Okta re-creates users it deactivated. A POST
-/// whose userName belongs to an *inactive* user replaces that user with the POSTed representation
-/// (as PUT would, RFC 7644 §3.5.1), sets it active, and answers 201 with its id; an *active* user
-/// with that userName is still 409 `uniqueness`. The replacement is written only if the user is
-/// still at the version whose inactivity was checked, so two concurrent POSTs cannot both take the
-/// user over: the second one re-reads an active user and gets 409.
+/// Tenant policy `reprovision = reactivate` (docs/operations.md, Settings): Okta re-creates users it
+/// deactivated. A POST whose userName belongs to an *inactive* user replaces that user with the POSTed
+/// representation (as PUT would, RFC 7644 §3.5.1), sets it active, and answers 201 with its id; an *active*
+/// user with that userName is still 409 `uniqueness`. The replacement is written only if the user is still at
+/// the version whose inactivity was checked, so two concurrent POSTs cannot both take the user over: the
+/// second one re-reads an active user and gets 409.
 async fn reactivate(
     ctx: &Ctx<'_>,
     user_name: &str,
@@ -579,7 +579,7 @@ pub(crate) async fn modify(
         let mut doc = current.doc.clone();
         // The stored document has no `id` (it is a column), but the engine must see it to tell an
         // echoed id (Okta's group rename `{"id": <same>, "displayName": …}`, ignored) from a change
-        // (400 `mutability`, IDP-BEHAVIOUR §7); it is stripped again below.
+        // (400 `mutability`, docs/idp-compatibility.md §4); it is stripped again below.
         if let Some(obj) = doc.as_object_mut() {
             obj.insert("id".into(), Value::String(current.id.clone()));
         }
@@ -750,7 +750,7 @@ mod tests {
 
     #[test]
     fn active_defaults_on_create_and_is_kept_by_a_put_that_omits_it() {
-        // IDP-BEHAVIOUR §1.8: always present; never flipped by omission.
+        // docs/idp-compatibility.md §1.8: always present; never flipped by omission.
         let mut created = json!({"userName": "a"});
         ensure_active(ResourceKind::User, &mut created, None);
         assert_eq!(created["active"], true);

@@ -1,11 +1,11 @@
-//! Conformance with the identity providers as they really are (shared/IDP-BEHAVIOUR.md): every
+//! Conformance with the identity providers as they really are (docs/idp-compatibility.md): every
 //! request Microsoft Entra ID (with and without `?aadOptscim062020`), Microsoft's validators and
 //! Okta send, written the way they send it (method, headers, URL encoding, body), through the real
 //! server, checking the response and then the stored state with a later GET.
 //!
 //! Each scenario is an `async fn(Idp)` and runs once per [`Variant`] of the tenant URL an admin may
 //! paste into the IdP: plain `/scim/v2`, with the flag first or last in the query, in other
-//! spellings, and under `/tenants/{slug}/scim/v2` (IDP-BEHAVIOUR §1.1, §2.4: "every Entra request
+//! spellings, and under `/tenants/{slug}/scim/v2` (docs/idp-compatibility.md §1.1, §2.4: "every Entra request
 //! must work with the base URL containing `?aadOptscim062020` too, with identical results"). Every
 //! variant starts its own server, so counts in one never see another's data.
 //!
@@ -32,7 +32,7 @@ const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 // ---------------------------------------------------------------------------------------------
 
 /// How the tenant URL was typed into the IdP: a SCIM prefix and an optional flag that the IdP
-/// forwards in the query string, before or after its own parameters (IDP-BEHAVIOUR §1.1: "Accept
+/// forwards in the query string, before or after its own parameters (docs/idp-compatibility.md §1.1: "Accept
 /// both `?aadOptscim062020&filter=...` and `?filter=...&aadOptscim062020`, with or without `=` /
 /// `=true`").
 #[derive(Clone, Copy, Debug)]
@@ -56,19 +56,19 @@ const VARIANTS: [Variant; 5] = [
     },
 ];
 
-/// Who sends the request; each writes its headers its own way (IDP-BEHAVIOUR §1.3, §6.1).
+/// Who sends the request; each writes its headers its own way (docs/idp-compatibility.md §1.3, §3.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Client {
     /// Entra provisioning: `application/scim+json`, bearer token.
     Entra,
-    /// Okta provisioning as captured (OKTA-WIRE): charset on the Content-Type, Accept-Charset,
+    /// Okta provisioning as captured in public traces: charset on the Content-Type, Accept-Charset,
     /// Accept-Encoding, `Connection: close`, its User-Agent.
     Okta,
-    /// Okta's Runscope suite (OKTA-SPEC): a Content-Type even on GET, its own User-Agent.
+    /// Okta's Runscope spec suite: a Content-Type even on GET, its own User-Agent.
     OktaSpec,
-    /// Microsoft's SCIM validator (MS-VAL-OBS): charset on bodies, no Content-Type on GET/DELETE.
+    /// Microsoft's SCIM validator, as captured in published runs: charset on bodies, no Content-Type on GET/DELETE.
     Validator,
-    /// Microsoft's Postman collection (MS-PM): plain `application/json`.
+    /// Microsoft's Postman collection: plain `application/json`.
     Postman,
 }
 
@@ -97,8 +97,8 @@ where
     }
 }
 
-/// Percent-encodes a query value. `form` is `application/x-www-form-urlencoded` as Entra writes it
-/// (space as `+`, SCIMReferenceCode#63); otherwise space is `%20` as Okta writes it (OKTA-REF).
+/// Percent-encodes a query value. `form` is `application/x-www-form-urlencoded` as Entra writes it (space as
+/// `+`, SCIMReferenceCode#63); otherwise space is `%20` as Okta writes it (Okta's SCIM 2.0 reference).
 fn enc(s: &str, form: bool) -> String {
     let mut out = String::new();
     for b in s.bytes() {
@@ -193,7 +193,8 @@ impl Idp {
 
     async fn call(&self, who: Client, method: Method, path: &str, body: Option<&Value>) -> TestResponse {
         let r = self.s.send(self.req(who, method, path, body)).await;
-        // IDP-BEHAVIOUR §1.3: every SCIM response with a body is application/scim+json, errors too.
+        // docs/idp-compatibility.md §1.3: every SCIM response with a body is application/scim+json, errors
+        // too.
         if !matches!(r.body, Value::Null) {
             let ct = r.header("content-type").unwrap_or("");
             assert!(ct.starts_with("application/scim+json"), "{who:?} {path}: content-type {ct:?}: {r:?}");
@@ -217,21 +218,21 @@ impl Idp {
         self.call(who, Method::DELETE, path, None).await
     }
 
-    /// The stored state of a resource, read back as Entra does (MS-TUT Example 3).
+    /// The stored state of a resource, read back as Entra does (Example 3 of Microsoft's SCIM tutorial).
     async fn state(&self, path: &str) -> Value {
         let r = self.get(Client::Entra, path).await;
         assert_eq!(r.status, 200, "GET {path}: {}", r.body);
         r.body
     }
 
-    /// Creates a user as Entra does (MS-TUT Example 2) and returns its id.
+    /// Creates a user as Entra does (Example 2 of Microsoft's SCIM tutorial) and returns its id.
     async fn entra_user(&self, user_name: &str) -> String {
         let r = self.post(Client::Entra, "/Users", &entra_user_body(user_name)).await;
         assert_eq!(r.status, 201, "{}", r.body);
         id(&r.body)
     }
 
-    /// Creates a group as Okta does (OKTA-REF "Create Groups") and returns its id.
+    /// Creates a group as Okta does (Okta's SCIM 2.0 reference, "Create Groups") and returns its id.
     async fn okta_group(&self, name: &str) -> String {
         let r = self
             .post(Client::Okta, "/Groups", &json!({"schemas": [GROUP], "displayName": name, "members": []}))
@@ -261,7 +262,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-/// MS-TUT Example 2, "Create User", with the request's own values.
+/// Example 2 of Microsoft's SCIM tutorial, "Create User", with the request's own values.
 fn entra_user_body(user_name: &str) -> Value {
     json!({
         "schemas": [USER, ENTERPRISE],
@@ -275,7 +276,8 @@ fn entra_user_body(user_name: &str) -> Value {
     })
 }
 
-/// OKTA-REF "Create the User": Okta sends `groups: []` and a placeholder password on every create.
+/// Okta's SCIM 2.0 reference, "Create the User": Okta sends `groups: []` and a placeholder password on every
+/// create.
 fn okta_user_body(login: &str, external_id: &str) -> Value {
     json!({
         "schemas": [USER],
@@ -291,7 +293,7 @@ fn okta_user_body(login: &str, external_id: &str) -> Value {
     })
 }
 
-/// RFC 7644 §3.12 as IDP-BEHAVIOUR §1.4 narrows it: the Error schema, `status` as a string, a
+/// RFC 7644 §3.12 as docs/idp-compatibility.md §1.4 narrows it: the Error schema, `status` as a string, a
 /// non-empty `detail`, `scimType` only where table 9 defines one.
 #[track_caller]
 fn assert_error(r: &TestResponse, status: u16, scim_type: Option<&str>) {
@@ -303,7 +305,7 @@ fn assert_error(r: &TestResponse, status: u16, scim_type: Option<&str>) {
     assert!(r.header("content-type").is_some_and(|c| c.starts_with("application/scim+json")), "{r:?}");
 }
 
-/// IDP-BEHAVIOUR §1.9: a ListResponse with integer counters and `Resources` always present.
+/// docs/idp-compatibility.md §1.9: a ListResponse with integer counters and `Resources` always present.
 #[track_caller]
 fn assert_list(r: &TestResponse, total: u64, on_page: usize) -> Vec<Value> {
     assert_eq!(r.status, 200, "{r:?}");
@@ -320,9 +322,9 @@ fn assert_list(r: &TestResponse, total: u64, on_page: usize) -> Vec<Value> {
 // §1.1 URL handling, §1.2 authentication, §1.3 media types
 // ---------------------------------------------------------------------------------------------
 
-/// IDP-BEHAVIOUR §1.1: MS-PM sends `GET {base}/Users/?filter=DisplayName+eq+%22BobIsAmazing%22`
-/// (a trailing slash, a capitalised attribute, `+` for spaces) and expects 200 with one result;
-/// a base typed with a trailing slash yields `//Users`.
+/// docs/idp-compatibility.md §1.1: Microsoft's Postman collection sends `GET
+/// {base}/Users/?filter=DisplayName+eq+%22BobIsAmazing%22` (a trailing slash, a capitalised attribute, `+`
+/// for spaces) and expects 200 with one result; a base typed with a trailing slash yields `//Users`.
 async fn trailing_slash_and_form_encoded_filter(c: Idp) {
     let mut body = entra_user_body("bob");
     body["displayName"] = json!("BobIsAmazing");
@@ -332,8 +334,8 @@ async fn trailing_slash_and_form_encoded_filter(c: Idp) {
     assert_eq!(found[0]["userName"], "bob");
     let r = c.get(Client::Postman, "/Groups/?filter=displayName+eq+%22BobIsAmazing%22").await;
     assert_list(&r, 0, 0);
-    // A tenant URL pasted with a trailing slash (MS-TUT's `https://api.contoso.com/scim/`) gives
-    // `…/scim/v2//Users` once Entra appends `/Users`.
+    // A tenant URL pasted with a trailing slash (Microsoft's tutorial's `https://api.contoso.com/scim/`)
+    // gives `…/scim/v2//Users` once Entra appends `/Users`.
     let r = c.get(Client::Entra, "//Users?filter=userName+eq+%22bob%22").await;
     assert_eq!(
         assert_list(&r, 1, 1)[0]["meta"]["location"].as_str().unwrap(),
@@ -345,8 +347,8 @@ async fn trailing_slash_and_form_encoded_filter(c: Idp) {
     assert_eq!(r.body["userName"], "slash@contoso.com", "{r:?}");
 }
 
-/// IDP-BEHAVIOUR §1.1: the discovery endpoints under the base, and MS-PM's non-standard
-/// `GET {base}/serviceConfiguration` alias, which must say `patch.supported == true`.
+/// docs/idp-compatibility.md §1.1: the discovery endpoints under the base, and the Postman collection's
+/// non-standard `GET {base}/serviceConfiguration` alias, which must say `patch.supported == true`.
 async fn discovery_paths_and_the_service_configuration_alias(c: Idp) {
     for path in ["/ServiceProviderConfig", "/serviceConfiguration"] {
         let r = c.get(Client::Postman, path).await;
@@ -363,8 +365,8 @@ async fn discovery_paths_and_the_service_configuration_alias(c: Idp) {
     assert_eq!(r.body["totalResults"], 2, "{}", r.body);
 }
 
-/// IDP-BEHAVIOUR §1.2, §7: OKTA-SPEC sends the literal header `Authorization: non-token` and
-/// expects 401, the Error schema, `status` "401" (compared as text) and a non-empty detail; §1.2
+/// docs/idp-compatibility.md §1.2, §4: Okta's spec tests send the literal header `Authorization: non-token`
+/// and expect 401, the Error schema, `status` "401" (compared as text) and a non-empty detail; §1.2
 /// recommends a `WWW-Authenticate: Bearer` challenge.
 async fn okta_non_token_is_401(c: Idp) {
     for path in ["/Users", "/Groups", "/Users?filter=userName%20eq%20%22x%22"] {
@@ -397,7 +399,7 @@ async fn okta_non_token_is_401(c: Idp) {
     assert_list(&r, 0, 0);
 }
 
-/// IDP-BEHAVIOUR §2.4: vendor-style deployments give Entra a token with Auth0's scope names
+/// docs/idp-compatibility.md §2.4: vendor-style deployments give Entra a token with Auth0's scope names
 /// (`get:users, post:users, patch:users, delete:users`), which must carry a whole Entra cycle.
 async fn auth0_scope_names_carry_an_entra_cycle(c: Idp) {
     let token = c.s.token(&["get:users", "post:users", "patch:users", "delete:users"]).await;
@@ -427,9 +429,10 @@ async fn auth0_scope_names_carry_an_entra_cycle(c: Idp) {
     assert_error(&r, 403, None);
 }
 
-/// IDP-BEHAVIOUR §1.3: each client's Content-Type (`application/scim+json`, with `; charset=utf-8`,
-/// and plain `application/json` from MS-PM and OKTA-SPEC's POST) is accepted; a GET that carries a
-/// Content-Type (OKTA-SPEC) is not refused; responses are `application/scim+json`.
+/// docs/idp-compatibility.md §1.3: each client's Content-Type (`application/scim+json`, with `;
+/// charset=utf-8`, and plain `application/json` from Microsoft's Postman collection and the POST of Okta's
+/// spec tests) is accepted; a GET that carries a Content-Type (Okta's spec tests) is not refused; responses
+/// are `application/scim+json`.
 async fn every_clients_media_type_is_accepted(c: Idp) {
     for (i, who) in [Client::Entra, Client::Okta, Client::OktaSpec, Client::Validator, Client::Postman]
         .into_iter()
@@ -452,7 +455,8 @@ async fn every_clients_media_type_is_accepted(c: Idp) {
             "{who:?}: UTF-8 survives the round trip"
         );
     }
-    // OKTA-SPEC's POST /Users: Content-Type application/json, Accept with a charset, no User-Agent.
+    // The POST /Users of Okta's spec tests: Content-Type application/json, Accept with a charset, no
+    // User-Agent.
     let req =
         c.s.client
             .post(c.url("/Users"))
@@ -469,9 +473,9 @@ async fn every_clients_media_type_is_accepted(c: Idp) {
 // §1.5 case-insensitivity, §1.6 filters
 // ---------------------------------------------------------------------------------------------
 
-/// IDP-BEHAVIOUR §1.5: MS-PM writes attribute names in any case in bodies (`"Primary"`,
-/// `"Manager": {"Value": …}` at the top level), filters (`DisplayName`, `name.FamilyName`,
-/// `emails.Value`, `meta.Created`), PATCH paths and `attributes=`; operators in any case.
+/// docs/idp-compatibility.md §1.5: Microsoft's Postman collection writes attribute names in any case in
+/// bodies (`"Primary"`, `"Manager": {"Value": …}` at the top level), filters (`DisplayName`,
+/// `name.FamilyName`, `emails.Value`, `meta.Created`), PATCH paths and `attributes=`; operators in any case.
 async fn attribute_names_and_operators_are_case_insensitive(c: Idp) {
     let body = json!({
         "schemas": [USER, ENTERPRISE],
@@ -523,9 +527,9 @@ async fn attribute_names_and_operators_are_case_insensitive(c: Idp) {
     assert_eq!(r.body["userName"], "OMalley");
 }
 
-/// IDP-BEHAVIOUR §1.5 value matching: userName and Group displayName ignore case (OKTA-SPEC
-/// "Username Case Sensitivity Check", MS validator "different case"); externalId and id are
-/// case-exact (RFC 7643 §3.1, §4.1.1).
+/// docs/idp-compatibility.md §1.5 value matching: userName and Group displayName ignore case (Okta's spec
+/// tests "Username Case Sensitivity Check", MS validator "different case"); externalId and id are case-exact
+/// (RFC 7643 §3.1, §4.1.1).
 async fn value_matching_follows_case_exactness(c: Idp) {
     let u = c.entra_user("Case.Test@Contoso.com").await;
     let g = c.okta_group("Sales Team").await;
@@ -556,12 +560,12 @@ async fn value_matching_follows_case_exactness(c: Idp) {
         0,
         0,
     );
-    // OKTA-SPEC: a userName differing only in case is the same user: 409, not a second one.
+    // Okta's spec tests: a userName differing only in case is the same user: 409, not a second one.
     let r = c.post(Client::OktaSpec, "/Users", &okta_user_body("CASE.TEST@contoso.com", "x")).await;
     assert_error(&r, 409, Some("uniqueness"));
 }
 
-/// IDP-BEHAVIOUR §1.6, §2.1 "Matching": every matching query Entra sends, form-encoded as it
+/// docs/idp-compatibility.md §1.6, §2.1 "Matching": every matching query Entra sends, form-encoded as it
 /// sends them, finds exactly the user a create would collide with; a miss is 200 with an empty
 /// list, never 404.
 async fn entra_matching_queries(c: Idp) {
@@ -571,7 +575,7 @@ async fn entra_matching_queries(c: Idp) {
         ("userName eq \"jyoung@contoso.com\"", 1),
         ("userName eq \"JYoung@Contoso.com\"", 1),
         ("externalId eq \"ext-jyoung@contoso.com\"", 1),
-        // MS-TUT Example 1 writes the value unquoted.
+        // Example 1 of Microsoft's SCIM tutorial writes the value unquoted.
         ("externalId eq ext-jyoung@contoso.com", 1),
         ("emails[type eq \"work\"].value eq \"jyoung@contoso.com@testuser.com\"", 1),
         ("emails[type eq \"home\"].value eq \"jyoung@contoso.com@testuser.com\"", 0),
@@ -608,7 +612,7 @@ async fn entra_matching_queries(c: Idp) {
     assert_eq!(r.body["startIndex"], 1);
 }
 
-/// IDP-BEHAVIOUR §1.6, §1.9, §2.1: Entra matches groups by displayName and (default mapping)
+/// docs/idp-compatibility.md §1.6, §1.9, §2.1: Entra matches groups by displayName and (default mapping)
 /// externalId with `excludedAttributes=members`, and checks membership with
 /// `id eq "…" and members eq "…"` plus `attributes=id` or `excludedAttributes=members`; members
 /// must never come back when excluded (else MultipleEntriesInResponse).
@@ -691,9 +695,9 @@ async fn entra_group_queries(c: Idp) {
     assert_list(&r, 0, 0);
 }
 
-/// IDP-BEHAVIOUR §1.6: MS-PM's filters with unquoted values, parentheses, `or`, `co` on a
-/// multi-valued sub-attribute, `sw`, and `gt` on an unquoted timestamp with seven fractional
-/// digits and an offset.
+/// docs/idp-compatibility.md §1.6: the Postman collection's filters with unquoted values, parentheses, `or`,
+/// `co` on a multi-valued sub-attribute, `sw`, and `gt` on an unquoted timestamp with seven fractional digits
+/// and an offset.
 async fn postman_filters(c: Idp) {
     for (i, domain) in
         ["example.com", "example.org", "example.com", "example.org", "example.net"].iter().enumerate()
@@ -727,7 +731,7 @@ async fn postman_filters(c: Idp) {
     assert_list(&r, 0, 0);
 }
 
-/// IDP-BEHAVIOUR §1.6, §7: a bad or unsupported filter is 400 invalidFilter with a detail.
+/// docs/idp-compatibility.md §1.6, §4: a bad or unsupported filter is 400 invalidFilter with a detail.
 async fn bad_filters_are_400_invalid_filter(c: Idp) {
     for filter in [
         "userName equals \"x\"",
@@ -745,10 +749,10 @@ async fn bad_filters_are_400_invalid_filter(c: Idp) {
 // §1.7 PATCH
 // ---------------------------------------------------------------------------------------------
 
-/// IDP-BEHAVIOUR §1.7.1–2, §2.1 "Disable", §2.3 row 2: Entra without the flag disables with
-/// `Replace active "False"` and re-enables with `"True"` (the IsSoftDeleted Switch mapping, also in
-/// lower case); with the flag, real booleans; Okta OIN with a no-path replace. Each is checked by a
-/// later GET, and a disabled user is still found by GET and by filter (MS-TUT soft delete).
+/// docs/idp-compatibility.md §1.7.1–2, §2.1 "Disable", §2.3 row 2: Entra without the flag disables with
+/// `Replace active "False"` and re-enables with `"True"` (the IsSoftDeleted Switch mapping, also in lower
+/// case); with the flag, real booleans; Okta OIN with a no-path replace. Each is checked by a later GET, and
+/// a disabled user is still found by GET and by filter (soft delete, per Microsoft's SCIM tutorial).
 async fn deactivate_and_reactivate_in_every_dialect(c: Idp) {
     let u = c.entra_user("soft@contoso.com").await;
     let path = format!("/Users/{u}");
@@ -794,9 +798,9 @@ async fn deactivate_and_reactivate_in_every_dialect(c: Idp) {
     }
 }
 
-/// IDP-BEHAVIOUR §1.7.2, §8 "String booleans": coercion applies to boolean attributes only —
-/// `displayName: "True"` stays a string — in POST (MS-PM `"active": "True"`, the validator's
-/// `roles[].primary: "True"`), PUT and filter-path literals; a string that is not a boolean is
+/// docs/idp-compatibility.md §1.7.2, §5 "String booleans": coercion applies to boolean attributes only —
+/// `displayName: "True"` stays a string — in POST (Microsoft's Postman collection `"active": "True"`, the
+/// validator's `roles[].primary: "True"`), PUT and filter-path literals; a string that is not a boolean is
 /// 400 invalidValue, not a silent false.
 async fn string_booleans_only_where_the_schema_says_boolean(c: Idp) {
     let body = json!({
@@ -845,7 +849,7 @@ async fn string_booleans_only_where_the_schema_says_boolean(c: Idp) {
     assert_eq!(c.state(&path).await["active"], false);
 }
 
-/// IDP-BEHAVIOUR §1.7.3, §2.3 row 3: with the flag Entra folds several changes into one no-path
+/// docs/idp-compatibility.md §1.7.3, §2.3 row 3: with the flag Entra folds several changes into one no-path
 /// replace whose keys are dotted sub-attribute paths and extension-URN paths; without it, one
 /// `Replace` per attribute. Both end in the same stored user.
 async fn entra_several_changes_flag_on_and_off_agree(c: Idp) {
@@ -885,7 +889,7 @@ async fn entra_several_changes_flag_on_and_off_agree(c: Idp) {
         assert_eq!(u[ENTERPRISE]["department"], "Dept", "{u}");
         assert!(u["schemas"].as_array().unwrap().contains(&json!(ENTERPRISE)), "{u}");
     }
-    // A no-path replace with the extension as a nested object (MS-LA) works too.
+    // A no-path replace with the extension as a nested object (Microsoft's Logic App suite) works too.
     let r = c
         .patch(
             Client::Entra,
@@ -898,7 +902,7 @@ async fn entra_several_changes_flag_on_and_off_agree(c: Idp) {
     assert_eq!(u[ENTERPRISE]["costCenter"], "4130", "{u}");
 }
 
-/// IDP-BEHAVIOUR §1.7.4, §8 "replace on a filter path with no match": value-filter paths create
+/// docs/idp-compatibility.md §1.7.4, §5 "replace on a filter path with no match": value-filter paths create
 /// the element they name (type and primary from the filter literal, `"True"` as a boolean);
 /// later writes through the same path update that element in place.
 async fn value_filter_paths_create_then_update(c: Idp) {
@@ -964,10 +968,10 @@ async fn value_filter_paths_create_then_update(c: Idp) {
     assert_eq!(c.state(&path).await["phoneNumbers"], json!([{"type": "work", "value": "+1 (555) 555-0100"}]));
 }
 
-/// IDP-BEHAVIOUR §1.7.5, §2.3 row 6, §8 "Remove members without a filter": every membership
-/// shape — Entra's add with `$ref: null`, Okta's with `display`, several in one op, MS-PM's bare
-/// string; remove by value list (flag off), by filter path (flag on, Okta), all (no value);
-/// replace; unknown ids and repeats are 2xx no-ops. Removing one member leaves the others.
+/// docs/idp-compatibility.md §1.7.5, §2.3 row 5, §5 "Remove members without a filter": every membership shape
+/// — Entra's add with `$ref: null`, Okta's with `display`, several in one op, the Postman collection's bare
+/// string; remove by value list (flag off), by filter path (flag on, Okta), all (no value); replace; unknown
+/// ids and repeats are 2xx no-ops. Removing one member leaves the others.
 async fn group_membership_in_every_shape(c: Idp) {
     let u: Vec<String> = {
         let mut v = Vec::new();
@@ -1015,8 +1019,8 @@ async fn group_membership_in_every_shape(c: Idp) {
         .await;
     assert_eq!(r.status, 204, "{r:?}");
     assert_eq!(c.member_ids(&g).await, vec![u[0].clone()]);
-    // Unknown ids (the conformance checker's "fake-member-id", MS-PM's bare "string id 1") are
-    // not a 4xx; the default is to skip them.
+    // Unknown ids (the conformance checker's "fake-member-id", the Postman collection's bare "string id 1")
+    // are not a 4xx; the default is to skip them.
     let r = c
         .patch(
             Client::Validator,
@@ -1039,7 +1043,7 @@ async fn group_membership_in_every_shape(c: Idp) {
     // A user's `groups` is computed from the rows.
     let s = c.state(&format!("/Users/{}", u[1])).await;
     assert_eq!(s["groups"][0]["value"], g.as_str(), "{s}");
-    // MS-PM: remove path=members without a value removes all.
+    // Microsoft's Postman collection: remove path=members without a value removes all.
     let r = c.patch(Client::Postman, &path, json!([{"op": "remove", "path": "members"}])).await;
     assert_eq!(r.status, 204, "{r:?}");
     assert!(c.member_ids(&g).await.is_empty());
@@ -1047,8 +1051,8 @@ async fn group_membership_in_every_shape(c: Idp) {
     assert_eq!(c.state(&path).await["displayName"], "Members");
 }
 
-/// IDP-BEHAVIOUR §1.7.6, §8 "Manager value shapes": Entra's array of `{$ref, value}` on the short
-/// path, the validator's object on the URN path, MS-LA's plain string; cleared by `""`,
+/// docs/idp-compatibility.md §1.7.6, §5 "Manager value shapes": Entra's array of `{$ref, value}` on the short
+/// path, the validator's object on the URN path, the Logic App suite's plain string; cleared by `""`,
 /// `{"value": ""}` and `null`, after which `manager` is absent.
 async fn manager_in_every_shape(c: Idp) {
     let u = c.entra_user("report@contoso.com").await;
@@ -1075,7 +1079,7 @@ async fn manager_in_every_shape(c: Idp) {
         let r = c.patch(who, &path, set.clone()).await;
         assert_eq!(r.status, 200, "{set}: {r:?}");
         assert_eq!(manager(&c.state(&path).await), json!(boss), "{set}");
-        // MS-LA changes it with a plain string.
+        // Microsoft's Logic App suite changes it with a plain string.
         let r =
             c.patch(Client::Entra, &path, json!([{"op": "replace", "path": urn_path, "value": boss2}])).await;
         assert_eq!(r.status, 200, "{r:?}");
@@ -1087,8 +1091,8 @@ async fn manager_in_every_shape(c: Idp) {
     }
 }
 
-/// IDP-BEHAVIOUR §1.7.7: MS-LA's `SCIM_Null_Update_Test` clears with `""`, phase 2 with `null`;
-/// both remove the attribute, which is then absent from responses.
+/// docs/idp-compatibility.md §1.7.7: the Logic App suite's `SCIM_Null_Update_Test` clears with `""`, phase 2
+/// with `null`; both remove the attribute, which is then absent from responses.
 async fn clearing_by_empty_string_and_null(c: Idp) {
     let u = c.entra_user("clear@contoso.com").await;
     let path = format!("/Users/{u}");
@@ -1113,7 +1117,7 @@ async fn clearing_by_empty_string_and_null(c: Idp) {
     }
 }
 
-/// IDP-BEHAVIOUR §1.7.8: operations apply in order — remove, add, replace of displayName ends
+/// docs/idp-compatibility.md §1.7.8: operations apply in order — remove, add, replace of displayName ends
 /// with the last value; add then remove of one member leaves it absent; ~36 adds in one request.
 async fn operations_apply_in_order(c: Idp) {
     let u = c.entra_user("order@contoso.com").await;
@@ -1184,7 +1188,7 @@ async fn operations_apply_in_order(c: Idp) {
     assert_eq!(home["postalCode"], "home-postalCode", "{s}");
 }
 
-/// IDP-BEHAVIOUR §1.7.9: Entra (flag off) `Add`s a single-valued attribute that already has a
+/// docs/idp-compatibility.md §1.7.9: Entra (flag off) `Add`s a single-valued attribute that already has a
 /// value; the value is replaced.
 async fn add_on_a_single_valued_attribute_replaces(c: Idp) {
     let u = c.entra_user("nick@contoso.com").await;
@@ -1197,7 +1201,7 @@ async fn add_on_a_single_valued_attribute_replaces(c: Idp) {
     }
 }
 
-/// IDP-BEHAVIOUR §1.7.10: roles from Entra's expression mappings are stored opaquely — a value
+/// docs/idp-compatibility.md §1.7.10: roles from Entra's expression mappings are stored opaquely — a value
 /// that is a JSON-encoded string stays that string; the Assertive mapping replaces the list.
 async fn entra_roles_are_stored_as_sent(c: Idp) {
     let u = c.entra_user("roles@contoso.com").await;
@@ -1219,7 +1223,7 @@ async fn entra_roles_are_stored_as_sent(c: Idp) {
     assert_eq!(c.state(&path).await["roles"], assertive);
 }
 
-/// IDP-BEHAVIOUR §1.7.11, §8 "PATCH response": 200 with the full resource for users by default,
+/// docs/idp-compatibility.md §1.7.11, §5 "PATCH response": 200 with the full resource for users by default,
 /// 204 for groups (patch_response = auto), 200 with the group under patch_response = body,
 /// honouring `attributes` / `excludedAttributes=members`.
 async fn patch_answers_200_with_the_resource(c: Idp) {
@@ -1273,10 +1277,11 @@ async fn patch_answers_200_with_the_resource(c: Idp) {
 // §1.8 resource shape, §1.9 lists
 // ---------------------------------------------------------------------------------------------
 
-/// IDP-BEHAVIOUR §1.8, §7: `id` in a POST body and `meta` in a POST or PUT body are ignored (Entra
-/// and MS-PM send `meta`, Okta and MS-PM echo `id` on PUT, which must equal the resource's); unknown schema URNs (Entra's ADSCIM group URN, MS-TUT's
-/// `enterprise:2.0User` typo) and unknown attributes (MS-PM's `adreses`) are dropped; `meta`
-/// carries resourceType, created, lastModified and an absolute location equal to `Location`.
+/// docs/idp-compatibility.md §1.8, §4: `id` in a POST body and `meta` in a POST or PUT body are ignored
+/// (Entra and Microsoft's Postman collection send `meta`, Okta and Microsoft's Postman collection echo `id`
+/// on PUT, which must equal the resource's); unknown schema URNs (Entra's ADSCIM group URN, Microsoft's
+/// tutorial's `enterprise:2.0User` typo) and unknown attributes (the Postman collection's `adreses`) are
+/// dropped; `meta` carries resourceType, created, lastModified and an absolute location equal to `Location`.
 async fn resource_shape_rules(c: Idp) {
     let body = json!({
         "schemas": [USER, "urn:ietf:params:scim:schemas:extension:enterprise:2.0User"],
@@ -1301,9 +1306,10 @@ async fn resource_shape_rules(c: Idp) {
     assert_eq!(r.body["schemas"], json!([USER]), "{}", r.body);
     assert!(!r.body.to_string().to_lowercase().contains("adreses"), "{}", r.body);
     assert_eq!(r.body["phoneNumbers"][0]["value"], "55555555555", "returned as sent");
-    assert_eq!(r.body["emails"].as_array().unwrap().len(), 2, "duplicate types accepted (MS-PM)");
-    assert_eq!(r.body["active"], true, "active is always present (OKTA-SPEC reads it)");
-    // PUT echoing its own id and a foreign meta (MS-PM, Okta): meta ignored, the id stays.
+    assert_eq!(r.body["emails"].as_array().unwrap().len(), 2, "duplicate types accepted (Postman tests)");
+    assert_eq!(r.body["active"], true, "active is always present (Okta's spec tests read it)");
+    // PUT echoing its own id and a foreign meta (Microsoft's Postman collection, Okta): meta ignored, the id
+    // stays.
     let mut put = r.body.clone();
     put["meta"] = json!({"resourceType": "User", "created": "2015-10-10T14:38:21Z"});
     put["adreses"] = json!([{"streetAddress": "x"}]);
@@ -1329,7 +1335,7 @@ async fn resource_shape_rules(c: Idp) {
         )
         .await;
     assert!(r.body["schemas"].as_array().unwrap().contains(&json!(ENTERPRISE)), "{}", r.body);
-    // externalId is not unique (MS-PM reuses one); userName is.
+    // externalId is not unique (Microsoft's Postman collection reuses one); userName is.
     let mut second = entra_user_body("shape2@contoso.com");
     second["externalId"] = json!("ext-shape2@contoso.com");
     assert_eq!(c.post(Client::Entra, "/Users", &second).await.status, 201);
@@ -1337,8 +1343,8 @@ async fn resource_shape_rules(c: Idp) {
     assert_eq!(c.post(Client::Entra, "/Users", &second).await.status, 201);
 }
 
-/// IDP-BEHAVIOUR §1.8, §6.1: a user POSTed without `active` still shows `active` (OKTA-SPEC
-/// asserts `Resources[0].active` is non-empty); a user POSTed active is never flipped to inactive
+/// docs/idp-compatibility.md §1.8, §3.1: a user POSTed without `active` still shows `active` (Okta's spec
+/// tests assert `Resources[0].active` is non-empty); a user POSTed active is never flipped to inactive
 /// (kortix-ai/suna#4244).
 async fn active_is_always_present_and_never_flipped(c: Idp) {
     let r = c.post(Client::Postman, "/Users", &json!({"schemas": [USER], "userName": "noactive"})).await;
@@ -1351,9 +1357,10 @@ async fn active_is_always_present_and_never_flipped(c: Idp) {
     assert_eq!(c.state(&format!("/Users/{}", id(&r.body))).await["active"], true);
 }
 
-/// IDP-BEHAVIOUR §1.9, §6.1 "Import Users": Okta pages with `count=100`, then `startIndex=101`;
-/// MS-LA with `count=5`; counters are integers; `startIndex` is echoed; `itemsPerPage` is the page
-/// size; the order is stable across pages; `count=0` gives totals only; no `count` uses a default.
+/// docs/idp-compatibility.md §1.9, §3.1 "Import Users": Okta pages with `count=100`, then `startIndex=101`;
+/// Microsoft's Logic App suite with `count=5`; counters are integers; `startIndex` is echoed; `itemsPerPage`
+/// is the page size; the order is stable across pages; `count=0` gives totals only; no `count` uses a
+/// default.
 async fn pagination_as_okta_and_entra_page(c: Idp) {
     let total = 12;
     for i in 0..total {
@@ -1365,7 +1372,8 @@ async fn pagination_as_okta_and_entra_page(c: Idp) {
     assert_eq!(r.body["startIndex"], 1);
     let r = c.get(Client::Okta, "/Groups?startIndex=1&count=100").await;
     assert_list(&r, 0, 0);
-    // Import: page by 5 (MS-LA) and by 100 (Okta); every user once, same order each time.
+    // Import: page by 5 (Microsoft's Logic App suite) and by 100 (Okta); every user once, same order each
+    // time.
     let mut seen = Vec::new();
     let mut start = 1;
     while start <= total {
@@ -1388,7 +1396,7 @@ async fn pagination_as_okta_and_entra_page(c: Idp) {
     let r = c.get(Client::Entra, "/Users").await;
     assert_list(&r, total, 12);
     assert_eq!(r.body["startIndex"], 1);
-    // MS-LA SCIM_Group_Pagination_Test: the same over /Groups (11 groups, pages of 5).
+    // Microsoft's Logic App suite SCIM_Group_Pagination_Test: the same over /Groups (11 groups, pages of 5).
     for i in 0..11 {
         c.okta_group(&format!("Page Group {i:02}")).await;
     }
@@ -1412,7 +1420,7 @@ async fn pagination_as_okta_and_entra_page(c: Idp) {
 // §2 Entra end to end
 // ---------------------------------------------------------------------------------------------
 
-/// IDP-BEHAVIOUR §2.1, §2.3: one provisioning cycle as Entra runs it — Test Connection (user and
+/// docs/idp-compatibility.md §2.1, §2.3: one provisioning cycle as Entra runs it — Test Connection (user and
 /// group probes, Schemas), match, create, read, update, manager, disable, re-enable, delete — and
 /// the 409 case, where the matching query must find the user the POST collides with.
 async fn entra_provisioning_cycle(c: Idp) {
@@ -1502,8 +1510,8 @@ async fn entra_provisioning_cycle(c: Idp) {
         0,
         0,
     );
-    // MS-LA Restore_User_Test / Restore_Group_Test: after unassign (delete), re-assignment
-    // creates the same userName / displayName again — a fresh resource, not a 409.
+    // Microsoft's Logic App suite Restore_User_Test / Restore_Group_Test: after unassign (delete),
+    // re-assignment creates the same userName / displayName again — a fresh resource, not a 409.
     let r = c.post(Client::Entra, "/Users", &entra_user_body(upn)).await;
     assert_eq!(r.status, 201, "{r:?}");
     assert_ne!(id(&r.body), u);
@@ -1525,7 +1533,7 @@ async fn entra_provisioning_cycle(c: Idp) {
     assert_eq!(r.status, 201, "{r:?}");
 }
 
-/// IDP-BEHAVIOUR §2.3 rows 1, 2, 4, 5: the same changes in the flag-off and flag-on dialects give
+/// docs/idp-compatibility.md §2.3 rows 1, 2, 4, 5: the same changes in the flag-off and flag-on dialects give
 /// the same stored state, user and group.
 async fn entra_flag_off_and_on_dialects_agree(c: Idp) {
     let mut ends = Vec::new();
@@ -1585,12 +1593,12 @@ async fn entra_flag_off_and_on_dialects_agree(c: Idp) {
     assert_eq!(ends[0], ends[1]);
 }
 
-/// IDP-BEHAVIOUR §1.7, §1.8, §7 (MS-VAL-OBS): the Microsoft SCIM Validator's run, request by
-/// request as captured — create with `roles[].primary: "True"`, different-case filters, no-path
+/// docs/idp-compatibility.md §1.7, §1.8, §4: the Microsoft SCIM Validator's run,
+/// request by request as captured — create with `roles[].primary: "True"`, different-case filters, no-path
 /// userName replace (then found by the new name), valuePath replaces, manager add / replace /
-/// remove-without-value, duplicate group 409, group reads excluding members, no-path group
-/// replaces of externalId and displayName, member add by `replace`, remove by filter, and the
-/// preview tests (several ops on one attribute, deleting twice and deleting what never existed).
+/// remove-without-value, duplicate group 409, group reads excluding members, no-path group replaces of
+/// externalId and displayName, member add by `replace`, remove by filter, and the preview tests (several ops
+/// on one attribute, deleting twice and deleting what never existed).
 async fn microsoft_validator_run(c: Idp) {
     // The validator's group cases expect 200 with the resource: the tenant policy documented for
     // it (docs/operations.md) is patch_response = body.
@@ -1736,13 +1744,13 @@ async fn microsoft_validator_run(c: Idp) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §6 Okta end to end
+// §3 Okta end to end
 // ---------------------------------------------------------------------------------------------
 
-/// IDP-BEHAVIOUR §6.1 "Push New Users", "Push Profile Updates", "Deactivate", "Sync Password": the
-/// OIN flow — filter, create (201, full resource, no password), link by GET, PUT the full
-/// representation with read-only fields echoed (OKTA-WIRE), deactivate and reactivate by no-path
-/// PATCH, password sync by PATCH.
+/// docs/idp-compatibility.md §3.1 "Push New Users", "Push Profile Updates", "Deactivate", "Sync Password":
+/// the OIN flow — filter, create (201, full resource, no password), link by GET, PUT the full representation
+/// with read-only fields echoed (as captured in public traces), deactivate and reactivate by no-path PATCH,
+/// password sync by PATCH.
 async fn okta_oin_user_lifecycle(c: Idp) {
     let login = "test.user@okta.local";
     let r =
@@ -1797,7 +1805,7 @@ async fn okta_oin_user_lifecycle(c: Idp) {
     assert_error(&r, 409, Some("uniqueness"));
 }
 
-/// IDP-BEHAVIOUR §1.2, §1.3, §1.5, §6.1, §7 (OKTA-SPEC): Okta's Runscope suite in order — the
+/// docs/idp-compatibility.md §1.2, §1.3, §1.5, §3.1, §4: Okta's Runscope suite in order — the
 /// Users endpoint with `count=1&startIndex=1` (a full first resource, integer counters), a miss
 /// by userName (200, totalResults 0), create with `application/json`, fetch by id and by
 /// userName, the duplicate 409, the case-sensitivity check, `/Groups`, an unknown id 404 and the
@@ -1855,7 +1863,7 @@ async fn okta_spec_runscope_suite(c: Idp) {
     assert_error(&c.get(spec, "/Users/010101001010101010").await, 404, None);
 }
 
-/// IDP-BEHAVIOUR §6.1, §1.8: AIW apps send everything as PUT — the server's GET merged with the
+/// docs/idp-compatibility.md §3.1, §1.8: AIW apps send everything as PUT — the server's GET merged with the
 /// profile, readOnly `groups` included — deactivation (`active: false` in the full object) and
 /// reactivation too; the user stays readable and its memberships are untouched.
 async fn okta_aiw_deactivates_by_put(c: Idp) {
@@ -1890,7 +1898,7 @@ async fn okta_aiw_deactivates_by_put(c: Idp) {
     assert_eq!(assert_list(&r, 1, 1)[0]["active"], false);
 }
 
-/// IDP-BEHAVIOUR §6.1 "Push Groups", "Import Groups": filter by displayName, create with
+/// docs/idp-compatibility.md §3.1 "Push Groups", "Import Groups": filter by displayName, create with
 /// `members: []`, OIN membership PATCHes (each with the rename object Okta sends on every update),
 /// AIW PUT with the full member list, import reading `members`, delete 204.
 async fn okta_group_push(c: Idp) {
@@ -1971,10 +1979,10 @@ async fn okta_group_push(c: Idp) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §7 status catalogue
+// §4 status catalogue
 // ---------------------------------------------------------------------------------------------
 
-/// IDP-BEHAVIOUR §7: unknown ids are 404 (no scimType) on every method; unknown paths under the
+/// docs/idp-compatibility.md §4: unknown ids are 404 (no scimType) on every method; unknown paths under the
 /// base, `/Schemas/<random>`, `/ResourceTypes/<random>` are 404; writes to discovery are 405.
 async fn not_found_and_method_not_allowed(c: Idp) {
     let ghost = "8e2d4f5a-0000-4000-8000-000000000000";
@@ -2013,7 +2021,7 @@ async fn not_found_and_method_not_allowed(c: Idp) {
     }
 }
 
-/// IDP-BEHAVIOUR §7, §1.4: the 4xx catalogue with its scimTypes — duplicates (POST, PUT rename,
+/// docs/idp-compatibility.md §4, §1.4: the 4xx catalogue with its scimTypes — duplicates (POST, PUT rename,
 /// PATCH rename, group displayName), missing userName on POST and PUT, malformed JSON, a non-SCIM
 /// object, a bad PATCH op and path, changing `id`; each refusal leaves the stored state as it was.
 async fn status_catalogue(c: Idp) {
@@ -2105,7 +2113,7 @@ async fn status_catalogue(c: Idp) {
     assert_eq!(after["emails"], before["emails"]);
 }
 
-/// IDP-BEHAVIOUR §7: DELETE is 204 with no body; a second DELETE is 404 (Entra's retry after a
+/// docs/idp-compatibility.md §4: DELETE is 204 with no body; a second DELETE is 404 (Entra's retry after a
 /// lost response must not be a 500); a deleted group's members stay users.
 async fn delete_is_204_then_404(c: Idp) {
     let u = c.entra_user("del@contoso.com").await;
@@ -2177,7 +2185,7 @@ across_variants!(
 );
 
 scimd_testkit::backend_tests! {
-/// IDP-BEHAVIOUR §1.2: Okta's "Basic Auth" mode — the token as the password (the user name is not
+/// docs/idp-compatibility.md §1.2: Okta's "Basic Auth" mode — the token as the password (the user name is not
 /// checked); a wrong password is 401 like a wrong bearer token. RFC 8259 §8.1: a body with a UTF-8
 /// byte-order mark is read, not refused.
 async fn okta_basic_auth_and_a_byte_order_mark(backend) {

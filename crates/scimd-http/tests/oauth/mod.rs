@@ -1,4 +1,4 @@
-//! The OAuth 2.0 authorization server end to end (issue 4): the Entra-style client-credentials
+//! The OAuth 2.0 authorization server end to end: the Entra-style client-credentials
 //! connection, the Okta-style authorization-code connection driven through the sign-in and
 //! consent pages as a browser would (cookies, form posts, redirects), the `oauth2` crate as an
 //! independent client, and the negative cases RFC 6749, 7636, 7009, 7662 and RFC 9700 name.

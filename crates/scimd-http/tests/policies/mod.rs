@@ -88,7 +88,8 @@ async fn strict_mode_follows_the_rfc_to_the_letter(backend) {
     let no_match = json!({"schemas": [PATCH], "Operations": [
         {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "w@example.com"}]});
     let stray = json!({"schemas": [USER], "userName": "stray@example.com", "department": "x"});
-    // Tolerant by default (IDP-BEHAVIOUR §8): the element is created, the stray attribute dropped.
+    // Tolerant by default (docs/idp-compatibility.md §5): the element is created, the stray attribute
+    // dropped.
     assert_eq!(s.patch(&format!("/scim/v2/Users/{id}"), &no_match).await.status, 200);
     assert_eq!(s.post("/scim/v2/Users", &stray).await.status, 201);
 

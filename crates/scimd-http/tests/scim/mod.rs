@@ -1,5 +1,5 @@
 //! SCIM endpoints end to end (RFC 7644), including what Entra ID and Okta send
-//! (shared/IDP-BEHAVIOUR.md).
+//! (docs/idp-compatibility.md).
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -78,7 +78,7 @@ async fn duplicate_user_name_is_409_uniqueness_case_insensitively(backend) {
     create_user(&s, "bjensen").await;
     let r = s.post("/scim/v2/Users", &user("BJensen")).await;
     assert_error(&r, 409, Some("uniqueness"));
-    // IDP-BEHAVIOUR §2.2: the filter must find what the create collides with.
+    // docs/idp-compatibility.md §2.2: the filter must find what the create collides with.
     let found = s.get("/scim/v2/Users?filter=userName%20eq%20%22BJENSEN%22").await;
     assert_eq!(found.body["totalResults"], 1);
 }
@@ -199,7 +199,7 @@ async fn entra_and_okta_patches_deactivate_and_rename(backend) {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["name"]["givenName"], "David");
     assert_eq!(r.body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"], "Eng");
-    // A value-path replace that matches nothing creates the element (IDP-BEHAVIOUR §8).
+    // A value-path replace that matches nothing creates the element (docs/idp-compatibility.md §5).
     let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555"}]})).await;
     assert_eq!(r.body["phoneNumbers"][0], json!({"type": "mobile", "value": "+1 555"}), "{}", r.body);
     // A no-op PATCH keeps the version.

@@ -102,7 +102,7 @@ fn check_table(rs: &ResourceSchema, base: &Value, cases: Vec<Case>) {
     }
 }
 
-/// Every User PATCH body of IDP-BEHAVIOUR.md (§1.7, §2.3, §6), with the document it must leave.
+/// Every User PATCH body of docs/idp-compatibility.md (§1.7, §2.3, §3), with the document it must leave.
 #[test]
 fn identity_provider_user_patches() {
     let flag_off_several = json!([
@@ -169,7 +169,7 @@ fn identity_provider_user_patches() {
             vec![("/phoneNumbers/2", Some(json!({"type": "fax", "value": "555-555-8377"})))],
         ),
         case(
-            "MS-LA address sub-attributes",
+            "Logic App suite: address sub-attributes",
             json!([
                 {"op": "replace", "path": "addresses[type eq \"work\"].locality", "value": "Burbank"},
                 {"op": "replace", "path": "addresses[type eq \"other\"].postalCode", "value": "10001"}
@@ -200,12 +200,12 @@ fn identity_provider_user_patches() {
             vec![(ent("manager"), None)],
         ),
         case(
-            "MS-LA manager as a plain id",
+            "Logic App suite: manager as a plain id",
             json!([{"op": "Add", "path": MANAGER, "value": "m4"}]),
             vec![(ent("manager"), Some(json!({"value": "m4"})))],
         ),
         case(
-            "MS-LA manager cleared with \"\"",
+            "Logic App suite: manager cleared with \"\"",
             json!([{"op": "replace", "path": MANAGER, "value": ""}]),
             vec![(ent("manager"), None)],
         ),
@@ -215,7 +215,7 @@ fn identity_provider_user_patches() {
             vec![(ent("manager"), None)],
         ),
         case(
-            "MS-LA null update with \"\"",
+            "Logic App suite: null update with \"\"",
             json!([{"op": "replace", "path": "title", "value": ""}]),
             vec![("/title", None)],
         ),
@@ -279,7 +279,7 @@ fn identity_provider_user_patches() {
             vec![(ent("department"), Some(json!("Rides"))), (ent("manager"), Some(json!({"value": "m5"})))],
         ),
         case(
-            "MS-PM attribute names in any case",
+            "Postman collection: attribute names in any case",
             json!([
                 {"op": "Replace", "path": "Name.GivenName", "value": "Barb"},
                 {"op": "replace", "path": "emails[Type eq \"WORK\"].Value", "value": "b@example.com"}
@@ -336,7 +336,7 @@ fn identity_provider_user_patches() {
     check_table(&ResourceSchema::user(), &full_user(), cases);
 }
 
-/// Every Group PATCH body of IDP-BEHAVIOUR.md (§1.7.5, §2.3, §6.1): member changes as rows.
+/// Every Group PATCH body of docs/idp-compatibility.md (§1.7.5, §2.3, §3.1): member changes as rows.
 #[test]
 fn identity_provider_group_patches() {
     let cases = vec![
@@ -357,7 +357,7 @@ fn identity_provider_group_patches() {
             }])],
         },
         Case {
-            name: "MS-PM member as a bare string",
+            name: "Postman collection: member as a bare string",
             ops: json!([{"op": "Add", "path": "members", "value": "string id 1"}]),
             edits: vec![],
             members: vec![MemberChange::Add(vec![m("string id 1")])],
@@ -375,7 +375,7 @@ fn identity_provider_group_patches() {
             members: vec![MemberChange::Remove(vec!["u1".into()])],
         },
         Case {
-            name: "MS-PM remove without value: all members",
+            name: "Postman collection: remove without value: all members",
             ops: json!([{"op": "remove", "path": "members"}]),
             edits: vec![],
             members: vec![MemberChange::RemoveAll],

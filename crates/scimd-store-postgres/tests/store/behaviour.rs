@@ -166,7 +166,7 @@ async fn the_statement_timeout_applies() {
     assert_eq!(err.as_database_error().and_then(|e| e.code()).as_deref(), Some("57014"), "{err}");
 }
 
-/// Issue 6: codes and refresh tokens are single-use across replicas. Many redemptions of one code
+/// Codes and refresh tokens are single-use across replicas. Many redemptions of one code
 /// and one refresh token, at once, through two pools: exactly one is the first, the rest replays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_use_secrets_are_spent_once_across_pools() {

@@ -1,4 +1,4 @@
-//! Issue 6: `EXPLAIN` of the `eq` filters identity providers match with (userName, externalId,
+//! `EXPLAIN` of the `eq` filters identity providers match with (userName, externalId,
 //! emails.value, displayName) uses an index at 100,000 users; so do `sw` and `pr` on the hot
 //! attributes and, with pg_trgm, `co`.
 
@@ -135,8 +135,8 @@ async fn hot_filters_use_indexes_at_100k_users() {
             !scans_resources && uses_index,
             "{filter}: {index} not used, or resources scanned:\n{plan:#}"
         );
-        // An index can be used and the tenant still read row by row: an index scan of all its
-        // users filtered by a subquery (what `emails… eq` did, issue 7). The hot filters touch a
+        // An index can be used and the tenant still read row by row: an index scan of all its users filtered
+        // by a subquery (what `emails… eq` did once, before it became an `EXISTS`). The hot filters touch a
         // handful of rows.
         let discarded = all.iter().filter_map(|n| n["Rows Removed by Filter"].as_i64()).max().unwrap_or(0);
         assert!(discarded <= 1_000, "{filter}: a plan node read and discarded {discarded} rows:\n{plan:#}");

@@ -1,4 +1,4 @@
-//! Issue 6: the two backends' tables and columns stay in step, and so do their migrations.
+//! The two backends' tables and columns stay in step, and so do their migrations.
 //!
 //! Both stores are migrated from scratch, then their catalogues compared: SQLite's
 //! `sqlite_master`/`pragma_table_info` against PostgreSQL's `information_schema.columns`. Types,
@@ -20,7 +20,7 @@ const ONLY_SQLITE: &[(&str, &str)] = &[
     ),
     (
         "resource_counts",
-        "a per-tenant counter row kept by triggers for unfiltered totalResults (issue 7): with one \
+        "a per-tenant counter row kept by triggers for unfiltered totalResults: with one \
          writer it costs nothing, but on PostgreSQL every create and delete of a tenant on every \
          replica would queue on that one row; PostgreSQL counts through the (tenant_id, kind, id) index",
     ),

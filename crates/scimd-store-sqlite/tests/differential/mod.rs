@@ -1,6 +1,6 @@
 //! THE differential test: the SQL compiler against the in-memory evaluator, row for row.
 //!
-//! DESIGN.md: "The in-memory evaluator … is the oracle that the SQL compiler is checked against."
+//! The in-memory evaluator is the oracle the SQL compiler is checked against (docs/architecture.md).
 //! Each run builds random populations in a real SQLite database through the store's own path
 //! (`ResourceStore::create`, which writes the columns, the search copy, `resource_values` and
 //! membership rows), then for random filters asks `ResourceStore::list` (the filter compiled by
@@ -443,7 +443,7 @@ fn string_value(strings: Arc<Vec<String>>) -> BoxedStrategy<CompValue> {
 fn bool_value() -> BoxedStrategy<CompValue> {
     prop_oneof![
         4 => any::<bool>().prop_map(CompValue::Bool),
-        // IDP-BEHAVIOUR §8: "True"/"false" as strings; "yes" is refused by both sides.
+        // docs/idp-compatibility.md §5: "True"/"false" as strings; "yes" is refused by both sides.
         2 => select(&["True", "false", "FALSE", "yes"][..]).prop_map(|s| CompValue::String(s.to_owned())),
     ]
     .boxed()

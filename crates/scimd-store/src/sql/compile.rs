@@ -369,7 +369,7 @@ impl Column {
             Column::Created => "r.created",
             Column::LastModified => "r.last_modified",
             Column::Kind => "r.kind",
-            // DESIGN.md "Data": the ETag (and `meta.version`) is `W/"<version>"`.
+            // docs/architecture.md "Data": the ETag (and `meta.version`) is `W/"<version>"`.
             Column::Version => "('W/\"' || r.version || '\"')",
         }
     }
@@ -653,7 +653,7 @@ impl Compiler {
     /// SQLite: `r.id IN (…)`, which it drives from the index. PostgreSQL: `EXISTS (…)` correlated
     /// on `tenant_id` and `id`, because PostgreSQL turns such an `EXISTS` into a semi-join but
     /// cannot do that with an `IN` whose subquery refers to the outer row: with `IN` it tested the
-    /// subquery against every user of the tenant (issue 7 benchmark: 44 ms for
+    /// subquery against every user of the tenant (load benchmark: 44 ms for
     /// `emails[type eq "work"].value eq` at 22,000 users, 0.3 ms as a semi-join).
     fn index_lookup(&self, (attr, sub, value): (&str, &str, &str), out: &mut SqlBuilder) {
         out.push(match self.dialect {

@@ -1,11 +1,11 @@
 //! SQL for the backends: a small statement builder, and the compiler from a SCIM filter or `sortBy`
 //! to a SQL expression over the `resources` table.
 //!
-//! DESIGN.md: "A filter travels as an AST: parsed once, compiled to SQL by the store, never evaluated
-//! by loading a tenant's resources into memory." [`compile_filter`] is a pure function from (filter,
-//! schema, [`Dialect`]) to SQL text plus [`Bind`] values; the in-memory evaluator
-//! (`scimd_schema::filter_eval`) is the oracle it is tested against, row for row, by the
-//! differential test in `scimd-store-sqlite/tests/differential`.
+//! A filter travels as an AST: it is parsed once and compiled to SQL by the store, never evaluated by loading
+//! a tenant's resources into memory (docs/architecture.md). [`compile_filter`] is a pure function from
+//! (filter, schema, [`Dialect`]) to SQL text plus [`Bind`] values; the in-memory evaluator
+//! (`scimd_schema::filter_eval`) is the oracle it is tested against, row for row, by the differential test in
+//! `scimd-store-sqlite/tests/differential`.
 //!
 //! # The table the SQL reads
 //!
@@ -20,7 +20,7 @@
 //! | User `active`                                 | `r.active` (SQLite 0/1, PostgreSQL boolean)          |
 //! | `meta.created` / `meta.lastModified`          | `r.created` / `r.last_modified` (canonical text)     |
 //! | `meta.resourceType`                           | `r.kind`                                             |
-//! | `meta.version`                                | `'W/"' ‖ r.version ‖ '"'` (the ETag, DESIGN.md)      |
+//! | `meta.version`                                | `'W/"' ‖ r.version ‖ '"'` (the ETag)                 |
 //! | User `emails.value eq` (and `emails eq`)      | `resource_values` (`attr = 'emails.value'`), indexed |
 //! | Group `members`, User `groups`                | the `members` table, from either side                |
 //! | `members.type` / `groups.type`                | `member_kind` (folded) / `'direct'` (no nesting)     |

@@ -1,4 +1,4 @@
-//! `scimd domain add` / `verify` against a DNS server the test runs on 127.0.0.1 (issue 5).
+//! `scimd domain add` / `verify` against a DNS server the test runs on 127.0.0.1.
 
 use std::net::UdpSocket;
 

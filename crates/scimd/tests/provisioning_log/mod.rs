@@ -1,4 +1,4 @@
-//! `scimd logs` reading what `scimd serve` recorded (issue 5's provisioning log).
+//! `scimd logs` reading what `scimd serve` recorded (the provisioning log, docs/operations.md).
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Several `scimd serve` processes on one PostgreSQL database (issue 6), as behind a load balancer:
+//! Several `scimd serve` processes on one PostgreSQL database (docs/postgres.md), as behind a load balancer:
 //! started together on an empty database, then hammered concurrently through both, the final state
 //! checked exactly. And one process whose database goes away and comes back.
 //!
