@@ -571,7 +571,7 @@ async fn bootstrap(store: &dyn Store, clock: &dyn Clock, scim_url: &str) -> Resu
     Ok(())
 }
 
-/// Resolves on ctrl-c or SIGTERM; axum then stops accepting and lets in-flight requests finish.
+/// Resolves on ctrl-c or SIGTERM; the listener then stops accepting and lets in-flight requests finish.
 async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
