@@ -199,7 +199,7 @@ impl Hasher {
         .map_err(|_| PasswordError::Interrupted)?
     }
 
-    /// Hashes with Argon2id ([`PARAMS`]) and a 16-byte salt from the clock's CSPRNG; returns the
+    /// Hashes with Argon2id (`PARAMS`) and a 16-byte salt from the clock's CSPRNG; returns the
     /// PHC string.
     pub async fn hash(&self, plain: String, clock: &Arc<dyn Clock>) -> Result<String, PasswordError> {
         let mut salt = [0u8; 16];
@@ -208,7 +208,7 @@ impl Hasher {
     }
 
     /// Checks `plain` against a PHC string, in constant time with respect to the password. `phc`
-    /// of `None` (no such account) checks against [`dummy_hash`], so the answer costs the same
+    /// of `None` (no such account) checks against `dummy_hash`, so the answer costs the same
     /// time whether or not the account exists (OWASP Authentication Cheat Sheet, "Authentication
     /// Responses").
     pub async fn verify(&self, plain: String, phc: Option<String>) -> Result<bool, PasswordError> {

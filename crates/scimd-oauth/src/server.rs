@@ -423,7 +423,7 @@ pub fn valid_text(field: &str, value: &str, max: usize) -> Result<(), String> {
 }
 
 /// RFC 6749 §3.1.2: an absolute URI without a fragment. RFC 9700 §4.1.1 and RFC 8252 §7.3/§8.3:
-/// https, or http only on a loopback host (127.0.0.1, [::1], localhost); custom schemes are not
+/// https, or http only on a loopback host (127.0.0.1, `[::1]`, localhost); custom schemes are not
 /// needed by the identity providers scimd serves. No userinfo (RFC 9110 §4.2.4: deprecated, and a
 /// phishing vector), and the host must be written canonically: the url crate reads `0x7f000001`
 /// or `127.1` as 127.0.0.1 (WHATWG URL host parsing), so a URI that is not what it looks like is
