@@ -68,7 +68,13 @@ impl Server {
 
     /// `scimd serve` on any database URL, with extra environment variables.
     fn start_on(database: &str, env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(BIN)
+        Server::spawn(Command::new(BIN), database, env)
+    }
+
+    /// `scimd serve` through `command`: the binary itself, or a wrapper that execs it with the
+    /// arguments that follow.
+    fn spawn(mut command: Command, database: &str, env: &[(&str, &str)]) -> Server {
+        let mut child = command
             .args(["--database", database, "--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
             .envs(env.iter().copied())
             .env_remove("SCIMD_BASE_URL")

@@ -238,7 +238,13 @@ pub(crate) async fn submit(
             let email = field("email").unwrap_or_default();
             let password = field("password").unwrap_or_default();
             let addr = peer.map(|Extension(ConnectInfo(a))| a.ip());
-            match state.oauth.login(req.client.tenant, &email, password, addr).await {
+            // A refused sign-in is the page again with its error: the status, the message, and
+            // the seconds for Retry-After where waiting helps.
+            let (status, msg, retry_after) = match state
+                .oauth
+                .login(req.client.tenant, &email, password, addr)
+                .await
+            {
                 Ok(admin) => {
                     let Ok((cookie, _csrf)) = state.oauth.sign_in(&session, &admin).await else {
                         return unavailable();
@@ -248,19 +254,10 @@ pub(crate) async fn submit(
                     let query = query_string(&params);
                     let mut resp = Redirect::to(&format!("/oauth2/authorize?{query}")).into_response();
                     set_cookie(&mut resp, &cookie, ctx.secure, ctx.max_age);
-                    resp
+                    return resp;
                 }
                 Err(LoginError::Invalid) => {
-                    render(
-                        &state,
-                        &ctx,
-                        &params,
-                        &req,
-                        &session,
-                        None,
-                        Some((StatusCode::UNAUTHORIZED, "Wrong email or password.")),
-                    )
-                    .await
+                    (StatusCode::UNAUTHORIZED, "Wrong email or password.".to_owned(), None)
                 }
                 Err(LoginError::Throttled(wait)) => {
                     // RFC 6585 §4: 429 with Retry-After, whole seconds rounded up (RFC 9110 §10.2.3).
@@ -273,41 +270,25 @@ pub(crate) async fn submit(
                             format!("{} minutes", secs.div_ceil(60))
                         }
                     );
-                    let mut resp = render(
-                        &state,
-                        &ctx,
-                        &params,
-                        &req,
-                        &session,
-                        None,
-                        Some((StatusCode::TOO_MANY_REQUESTS, &msg)),
-                    )
-                    .await;
-                    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-                    resp
+                    (StatusCode::TOO_MANY_REQUESTS, msg, Some(secs))
                 }
-                Err(LoginError::Busy) => {
-                    // The process's bound on concurrent password hashing: the sign-in page with
-                    // its error, 503 with Retry-After (RFC 9110 §15.6.4, §10.2.3).
-                    let msg = "The server is busy checking other sign-ins. Try again in a moment.";
-                    let mut resp = render(
-                        &state,
-                        &ctx,
-                        &params,
-                        &req,
-                        &session,
-                        None,
-                        Some((StatusCode::SERVICE_UNAVAILABLE, msg)),
-                    )
-                    .await;
-                    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                    resp
-                }
+                // The process's bound on concurrent password hashing: 503 with Retry-After
+                // (RFC 9110 §15.6.4, §10.2.3).
+                Err(LoginError::Busy) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The server is busy checking other sign-ins. Try again in a moment.".to_owned(),
+                    Some(1),
+                ),
                 Err(LoginError::Unavailable(e)) => {
                     tracing::error!(error = %e, "sign-in check failed");
-                    unavailable()
+                    return unavailable();
                 }
+            };
+            let mut resp = render(&state, &ctx, &params, &req, &session, None, Some((status, &msg))).await;
+            if let Some(secs) = retry_after {
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
+            resp
         }
         Some(action @ ("approve" | "deny")) => {
             let admin = match state.oauth.session_admin(&session).await {

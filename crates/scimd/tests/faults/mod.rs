@@ -11,30 +11,18 @@
 //! execve(2)).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{BIN, Server, client, db_url, lines, scimd, stderr, stdout};
+use super::{BIN, Server, client, db_url, scimd, stderr, stdout};
 
 /// `scimd serve` on the database in `dir`, with SIGXFSZ ignored.
 fn start_ignoring_sigxfsz(dir: &Path) -> Server {
-    let mut child = Command::new("sh")
-        .args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\""])
-        .arg(BIN)
-        .args(["--database", &db_url(dir), "--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
-        .env_remove("SCIMD_BASE_URL")
-        .env_remove("SCIMD_CONFIG")
-        .env_remove("SCIMD_DATABASE_URL")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn scimd serve");
-    let out = lines(child.stdout.take().unwrap());
-    let err = lines(child.stderr.take().unwrap());
-    Server { child, out, err, log: Vec::new() }
+    let mut wrapper = Command::new("sh");
+    wrapper.args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\""]).arg(BIN);
+    Server::spawn(wrapper, &db_url(dir), &[])
 }
 
 /// Sets the file-size limit of process `pid` (soft limit; the hard one stays unlimited).
