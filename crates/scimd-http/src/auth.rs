@@ -102,8 +102,10 @@ impl Principal {
 pub trait CredentialVerifier: Send + Sync + 'static {
     /// `Ok(Some(_))` for a valid credential; `Ok(None)` when the token is not one this verifier
     /// accepts (unknown, expired, revoked, or of another kind — the next verifier may know it);
-    /// `Err` when the check itself failed (database down → 503).
-    async fn verify(&self, token: &str) -> Result<Option<Principal>, ApiError>;
+    /// `Err` when the check itself failed (database down → 503). `issuer` is this server's issuer
+    /// identifier as the request reaches it (`--base-url`, else `http://` and the allowed `Host`):
+    /// a token scimd issued is valid only under the issuer that minted it (RFC 9068 §4).
+    async fn verify(&self, token: &str, issuer: &str) -> Result<Option<Principal>, ApiError>;
 }
 
 /// Static tokens: digest lookup, expiry, revocation, last-used time.
@@ -122,7 +124,8 @@ impl StaticTokenVerifier {
 
 #[async_trait]
 impl CredentialVerifier for StaticTokenVerifier {
-    async fn verify(&self, token: &str) -> Result<Option<Principal>, ApiError> {
+    /// A static token is the tenant's, whatever name the server is reached by: `issuer` is unused.
+    async fn verify(&self, token: &str, _issuer: &str) -> Result<Option<Principal>, ApiError> {
         if !token.starts_with(PREFIX) {
             return Ok(None);
         }
@@ -178,13 +181,13 @@ impl AccessTokenVerifier {
 
 #[async_trait]
 impl CredentialVerifier for AccessTokenVerifier {
-    async fn verify(&self, token: &str) -> Result<Option<Principal>, ApiError> {
+    async fn verify(&self, token: &str, issuer: &str) -> Result<Option<Principal>, ApiError> {
         // A JWS compact serialisation has three dot-separated parts (RFC 7515 §7.1); anything else
         // is not ours to check.
         if token.split('.').count() != 3 {
             return Ok(None);
         }
-        let verified = self.server.verify_access_token(token).await.map_err(|e| match e.code {
+        let verified = self.server.verify_access_token(token, issuer).await.map_err(|e| match e.code {
             scimd_oauth::ErrorCode::TemporarilyUnavailable => {
                 ApiError::Store(StoreError::Unavailable(e.description))
             }
@@ -210,9 +213,9 @@ pub struct ChainVerifier(pub Vec<Arc<dyn CredentialVerifier>>);
 
 #[async_trait]
 impl CredentialVerifier for ChainVerifier {
-    async fn verify(&self, token: &str) -> Result<Option<Principal>, ApiError> {
+    async fn verify(&self, token: &str, issuer: &str) -> Result<Option<Principal>, ApiError> {
         for v in &self.0 {
-            if let Some(p) = v.verify(token).await? {
+            if let Some(p) = v.verify(token, issuer).await? {
                 return Ok(Some(p));
             }
         }
@@ -273,7 +276,8 @@ impl FromRequestParts<AppState> for Principal {
         }
         let Some(token) = credential(parts) else { return Err(refused(parts, state, AuthError::Missing)) };
         let invalid = if is_basic(parts) { AuthError::InvalidBasic } else { AuthError::Invalid };
-        let Some(mut principal) = state.verifier.verify(&token).await? else {
+        let issuer = crate::oauth::issuer(&state.config, &parts.headers);
+        let Some(mut principal) = state.verifier.verify(&token, &issuer).await? else {
             return Err(refused(parts, state, invalid));
         };
 
@@ -363,6 +367,10 @@ pub async fn create_static_token(
     tenant: &Tenant,
     request: TokenRequest,
 ) -> Result<(TokenSecret, TokenRecord), StoreError> {
+    // The same rule as OAuth client names: a name is shown in lists and logs, so it is bounded
+    // and free of control characters.
+    scimd_oauth::server::valid_text("the token name", &request.name, scimd_oauth::server::MAX_NAME_CHARS)
+        .map_err(|e| StoreError::Scim(scimd_schema::ScimError::invalid_value(e)))?;
     let secret = TokenSecret::generate(clock);
     let record = store
         .create_token(NewToken {

@@ -3,7 +3,7 @@
 //!
 //! Keeping the listener out makes the router testable in-process and lets embedding applications
 //! mount it. Around the routes sit, outermost first: path normalisation (repeated and trailing slashes), the request id
-//! and its tracing span, metrics, panic → 500, the body-size and content-type checks for SCIM, and
+//! and its tracing span, the request head's checks (an allowed `Host`, bounded size), the provisioning log, metrics, panic → 500, the body-size and content-type checks for SCIM, and
 //! the guarantee that every error response carries an RFC 7644 §3.12 SCIM error body.
 #![warn(missing_docs)]
 
@@ -11,6 +11,7 @@ mod admin;
 pub mod auth;
 pub mod duration;
 pub mod error;
+pub mod head;
 mod health;
 pub mod listener;
 pub mod metrics;
@@ -36,6 +37,7 @@ pub use auth::{
     AccessTokenVerifier, ChainVerifier, CredentialVerifier, Principal, Scope, Scopes, StaticTokenVerifier,
 };
 pub use error::ApiError;
+pub use head::AllowedHosts;
 pub use listener::ListenerConfig;
 pub use metrics::Metrics;
 pub use provisioning_log::ProvisioningLog;
@@ -47,6 +49,8 @@ pub struct HttpConfig {
     /// The public URL scimd is reached at (`https://scim.example.com`), for absolute `meta.location`
     /// and `Location` values behind a proxy. `None`: taken from each request's `Host`.
     pub base_url: Option<String>,
+    /// The hosts a request's `Host` may name ([`head`]); the base URL's host is always allowed.
+    pub allowed_hosts: AllowedHosts,
     /// The largest request body accepted; larger ones get 413 (RFC 7644 §3.12 body).
     pub max_body_bytes: usize,
     /// The most resources one list response holds (RFC 7644 §3.4.2.4: a larger `count` is capped);
@@ -70,6 +74,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             base_url: None,
+            allowed_hosts: AllowedHosts::default(),
             max_body_bytes: 1024 * 1024,
             max_page_size: 1000,
             default_page_size: 100,
@@ -105,7 +110,12 @@ pub struct AppState {
 impl AppState {
     /// State with the authorization server, a verifier that accepts static tokens and its access
     /// tokens, and fresh metrics.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: HttpConfig) -> Self {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, mut config: HttpConfig) -> Self {
+        if let Some(base) = config.base_url.clone() {
+            // A base URL that does not parse was refused when the settings were read; here it
+            // can only fail to add a host, and the requests naming it are then refused.
+            let _ = config.allowed_hosts.allow_url(&base);
+        }
         let oauth = Arc::new(AuthorizationServer::new(store.clone(), clock.clone(), config.oauth.clone()));
         let verifier = Arc::new(ChainVerifier(vec![
             Arc::new(StaticTokenVerifier::new(store.clone(), clock.clone())),
@@ -169,6 +179,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(
             tower::ServiceBuilder::new()
                 .layer(axum::middleware::from_fn_with_state(state.clone(), request_id::middleware))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), head::check))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), provisioning_log::record))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
                 .layer(axum::middleware::from_fn(middleware::scim_error_bodies))

@@ -7,6 +7,8 @@
 //!   keep-alive connection are all closed after it (hyper's `http1::Builder::header_read_timeout`);
 //! - **idle timeout**: a connection on which no byte moves in either direction for this long is
 //!   closed (a stalled body, a client that stops reading its response);
+//! - **bounded head**: hyper buffers at most 64 KiB of request head per connection
+//!   ([`crate::head::PARSER_BUFFER_BYTES`]);
 //! - **connection cap**: at most this many connections are served at once; further ones wait in the
 //!   kernel's accept queue until one closes (a permit of a `tokio::sync::Semaphore` per connection).
 //!
@@ -94,8 +96,18 @@ pub async fn serve(
                     app.clone().oneshot(req)
                 });
             let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder.http1().timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout);
-            builder.http2().timer(TokioTimer::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(config.header_read_timeout)
+                // A bounded head per connection; scimd's own, lower limits answer first with a
+                // SCIM body (crate::head).
+                .max_buf_size(crate::head::PARSER_BUFFER_BYTES)
+                .max_headers(crate::head::PARSER_MAX_HEADERS);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(crate::head::PARSER_BUFFER_BYTES).unwrap_or(u32::MAX));
             let io = TokioIo::new(Idle::new(stream, config.idle_timeout));
             let conn = builder.serve_connection_with_upgrades(io, service);
             if let Err(e) = watcher.watch(conn).await {

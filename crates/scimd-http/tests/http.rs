@@ -571,6 +571,7 @@ mod infra {
     }
 }
 
+mod head;
 mod idp;
 mod oauth;
 mod policies;

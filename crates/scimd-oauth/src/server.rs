@@ -191,6 +191,12 @@ pub struct AccessClaims {
     pub gid: String,
 }
 
+/// The audience of the access tokens `issuer` mints: its SCIM base URL, the resource they are for
+/// (RFC 9068 §3, RFC 8707 §2).
+fn audience(issuer: &str) -> String {
+    format!("{issuer}/scim/v2")
+}
+
 /// A verified access token: what the HTTP layer turns into a principal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedAccess {
@@ -888,7 +894,7 @@ impl AuthorizationServer {
         let claims = AccessClaims {
             iss: issuer.to_owned(),
             sub: grant.admin.map_or_else(|| grant.client_id.clone(), |a| a.to_string()),
-            aud: format!("{issuer}/scim/v2"),
+            aud: audience(issuer),
             exp: (now + self.config.access_token_ttl).unix_timestamp(),
             iat: now.unix_timestamp(),
             jti: self.clock.new_id().to_string(),
@@ -906,9 +912,14 @@ impl AuthorizationServer {
         })
     }
 
-    /// Checks a JWT's signature against our keys and decodes its claims, ignoring expiry (the
-    /// caller decides: revocation accepts expired tokens, authentication does not).
-    async fn decode(&self, token: &str) -> Result<Option<AccessClaims>, OAuthError> {
+    /// Checks a JWT's signature against our keys, its issuer and audience, and decodes its claims,
+    /// ignoring expiry (the caller decides: revocation accepts expired tokens, authentication does
+    /// not). `issuer` is this server's issuer identifier as the request reaches it.
+    ///
+    /// RFC 9068 §4: the `iss` claim must exactly match the issuer identifier, and `aud` must name
+    /// this resource server — the SCIM base under that issuer (`{issuer}/scim/v2`, as [`Self::mint`]
+    /// writes it). A token minted under another base URL or `Host` is not one of this server's.
+    async fn decode(&self, token: &str, issuer: &str) -> Result<Option<AccessClaims>, OAuthError> {
         let Ok(header) = jsonwebtoken::decode_header(token) else { return Ok(None) };
         // RFC 9068 §4: reject JWTs of other types (an ID token is not an access token), and any
         // algorithm but ours (RFC 8725 §3.1).
@@ -922,16 +933,21 @@ impl AuthorizationServer {
         let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
         // Expiry is checked against the injected clock below, not the system clock.
         validation.validate_exp = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience(issuer)]);
+        validation.set_required_spec_claims(&["iss", "aud"]);
         Ok(jsonwebtoken::decode::<AccessClaims>(token, &key, &validation).ok().map(|d| d.claims))
     }
 
     /// Authenticates a bearer access token (RFC 6750): signature, expiry by the injected clock, and
     /// the grant still standing in the database. `Ok(None)` for anything that is not a valid,
     /// live scimd access token.
-    pub async fn verify_access_token(&self, token: &str) -> Result<Option<VerifiedAccess>, OAuthError> {
-        let Some(claims) = self.decode(token).await? else { return Ok(None) };
+    pub async fn verify_access_token(
+        &self,
+        token: &str,
+        issuer: &str,
+    ) -> Result<Option<VerifiedAccess>, OAuthError> {
+        let Some(claims) = self.decode(token, issuer).await? else { return Ok(None) };
         if self.clock.now().unix_timestamp() >= claims.exp {
             return Ok(None);
         }
@@ -957,8 +973,8 @@ impl AuthorizationServer {
     /// RFC 7009: revokes an access or refresh token issued to `client`. Revoking either revokes
     /// its grant, so the other tokens issued under it stop working too (RFC 7009 §2.1). Unknown
     /// tokens are not an error (§2.2).
-    pub async fn revoke(&self, client: &ClientRecord, token: &str) -> Result<(), OAuthError> {
-        if let Some(claims) = self.decode(token).await? {
+    pub async fn revoke(&self, client: &ClientRecord, token: &str, issuer: &str) -> Result<(), OAuthError> {
+        if let Some(claims) = self.decode(token, issuer).await? {
             if claims.client_id != client.client_id {
                 return Err(OAuthError::invalid_request("the token was not issued to this client"));
             }
@@ -978,10 +994,15 @@ impl AuthorizationServer {
 
     /// RFC 7662: what a token is. Tokens of other tenants than the asking client's are reported
     /// inactive, so introspection cannot cross tenants.
-    pub async fn introspect(&self, client: &ClientRecord, token: &str) -> Result<Value, OAuthError> {
+    pub async fn introspect(
+        &self,
+        client: &ClientRecord,
+        token: &str,
+        issuer: &str,
+    ) -> Result<Value, OAuthError> {
         let inactive = json!({"active": false});
-        if let Some(claims) = self.decode(token).await? {
-            let Some(live) = self.verify_access_token(token).await? else { return Ok(inactive) };
+        if let Some(claims) = self.decode(token, issuer).await? {
+            let Some(live) = self.verify_access_token(token, issuer).await? else { return Ok(inactive) };
             if live.tenant != client.tenant {
                 return Ok(inactive);
             }

@@ -224,9 +224,14 @@ pub struct ServeArgs {
     #[arg(long, env = "SCIMD_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
     /// Public URL of this server (`https://scim.example.com`), for absolute `meta.location` behind a
-    /// proxy. Default: taken from each request's Host header.
+    /// proxy and the OAuth issuer; its host is allowed. Default: taken from each request's Host
+    /// header.
     #[arg(long, env = "SCIMD_BASE_URL", value_name = "URL")]
     pub base_url: Option<String>,
+    /// Another host name requests may name in `Host` (any port), besides the listen address and
+    /// the --base-url host; repeatable. Requests for other hosts are refused with 421.
+    #[arg(long = "allowed-host", env = "SCIMD_ALLOWED_HOSTS", value_delimiter = ',', value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
     /// Largest request body accepted, in bytes. [default: 1048576]
     #[arg(long, env = "SCIMD_MAX_BODY_BYTES", value_name = "N")]
     pub max_body_bytes: Option<usize>,
@@ -514,7 +519,11 @@ async fn token_create(store: &dyn Store, clock: &dyn Clock, args: TokenCreateArg
         None => None,
     };
     let request = TokenRequest { name: args.name, scopes, expires, operator: args.operator };
-    let (secret, record) = create_static_token(store, clock, &tenant, request).await?;
+    let (secret, record) =
+        create_static_token(store, clock, &tenant, request).await.map_err(|e| match e {
+            StoreError::Scim(e) => CliError::Usage(e.detail),
+            other => other.into(),
+        })?;
     tracing::info!(credential = %record.id, tenant = %tenant.slug, "token created");
     out(secret.expose())?;
     Ok(())
@@ -525,6 +534,15 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
         .await
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", settings.listen)))?;
     let addr = listener.local_addr()?;
+    let mut http = settings.http.clone();
+    http.allowed_hosts.allow_listener(addr);
+    if addr.ip().is_unspecified() && settings.http.base_url.is_none() {
+        tracing::warn!(
+            %addr,
+            "listening on a wildcard address without --base-url: only the loopback names and each \
+             --allowed-host are answered; requests naming another host get 421"
+        );
+    }
     let scim_url = match &settings.http.base_url {
         Some(base) => format!("{base}/scim/v2"),
         None if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}/scim/v2", addr.port()),
@@ -537,7 +555,7 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
     tracing::info!(%addr, scim_url, "scimd listening");
 
     let log = crate::database::open_log(&settings.database, &settings.postgres).await?;
-    let state = AppState::new(store, clock, settings.http.clone()).with_log(log, settings.log_retention);
+    let state = AppState::new(store, clock, http).with_log(log, settings.log_retention);
     // The peer address feeds the per-address sign-in throttling of the authorization pages.
     let app = scimd_http::router(state);
     scimd_http::listener::serve(listener, app, settings.listener.clone(), shutdown_signal()).await?;
@@ -648,6 +666,34 @@ mod tests {
         let cli = Cli::parse_from(["scimd", "migrate"]);
         let s = Settings::resolve(&cli.global, None).unwrap();
         assert_eq!(s.listen, crate::config::DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn allowed_hosts_come_from_the_base_url_and_flags_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scimd.toml");
+        std::fs::write(
+            &file,
+            "base_url = \"https://SCIM.example.com/\"\nallowed_hosts = [\"file.example\"]\n",
+        )
+        .unwrap();
+        let resolve = |args: &[&str]| {
+            let mut argv = vec!["scimd", "--config", file.to_str().unwrap(), "serve"];
+            argv.extend_from_slice(args);
+            let cli = Cli::parse_from(argv);
+            let Command::Serve(serve) = &cli.command else { panic!() };
+            Settings::resolve(&cli.global, Some(serve))
+        };
+        let s = resolve(&[]).unwrap();
+        let hosts = &s.http.allowed_hosts;
+        assert!(hosts.allows("scim.example.com") && hosts.allows("file.example:8443"));
+        assert!(!hosts.allows("localhost"), "the listen address is added once bound");
+        let s = resolve(&["--allowed-host", "a.example", "--allowed-host", "B.example:9000"]).unwrap();
+        let hosts = &s.http.allowed_hosts;
+        assert!(hosts.allows("a.example") && hosts.allows("b.example") && hosts.allows("scim.example.com"));
+        assert!(!hosts.allows("file.example"), "flags replace the file's list");
+        assert!(resolve(&["--allowed-host", "evil.example/x"]).unwrap_err().contains("evil.example/x"));
+        assert!(resolve(&["--base-url", "ftp://scim.example.com"]).unwrap_err().contains("http"));
     }
 
     #[test]

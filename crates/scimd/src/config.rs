@@ -9,6 +9,7 @@
 //! database = "sqlite:///var/lib/scimd/scimd.db"
 //! listen = "0.0.0.0:8080"
 //! base_url = "https://scim.example.com"
+//! allowed_hosts = ["scim.internal"]  # further names a request's Host may give
 //! log_format = "json"          # or "pretty"
 //! max_body_bytes = 1048576
 //! max_page_size = 1000
@@ -49,6 +50,8 @@ pub struct FileConfig {
     pub listen: Option<String>,
     /// `--base-url`.
     pub base_url: Option<String>,
+    /// `--allowed-host`, each.
+    pub allowed_hosts: Option<Vec<String>>,
     /// `--log-format`.
     pub log_format: Option<LogFormat>,
     /// `--max-body-bytes`.
@@ -165,11 +168,29 @@ impl Settings {
         };
         let defaults = scimd_http::HttpConfig::default();
         let flag = |f: fn(&ServeArgs) -> Option<u64>| serve.and_then(f);
+        let base_url = serve
+            .and_then(|s| s.base_url.clone())
+            .or(file.base_url)
+            .map(|u| u.trim_end_matches('/').to_owned());
+        // The listen address is added once bound (`serve`); here the names the settings give.
+        let mut allowed_hosts = scimd_http::AllowedHosts::none();
+        if let Some(base) = &base_url {
+            let scheme = base.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+            if !matches!(scheme.as_deref(), Some("http" | "https")) {
+                return Err(format!("base_url {base:?} must be an http:// or https:// URL"));
+            }
+            allowed_hosts.allow_url(base)?;
+        }
+        let extra = match serve.map(|s| &s.allowed_hosts).filter(|h| !h.is_empty()) {
+            Some(flags) => flags.clone(),
+            None => file.allowed_hosts.unwrap_or_default(),
+        };
+        for host in &extra {
+            allowed_hosts.allow(host.trim()).map_err(|e| format!("allowed host: {e}"))?;
+        }
         let http = scimd_http::HttpConfig {
-            base_url: serve
-                .and_then(|s| s.base_url.clone())
-                .or(file.base_url)
-                .map(|u| u.trim_end_matches('/').to_owned()),
+            base_url,
+            allowed_hosts,
             max_body_bytes: serve
                 .and_then(|s| s.max_body_bytes)
                 .or(file.max_body_bytes)

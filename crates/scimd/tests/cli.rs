@@ -197,6 +197,16 @@ fn token_create_validates_its_input() {
     let o = scimd(dir.path(), &["token", "create", "--tenant", "acme", "--expires-in", "soon"]);
     assert_eq!(o.status.code(), Some(2), "a malformed flag is a usage error");
 
+    // A name is shown in listings and logs: bounded, no control characters, not blank.
+    for name in ["x".repeat(201), "a\u{1b}[31mb".to_owned(), "   ".to_owned()] {
+        let o = scimd(dir.path(), &["token", "create", "--tenant", "acme", "--name", &name]);
+        assert_eq!(o.status.code(), Some(1), "{name:?}");
+        assert_eq!(stdout(&o), "", "no token printed for {name:?}");
+        assert!(stderr(&o).contains("token name"), "{}", stderr(&o));
+    }
+    let o = scimd(dir.path(), &["token", "create", "--tenant", "acme", "--name", &"x".repeat(200)]);
+    assert!(o.status.success(), "200 characters are allowed: {}", stderr(&o));
+
     let o = Command::new(BIN).args(["--database", "mysql://localhost/scimd", "migrate"]).output().unwrap();
     assert_eq!(o.status.code(), Some(1), "an unknown scheme is refused");
     assert!(stderr(&o).contains("postgres://"), "{}", stderr(&o));

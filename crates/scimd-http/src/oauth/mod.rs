@@ -34,14 +34,12 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// The issuer identifier (RFC 8414 §2): `--base-url` when set, else `http://` and the request's
-/// Host. Behind TLS, set `--base-url https://…`: the issuer must be the URL clients use.
+/// Host (one of the allowed hosts, [`crate::head`]). Behind TLS, set `--base-url https://…`: the
+/// issuer must be the URL clients use.
 pub(crate) fn issuer(config: &HttpConfig, headers: &HeaderMap) -> String {
     match &config.base_url {
         Some(base) => base.trim_end_matches('/').to_owned(),
-        None => {
-            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-            format!("http://{host}")
-        }
+        None => format!("http://{}", crate::head::request_host(headers)),
     }
 }
 
@@ -181,7 +179,7 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     let result = async {
         let client = state.oauth.authenticate_client(&auth).await?;
         let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-        state.oauth.revoke(&client, token).await
+        state.oauth.revoke(&client, token, &issuer(&state.config, &headers)).await
     }
     .await;
     match result {
@@ -204,7 +202,7 @@ async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
         let client = state.oauth.authenticate_client(&auth).await?;
         let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-        state.oauth.introspect(&client, token).await
+        state.oauth.introspect(&client, token, &issuer(&state.config, &headers)).await
     }
     .await;
     match result {

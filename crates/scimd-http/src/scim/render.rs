@@ -1,7 +1,7 @@
 //! Stored resources into SCIM JSON: `id`, `meta` (RFC 7643 §3.1), members and groups, then the
 //! `attributes`/`excludedAttributes` projection (RFC 7644 §3.9).
 
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::{HeaderMap, Uri};
 use serde_json::{Map, Value, json};
 
 use scimd_schema::projection::{Projection, project};
@@ -20,16 +20,14 @@ pub(crate) fn etag(version: i64) -> String {
 
 /// The absolute SCIM base URL this request came in under (`https://host/tenants/acme/scim/v2`), for
 /// `meta.location` and `Location` (RFC 7644 §3.1: absolute URIs). The host part comes from
-/// `--base-url` when set (behind a proxy), else from the request's `Host`.
+/// `--base-url` when set (behind a proxy), else from the request's `Host` (an allowed one,
+/// [`crate::head`]).
 pub(crate) fn scim_base(config: &HttpConfig, headers: &HeaderMap, original: &Uri) -> String {
     let path = original.path();
     let prefix = path.find("/scim/v2").map_or("/scim/v2", |i| &path[..i + "/scim/v2".len()]);
     match &config.base_url {
         Some(base) => format!("{}{prefix}", base.trim_end_matches('/')),
-        None => {
-            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-            format!("http://{host}{prefix}")
-        }
+        None => format!("http://{}{prefix}", crate::head::request_host(headers)),
     }
 }
 

@@ -271,6 +271,71 @@ async fn expired_tampered_and_foreign_tokens_are_refused(backend) {
 }
 }
 
+/// RFC 9068 §4: an access token is accepted only under the issuer that minted it and for this
+/// resource server's audience. The forgeries are signed with the server's own key, so only the
+/// claims can make them fail; an unchanged re-signing is the control.
+#[tokio::test]
+async fn access_tokens_are_checked_for_issuer_and_audience() {
+    let s = TestServer::start().await;
+    let (id, secret) = cc_client(&s, &[]).await;
+    let minted = token_basic(&s, &id, &secret, &[("grant_type", "client_credentials")]).await;
+    let access = minted.body["access_token"].as_str().unwrap().to_owned();
+    let payload = access.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["iss"], s.base_url.as_str());
+    assert_eq!(claims["aud"], format!("{}/scim/v2", s.base_url));
+
+    // The same server under another allowed name is another issuer.
+    let port = s.addr.port();
+    let under = |host: String, token: String| {
+        s.send(s.client.get(s.url("/scim/v2/Users")).bearer_auth(token).header("host", host))
+    };
+    assert_eq!(under(format!("127.0.0.1:{port}"), access.clone()).await.status, 200);
+    let r = under(format!("localhost:{port}"), access.clone()).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+
+    let keys = scimd_oauth::keys::KeyRing::new(s.store.clone(), s.clock.clone());
+    let (kid, key) = keys.signing_key().await.unwrap();
+    let sign = |claims: &Value| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some(kid.clone());
+        jsonwebtoken::encode(&header, claims, &key).unwrap()
+    };
+    assert_eq!(scim_get(&s, &sign(&claims), "/scim/v2/Users").await.status, 200, "control");
+    let mut forged = Vec::new();
+    for (field, value) in [
+        ("aud", json!("http://other.example/scim/v2")),
+        ("aud", json!(format!("{}/admin", s.base_url))),
+        ("iss", json!("http://other.example")),
+        ("iss", json!(format!("{}/", s.base_url))),
+    ] {
+        let mut c = claims.clone();
+        c[field] = value;
+        forged.push(c);
+    }
+    for field in ["aud", "iss"] {
+        let mut c = claims.clone();
+        c.as_object_mut().unwrap().remove(field);
+        forged.push(c);
+    }
+    for c in &forged {
+        let r = scim_get(&s, &sign(c), "/scim/v2/Users").await;
+        assert_eq!(r.status, 401, "{c}");
+        assert!(r.header("www-authenticate").unwrap().contains("invalid_token"));
+    }
+    // Introspection reports such a token inactive (RFC 7662 §2.2).
+    let r = s
+        .send(
+            s.client
+                .post(s.url("/oauth2/introspect"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[("token", sign(&forged[0]))]),
+        )
+        .await;
+    assert_eq!(r.body, json!({"active": false}));
+}
+
 backend_tests! {
 async fn revocation_and_introspection(backend) {
     let s = TestServer::start_with(backend).await;
