@@ -4,7 +4,9 @@
 //!
 //! - **header read timeout**: a request's head must arrive within it, counted from when the
 //!   connection starts waiting for one — so a silent connection, a slowly trickled head and an idle
-//!   keep-alive connection are all closed after it (hyper's `http1::Builder::header_read_timeout`);
+//!   keep-alive connection are all closed after it (hyper's `http1::Builder::header_read_timeout`,
+//!   and for the first request, which hyper's timer does not cover while it tells HTTP/1.1 from
+//!   HTTP/2, a deadline of the listener's own);
 //! - **idle timeout**: a connection on which no byte moves in either direction for this long is
 //!   closed (a stalled body, a client that stops reading its response);
 //! - **bounded head**: hyper buffers at most 64 KiB of request head per connection
@@ -90,8 +92,12 @@ pub async fn serve(
         let config = config.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let first_request = Arc::new(tokio::sync::Notify::new());
+            let arrived = first_request.clone();
             let service =
                 hyper::service::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    // A stored permit: a request that comes before the wait below starts counts.
+                    arrived.notify_one();
                     req.extensions_mut().insert(ConnectInfo(peer));
                     app.clone().oneshot(req)
                 });
@@ -109,8 +115,27 @@ pub async fn serve(
                 .timer(TokioTimer::new())
                 .max_header_list_size(u32::try_from(crate::head::PARSER_BUFFER_BYTES).unwrap_or(u32::MAX));
             let io = TokioIo::new(Idle::new(stream, config.idle_timeout));
-            let conn = builder.serve_connection_with_upgrades(io, service);
-            if let Err(e) = watcher.watch(conn).await {
+            let conn = watcher.watch(builder.serve_connection_with_upgrades(io, service));
+            tokio::pin!(conn);
+            // hyper's header timer starts only once the protocol is known, and telling HTTP/1.1
+            // from HTTP/2 waits for the first bytes (up to the 24 of the HTTP/2 preface): a
+            // connection that sends nothing, or trickles a preface, would be held until the idle
+            // timeout. So the first request must arrive within the header read timeout too.
+            let deadline = tokio::time::sleep(config.header_read_timeout);
+            tokio::select! {
+                result = &mut conn => {
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, error = %e, "connection closed with an error");
+                    }
+                    return;
+                }
+                () = deadline => {
+                    tracing::debug!(%peer, "no request within the header read timeout; connection closed");
+                    return;
+                }
+                () = first_request.notified() => {}
+            }
+            if let Err(e) = conn.await {
                 tracing::debug!(%peer, error = %e, "connection closed with an error");
             }
         });

@@ -3,8 +3,9 @@
 //! and how it ended (status, scimType, detail, duration, resource id) — and a background task that
 //! writes them in batches to the [`LogStore`], off the request path and off the data's writer.
 //!
-//! The request path only queues: when the queue is full (the log store is slower than the traffic)
-//! records are dropped and counted, never waited for.
+//! The request path only queues: when the queue is full (the log store is slower than the traffic,
+//! or failing) records are dropped and counted, never waited for. A batch the store refuses is
+//! retried until it is written.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,6 +34,10 @@ const QUEUE: usize = 2_000;
 const BATCH: usize = 500;
 /// How long a partial batch waits for company before it is written.
 const LINGER: Duration = Duration::from_millis(100);
+/// The first wait before a failed batch is written again; it doubles up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(200);
+/// The longest wait between two attempts at a failed batch.
+const RETRY_MAX: Duration = Duration::from_secs(10);
 /// How much of a request body is kept: a user or a PATCH of a few operations fits.
 const MAX_BODY: usize = 4 * 1024;
 /// How much of an error response is read to find its scimType and detail.
@@ -73,8 +78,20 @@ impl ProvisioningLog {
                         Ok(None) | Err(_) => break,
                     }
                 }
-                if let Err(e) = writer.append(&batch).await {
-                    tracing::warn!(error = %e, records = batch.len(), "could not write provisioning log records");
+                // A failed batch is kept and retried (appends are idempotent: records are keyed by
+                // id), so records queued during a transient fault — a full disk, a database
+                // restart — are written once it passes. Meanwhile new records wait in the bounded
+                // queue, and beyond it are dropped and counted, as when the store is slow.
+                let mut wait = RETRY_FIRST;
+                while let Err(e) = writer.append(&batch).await {
+                    tracing::warn!(
+                        error = %e,
+                        records = batch.len(),
+                        retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        "could not write provisioning log records; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(RETRY_MAX);
                 }
                 batch.clear();
                 let now = clock.now();

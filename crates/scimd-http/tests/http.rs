@@ -512,7 +512,8 @@ mod infra {
 
         let listener = scimd_http::ListenerConfig {
             header_read_timeout: std::time::Duration::from_millis(300),
-            idle_timeout: std::time::Duration::from_secs(2),
+            // Far longer than the header read timeout: only that may close the silent connections.
+            idle_timeout: std::time::Duration::from_secs(120),
             max_connections: 1,
         };
         let s = TestServer::start_opts(Options { listener, ..Options::default() }).await;

@@ -322,6 +322,96 @@ async fn a_created_token_works_with_its_scopes() {
     assert!(out.is_empty(), "{out:?}");
 }
 
+/// The binary's listener and Host check, as the flags set them: `--allowed-host` (here through
+/// its environment variable) adds a name, another name is 421, and a connection that sends no
+/// request head is closed after `--header-read-timeout`.
+#[tokio::test]
+async fn serve_answers_its_hosts_and_closes_silent_connections() {
+    use tokio::io::AsyncReadExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_on(
+        &db_url(dir.path()),
+        &[("SCIMD_ALLOWED_HOSTS", "scim.internal,other.internal"), ("SCIMD_HEADER_READ_TIMEOUT", "1s")],
+    );
+    let addr = server.addr();
+    let c = client();
+    let metadata = format!("http://{addr}/.well-known/oauth-authorization-server");
+    for (host, status) in
+        [("scim.internal", 200), ("other.internal:8443", 200), (addr.as_str(), 200), ("evil.example", 421)]
+    {
+        let r = c.get(&metadata).header("host", host).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{host}");
+        let body: Value = r.json().await.unwrap();
+        if status == 200 {
+            assert_eq!(body["issuer"], format!("http://{host}"), "{host}");
+        } else {
+            assert_eq!(body["status"], "421", "{body}");
+        }
+    }
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match silent.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a silent connection outlived a 1 s header read timeout by 30 s");
+    let (exit, log, _) = server.terminate();
+    assert!(exit.success(), "{log:#?}");
+}
+
+/// The README's "Using it" walkthrough, run as written by bash against a running server (only the
+/// address differs: the server listens on a free port). It needs curl and jq, as the README says.
+#[tokio::test]
+async fn the_readme_walkthrough_works_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = readme.split_once("## Using it").expect("a Using it section").1;
+    let script = section.split_once("```sh\n").unwrap().1.split_once("```").unwrap().0;
+    assert!(script.contains("scimd token create") && script.contains("PATCH"), "{script}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let addr = server.addr();
+    let script = script.replace("http://127.0.0.1:8080", &format!("http://{addr}"));
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let o = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &format!("{script}\necho\necho \"ID=$ID\"")])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("SCIMD_DATABASE_URL", db_url(dir.path()))
+        .env_remove("SCIMD_CONFIG")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    let id = out.lines().last().unwrap().trim_start_matches("ID=").to_owned();
+    assert_eq!(id.len(), 36, "the POST answered a user with an id: {out}");
+    assert!(out.contains("\"totalResults\":1"), "the filter found the user: {out}");
+
+    // The last step deactivated that user: read it back with a token of its own.
+    let token = scimd(dir.path(), &["token", "create", "--tenant", "acme", "--scope", "users:read"]);
+    let token = stdout(&token).trim().to_owned();
+    let user: Value = client()
+        .get(format!("http://{addr}/tenants/acme/scim/v2/Users/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(user["userName"], "bjensen@example.com", "{user}");
+    assert_eq!(user["active"], false, "{user}");
+    let (exit, log, _) = server.terminate();
+    assert!(exit.success(), "{log:#?}");
+}
+
 #[tokio::test]
 async fn an_acknowledged_write_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();

@@ -345,14 +345,29 @@ const WRITE_ATTEMPTS: usize = 10;
 const HEAVY_DOC_BYTES: usize = 32 * 1024;
 const HEAVY_OPERATIONS: usize = 64;
 
-/// Runs `f` off the async workers when `heavy`: `block_in_place` on the multi-threaded runtime (the
-/// server's), inline elsewhere (a single-threaded test runtime has no other worker).
-fn compute_where<R>(heavy: bool, f: impl FnOnce() -> R) -> R {
+/// How many heavy computations run at once: all cores but one, so that however many large PATCHes
+/// arrive (from one tenant or several), one core is always left for every other request. Further
+/// heavy requests wait their turn in arrival order (tokio's semaphore is fair), as parked tasks
+/// that cost no CPU.
+static HEAVY_PERMITS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
+});
+
+/// Runs `f` off the async workers when `heavy`: after a turn of [`HEAVY_PERMITS`], with
+/// `block_in_place` on the multi-threaded runtime (the server's); inline elsewhere (a
+/// single-threaded test runtime has no other worker).
+async fn compute_where<R>(heavy: bool, f: impl FnOnce() -> R) -> R {
     let multi = matches!(
         tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()),
         Ok(tokio::runtime::RuntimeFlavor::MultiThread)
     );
-    if heavy && multi { tokio::task::block_in_place(f) } else { f() }
+    if !(heavy && multi) {
+        return f();
+    }
+    // The semaphore is never closed, so acquiring fails never; were it to, the work still runs.
+    let _turn = HEAVY_PERMITS.acquire().await.ok();
+    tokio::task::block_in_place(f)
 }
 
 /// Which resource a read-modify-write concerns.
@@ -395,7 +410,8 @@ async fn read_modify_write(
             let current = read.parsed()?;
             let computed = compute(&current)?;
             Ok((current, computed))
-        })?;
+        })
+        .await?;
         let Computed { doc, members, password_hash } = computed;
         let doc_changed = doc != current.doc;
         if !doc_changed && members.is_empty() && password_hash.is_none() {
