@@ -260,6 +260,19 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever a client writes in `Host`, the parser answers without panicking, and a name it
+        /// accepts holds only what a host may (so it can go into a URL and an error detail as is).
+        #[test]
+        fn any_host_header_parses_safely(host in "\\PC{0,40}|[a-zA-Z0-9.:\\[\\]@/_-]{0,40}") {
+            if let Some(name) = host_name(&host) {
+                let ok = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._:[]".contains(&b));
+                proptest::prop_assert!(ok, "{name:?} from {host:?}");
+                proptest::prop_assert_eq!(host_name(&name), Some(name.clone()), "a name parses as itself");
+            }
+        }
+    }
+
     #[test]
     fn the_listener_allows_its_own_names() {
         let mut hosts = AllowedHosts::none();
