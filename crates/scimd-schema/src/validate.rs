@@ -708,6 +708,30 @@ fn check_required(schema: &Schema, doc: &Map<String, Value>) -> Result<(), ScimE
     Ok(())
 }
 
+/// RFC 7644 §3.5.2.2: "If an attribute is removed or becomes unassigned and is defined as a
+/// required attribute or a read-only attribute, the server SHALL return … a `scimType` error code
+/// of `mutability`". Checks the result of a PATCH: every required core attribute a client writes
+/// (`userName`, a Group's `displayName`) still has a value — not absent, null, an empty array
+/// (RFC 7643 §2.5: the same as unassigned) or a blank string, whichever operation and path
+/// spelling removed it.
+pub fn check_required_kept(rs: &ResourceSchema, after: &Value) -> Result<(), ScimError> {
+    for attr in rs.core.attributes.iter().filter(|a| a.required && a.mutability != Mutability::ReadOnly) {
+        let unassigned = match after.get(&attr.name) {
+            None | Some(Value::Null) => true,
+            Some(Value::Array(items)) => items.is_empty(),
+            Some(Value::String(text)) => text.trim().is_empty(),
+            Some(_) => false,
+        };
+        if unassigned {
+            return Err(ScimError::mutability(format!(
+                "\"{}\" is required: a PATCH may not remove it or leave it without a value (RFC 7644 §3.5.2.2)",
+                attr.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Orders `map` by the schema's attribute order.
 fn ordered(schema: &Schema, mut map: Map<String, Value>) -> Map<String, Value> {
     let mut out = Map::new();

@@ -600,6 +600,7 @@ pub(crate) async fn modify(
             obj.insert("id".into(), Value::String(current.id.clone()));
         }
         let outcome = patch::apply(rs, &mut doc, &ops, &opts)?;
+        validate::check_required_kept(rs, &doc)?;
         // The result is what is stored: every way a PATCH writes values is bounded here.
         limits.check_document(&doc, Some(&current.doc))?;
         check_domains(&doc, Some(&current.doc), domains.as_deref())?;

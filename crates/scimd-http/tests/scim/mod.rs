@@ -788,3 +788,43 @@ async fn me_and_bulk_answer_501_after_authentication(backend) {
     assert_eq!(spc.body["bulk"]["supported"], false);
 }
 }
+
+backend_tests! {
+/// RFC 7644 §3.5.2.2: a PATCH that removes a required attribute, or leaves it without a value, is
+/// 400 `mutability` in every spelling (path, URN-qualified path, no-path value, capitalised op,
+/// empty or blank value, null), and nothing is written.
+async fn a_patch_may_not_unassign_a_required_attribute(backend) {
+    let s = TestServer::start_with(backend).await;
+    let u = create_user(&s, "required").await;
+    let path = format!("/scim/v2/Users/{}", id(&u));
+    let g = s.post("/scim/v2/Groups", &json!({"schemas": [GROUP], "displayName": "Staff"})).await;
+    assert_eq!(g.status, 201, "{}", g.body);
+    let group_path = format!("/scim/v2/Groups/{}", id(&g.body));
+    // A blank value is refused before that, as any blank userName is (invalidValue).
+    let user_ops = [
+        (json!({"op": "remove", "path": "userName"}), "mutability"),
+        (json!({"op": "Remove", "path": "urn:ietf:params:scim:schemas:core:2.0:User:userName"}), "mutability"),
+        (json!({"op": "replace", "path": "userName", "value": ""}), "mutability"),
+        (json!({"op": "replace", "path": "userName", "value": "   "}), "invalidValue"),
+        (json!({"op": "replace", "path": "userName", "value": null}), "mutability"),
+        (json!({"op": "Replace", "value": {"userName": ""}}), "mutability"),
+        (json!({"op": "replace", "value": {"urn:ietf:params:scim:schemas:core:2.0:User:userName": ""}}), "mutability"),
+    ];
+    for (op, scim_type) in user_ops {
+        let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [op.clone()]})).await;
+        assert_error(&r, 400, Some(scim_type));
+    }
+    for op in [json!({"op": "remove", "path": "displayName"}), json!({"op": "replace", "path": "displayName", "value": ""})] {
+        let r = s.patch(&group_path, &json!({"schemas": [PATCH], "Operations": [op.clone()]})).await;
+        assert_eq!(r.status, 400, "{op}: {}", r.body);
+    }
+    let after = s.get(&path).await;
+    assert_eq!(after.body["userName"], "required", "{}", after.body);
+    assert_eq!(after.body["meta"]["version"], u["meta"]["version"], "nothing was written");
+    assert_eq!(s.get(&group_path).await.body["displayName"], "Staff");
+    // Removing an optional attribute still works.
+    let r = s.patch(&path, &json!({"schemas": [PATCH], "Operations": [{"op": "remove", "path": "externalId"}]})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.get("externalId").is_none(), "{}", r.body);
+}
+}
