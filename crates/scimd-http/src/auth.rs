@@ -97,15 +97,20 @@ impl Principal {
     }
 }
 
+/// This server's issuer identifier for the request at hand, built on demand.
+pub type Issuer<'a> = dyn Fn() -> String + Send + Sync + 'a;
+
 /// Checks a presented bearer token.
 #[async_trait]
 pub trait CredentialVerifier: Send + Sync + 'static {
     /// `Ok(Some(_))` for a valid credential; `Ok(None)` when the token is not one this verifier
     /// accepts (unknown, expired, revoked, or of another kind — the next verifier may know it);
-    /// `Err` when the check itself failed (database down → 503). `issuer` is this server's issuer
-    /// identifier as the request reaches it (`--base-url`, else `http://` and the allowed `Host`):
-    /// a token scimd issued is valid only under the issuer that minted it (RFC 9068 §4).
-    async fn verify(&self, token: &str, issuer: &str) -> Result<Option<Principal>, ApiError>;
+    /// `Err` when the check itself failed (database down → 503). `issuer` gives this server's
+    /// issuer identifier as the request reaches it (`--base-url`, else `http://` and the allowed
+    /// `Host`): a token scimd issued is valid only under the issuer that minted it (RFC 9068 §4).
+    /// It is a function so that verifiers that do not need it (static tokens, on every request)
+    /// do not build it.
+    async fn verify(&self, token: &str, issuer: &Issuer<'_>) -> Result<Option<Principal>, ApiError>;
 }
 
 /// Static tokens: digest lookup, expiry, revocation, last-used time.
@@ -125,7 +130,7 @@ impl StaticTokenVerifier {
 #[async_trait]
 impl CredentialVerifier for StaticTokenVerifier {
     /// A static token is the tenant's, whatever name the server is reached by: `issuer` is unused.
-    async fn verify(&self, token: &str, _issuer: &str) -> Result<Option<Principal>, ApiError> {
+    async fn verify(&self, token: &str, _issuer: &Issuer<'_>) -> Result<Option<Principal>, ApiError> {
         if !token.starts_with(PREFIX) {
             return Ok(None);
         }
@@ -181,13 +186,13 @@ impl AccessTokenVerifier {
 
 #[async_trait]
 impl CredentialVerifier for AccessTokenVerifier {
-    async fn verify(&self, token: &str, issuer: &str) -> Result<Option<Principal>, ApiError> {
+    async fn verify(&self, token: &str, issuer: &Issuer<'_>) -> Result<Option<Principal>, ApiError> {
         // A JWS compact serialisation has three dot-separated parts (RFC 7515 §7.1); anything else
         // is not ours to check.
         if token.split('.').count() != 3 {
             return Ok(None);
         }
-        let verified = self.server.verify_access_token(token, issuer).await.map_err(|e| match e.code {
+        let verified = self.server.verify_access_token(token, &issuer()).await.map_err(|e| match e.code {
             scimd_oauth::ErrorCode::TemporarilyUnavailable => {
                 ApiError::Store(StoreError::Unavailable(e.description))
             }
@@ -213,7 +218,7 @@ pub struct ChainVerifier(pub Vec<Arc<dyn CredentialVerifier>>);
 
 #[async_trait]
 impl CredentialVerifier for ChainVerifier {
-    async fn verify(&self, token: &str, issuer: &str) -> Result<Option<Principal>, ApiError> {
+    async fn verify(&self, token: &str, issuer: &Issuer<'_>) -> Result<Option<Principal>, ApiError> {
         for v in &self.0 {
             if let Some(p) = v.verify(token, issuer).await? {
                 return Ok(Some(p));
@@ -276,7 +281,8 @@ impl FromRequestParts<AppState> for Principal {
         }
         let Some(token) = credential(parts) else { return Err(refused(parts, state, AuthError::Missing)) };
         let invalid = if is_basic(parts) { AuthError::InvalidBasic } else { AuthError::Invalid };
-        let issuer = crate::oauth::issuer(&state.config, &parts.headers);
+        let headers = &parts.headers;
+        let issuer = || crate::oauth::issuer(&state.config, headers);
         let Some(mut principal) = state.verifier.verify(&token, &issuer).await? else {
             return Err(refused(parts, state, invalid));
         };

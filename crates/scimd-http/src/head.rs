@@ -97,11 +97,6 @@ impl AllowedHosts {
     pub fn allows(&self, host: &str) -> bool {
         host_name(host).is_some_and(|name| self.0.contains(&name))
     }
-
-    /// The allowed names, sorted.
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(String::as_str)
-    }
 }
 
 fn ip_literal(ip: IpAddr) -> String {

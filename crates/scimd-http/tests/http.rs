@@ -523,17 +523,9 @@ mod infra {
             let addr = s.addr;
             set.spawn(async move {
                 let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
-                let mut buf = [0u8; 256];
-                let closed = tokio::time::timeout(std::time::Duration::from_secs(60), async {
-                    loop {
-                        match c.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(_) => {}
-                        }
-                    }
-                })
-                .await;
-                assert!(closed.is_ok(), "a silent connection stayed open for 60 s");
+                let closed =
+                    scimd_testkit::closed_by_server(&mut c, std::time::Duration::from_secs(60)).await;
+                assert!(closed, "a silent connection stayed open for 60 s");
             });
         }
         while let Some(r) = set.join_next().await {

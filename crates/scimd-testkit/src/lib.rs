@@ -424,3 +424,21 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// Whether the server closes `stream` (end of stream, or a reset) within `within`, reading and
+/// discarding whatever it sends first: for the listener's timeouts. A bound against a hang, not a
+/// timing assertion.
+pub async fn closed_by_server(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 256];
+    tokio::time::timeout(within, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}

@@ -327,7 +327,6 @@ async fn a_created_token_works_with_its_scopes() {
 /// request head is closed after `--header-read-timeout`.
 #[tokio::test]
 async fn serve_answers_its_hosts_and_closes_silent_connections() {
-    use tokio::io::AsyncReadExt as _;
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start_on(
         &db_url(dir.path()),
@@ -349,17 +348,8 @@ async fn serve_answers_its_hosts_and_closes_silent_connections() {
         }
     }
     let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let mut buf = [0u8; 64];
-    let closed = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            match silent.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "a silent connection outlived a 1 s header read timeout by 30 s");
+    let closed = scimd_testkit::closed_by_server(&mut silent, Duration::from_secs(30)).await;
+    assert!(closed, "a silent connection outlived a 1 s header read timeout by 30 s");
     let (exit, log, _) = server.terminate();
     assert!(exit.success(), "{log:#?}");
 }
