@@ -99,6 +99,8 @@ async fn writer_for(store: &dyn Store, slug: &str) -> Result<WriteContext, Error
     Ok(WriteContext {
         tenant: tenant.id,
         actor: "scimd-bench seed".into(),
+        tenant_slug: "test".into(),
+        client: "other".into(),
         request_id: None,
         refuse_unknown_members: false,
     })

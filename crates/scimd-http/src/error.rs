@@ -90,6 +90,16 @@ impl ApiError {
                     "the resource has changed: If-Match does not name its current version".into(),
                 ),
                 StoreError::Scim(e) => ApiError::Scim(e.clone()).parts(),
+                // RFC 9110 §15.5.11 410 Gone: the events after the reader's cursor were pruned by
+                // retention and will not come back; it must start over (docs/events.md).
+                StoreError::EventsPruned(oldest) => client(
+                    StatusCode::GONE,
+                    None,
+                    format!(
+                        "events after this cursor were pruned by retention; the oldest event held is seq {oldest}: \
+                         read head, re-list through SCIM, then continue after head"
+                    ),
+                ),
                 StoreError::Unavailable(_) => Parts {
                     status: StatusCode::SERVICE_UNAVAILABLE,
                     scim_type: None,

@@ -22,6 +22,7 @@
 
 mod cols;
 mod credentials;
+mod events;
 mod log;
 mod oauth;
 mod resources;
@@ -75,6 +76,8 @@ pub struct PgStore {
     pub(crate) pool: PgPool,
     /// Time and ids for rows this store creates.
     pub(crate) clock: Arc<dyn Clock>,
+    /// Wakes readers of the event log after this process commits events (`events.rs`).
+    pub(crate) events: Arc<scimd_store::EventSignal>,
 }
 
 impl PgStore {
@@ -84,7 +87,7 @@ impl PgStore {
     ///
     /// Errors: [`StoreError::Internal`] for a malformed URL.
     pub fn open(url: &str, options: &PgOptions, clock: Arc<dyn Clock>) -> Result<Self> {
-        Ok(Self { pool: pool(url, options)?, clock })
+        Ok(Self { pool: pool(url, options)?, clock, events: Arc::default() })
     }
 
     /// Applies the embedded migrations (`migrations/*.sql`) not applied yet. sqlx holds a
@@ -204,6 +207,10 @@ pub(crate) use scimd_store::rows::{time_from_db, time_to_db};
 
 #[async_trait]
 impl Store for PgStore {
+    fn event_signal(&self) -> &scimd_store::EventSignal {
+        &self.events
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
         Ok(())

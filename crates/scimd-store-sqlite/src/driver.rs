@@ -119,6 +119,7 @@ impl rusqlite::ToSql for Param<'_> {
             Bind::Int(i) => ToSqlOutput::Owned(SqlValue::Integer(*i)),
             Bind::Real(r) => ToSqlOutput::Owned(SqlValue::Real(*r)),
             Bind::Bool(b) => ToSqlOutput::Owned(SqlValue::Integer(i64::from(*b))),
+            Bind::Null(_) => ToSqlOutput::Owned(SqlValue::Null),
         })
     }
 }

@@ -16,6 +16,7 @@
 mod cols;
 mod credentials;
 mod driver;
+mod events;
 mod log;
 mod oauth;
 mod pool;
@@ -58,6 +59,8 @@ pub struct SqliteStore {
     /// Resource writes, batched into shared transactions on a connection of their own
     /// (`writer.rs`).
     pub(crate) resource_writer: writer::Writer,
+    /// Wakes readers of the event log after a batch with events commits (`events.rs`).
+    pub(crate) events: Arc<scimd_store::EventSignal>,
 }
 
 impl SqliteStore {
@@ -76,6 +79,7 @@ impl SqliteStore {
             _scratch: pools.scratch,
             clock,
             resource_writer: pools.resource_writer,
+            events: Arc::default(),
         })
     }
 
@@ -191,6 +195,10 @@ pub(crate) fn conflicting_column(message: &str) -> String {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn event_signal(&self) -> &scimd_store::EventSignal {
+        &self.events
+    }
+
     /// The database answers a read and, when a writer's last write failed, a probe write on that
     /// writer reaches the disk (`write_health.rs`).
     async fn ping(&self) -> Result<()> {

@@ -1,31 +1,28 @@
-//! `ResourceStore` on SQLite: Users and Groups, membership rows, the `emails.value` index rows and
-//! the audit record of each write, each write in its own savepoint of a group-commit batch on the
-//! resource writer (`writer.rs`).
+//! `ResourceStore` on SQLite: each write runs the shared write path (`scimd_store::write`: rows,
+//! audit record, events) in its own savepoint of a group-commit batch on the resource writer
+//! (`writer.rs`).
 //!
 //! Lists compile the filter to SQL with `scimd_store::sql` and read the `search` column; nothing is
 //! filtered in memory. Reads run on the request path's own connections (`readers.rs`,
 //! `retrieve.rs`).
 
+use std::task::{Context, Poll, Waker};
+
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension as _, params};
-use serde_json::{Value, json};
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
 use uuid::Uuid;
 
-use scimd_filter::{AttrPath, Filter, Span};
-use scimd_schema::patch::MemberChange;
-use scimd_schema::value::format_datetime;
-use scimd_schema::{ResourceSchema, filter_eval};
+use scimd_schema::ResourceSchema;
 use scimd_store::rows::time_from_db;
-use scimd_store::sql::{
-    Bind, Derived, Dialect, SqlBuilder, Window, compile_filter, page_statement, unique_attr,
-};
+use scimd_store::sql::{Bind, Derived, Dialect, Sql, SqlBuilder, Window, list_condition, page_statement};
+use scimd_store::write::{self, Cell, PreparedDoc, Row, Tx, Written};
 use scimd_store::{
     DocText, ListPage, ListQuery, Member, MemberReport, NewResource, ResourceKind, ResourceStore, Result,
-    StoreError, StoredResource, Update, Updated, WriteContext,
+    StoreError, StoredResource, Update, Updated, WriteContext, plan,
 };
 
-use crate::driver::{DbError, DbResult};
-use crate::writer::Place;
+use crate::driver::{DbError, DbResult, params};
 use crate::{SqliteStore, retrieve};
 
 /// The columns every read selects, in the order [`StoredParts`] holds them.
@@ -84,385 +81,67 @@ impl StoredParts {
     }
 }
 
-fn insert_values(tx: &Connection, tenant: &str, id: &str, d: &Derived) -> DbResult<()> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO resource_values (tenant_id, resource_id, attr, value) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    for (attr, value) in &d.values {
-        stmt.execute(params![tenant, id, attr, value])?;
+/// The savepoint a write runs in, as the shared write path sees it ([`scimd_store::write`]).
+/// rusqlite answers at once, so the futures it returns are ready on their first poll.
+pub(crate) struct SqliteTx<'c>(&'c Connection);
+
+impl Tx for SqliteTx<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
     }
-    Ok(())
+
+    async fn execute(&mut self, sql: Sql) -> Result<u64> {
+        let mut stmt = self.0.prepare_cached(&sql.text).map_err(DbError::into_store_err)?;
+        Ok(stmt.execute(params(&sql.binds)).map_err(DbError::into_store_err)? as u64)
+    }
+
+    async fn rows(&mut self, sql: Sql) -> Result<Vec<Row>> {
+        let mut stmt = self.0.prepare_cached(&sql.text).map_err(DbError::into_store_err)?;
+        let width = stmt.column_count();
+        let rows = stmt
+            .query_map(params(&sql.binds), |r| {
+                (0..width)
+                    .map(|i| {
+                        Ok(match r.get_ref(i)? {
+                            ValueRef::Null => Cell::Null,
+                            ValueRef::Integer(n) => Cell::Int(n),
+                            ValueRef::Real(f) => Cell::Text(f.to_string()),
+                            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                                Cell::Text(String::from_utf8_lossy(t).into_owned())
+                            }
+                        })
+                    })
+                    .collect::<rusqlite::Result<Row>>()
+            })
+            .map_err(DbError::into_store_err)?;
+        rows.collect::<rusqlite::Result<Vec<Row>>>().map_err(DbError::into_store_err)
+    }
 }
 
-/// Inserts membership rows for ids that name a resource of the tenant; returns how many rows were
-/// added and records the ids that name nothing (no dangling references, the request still
-/// succeeds, the skipped ids go to the audit log).
-fn add_members<'a>(
+/// Runs the shared write path on the writer's savepoint. Its futures never wait (see
+/// [`SqliteTx`]), so one poll completes it; were one ever to wait, the write fails rather than
+/// block the writer.
+pub(crate) fn run<T>(
     tx: &Connection,
-    tenant: &str,
-    group_id: &str,
-    ids: impl Iterator<Item = &'a str>,
-    report: &mut MemberReport,
-) -> DbResult<u64> {
-    let mut kind_of = tx.prepare_cached("SELECT kind FROM resources WHERE tenant_id = ?1 AND id = ?2")?;
-    // Adding an existing member is a no-op (RFC 7644 §3.5.2.1: "if the value already exists, …
-    // no change"), which the primary key turns into an ignored insert.
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO members (tenant_id, group_id, member_id, member_kind) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT DO NOTHING",
-    )?;
-    let mut added = 0;
-    for member in ids {
-        let kind: Option<String> = kind_of.query_row(params![tenant, member], |r| r.get(0)).optional()?;
-        let Some(kind) = kind else {
-            if !report.skipped.iter().any(|s| s == member) {
-                report.skipped.push(member.to_owned());
-            }
-            continue;
-        };
-        added += insert.execute(params![tenant, group_id, member, kind])? as u64;
-    }
-    Ok(added)
-}
-
-/// Deletes one membership row; returns whether there was one.
-fn remove_member(tx: &Connection, tenant: &str, group_id: &str, member_id: &str) -> DbResult<u64> {
-    let mut stmt =
-        tx.prepare_cached("DELETE FROM members WHERE tenant_id = ?1 AND group_id = ?2 AND member_id = ?3")?;
-    Ok(stmt.execute(params![tenant, group_id, member_id])? as u64)
-}
-
-/// Applies one PATCH member change as row inserts/deletes; returns the number of rows changed.
-fn apply_member_change(
-    tx: &Connection,
-    tenant: &str,
-    group_id: &str,
-    change: &MemberChange,
-    report: &mut MemberReport,
-) -> DbResult<u64> {
-    match change {
-        MemberChange::Add(refs) => {
-            add_members(tx, tenant, group_id, refs.iter().map(|m| m.value.as_str()), report)
+    write: impl AsyncFnOnce(&mut SqliteTx<'_>) -> Result<T>,
+) -> DbResult<T> {
+    let mut t = SqliteTx(tx);
+    let future = std::pin::pin!(write(&mut t));
+    match future.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(result) => Ok(result?),
+        Poll::Pending => {
+            Err(StoreError::Internal("a SQLite statement did not complete at once".into()).into())
         }
-        MemberChange::Remove(ids) => {
-            let mut n = 0;
-            for id in ids {
-                n += remove_member(tx, tenant, group_id, id)?;
-            }
-            Ok(n)
-        }
-        MemberChange::RemoveAll => {
-            let mut stmt = tx.prepare_cached("DELETE FROM members WHERE tenant_id = ?1 AND group_id = ?2")?;
-            Ok(stmt.execute(params![tenant, group_id])? as u64)
-        }
-        MemberChange::RemoveWhere(filter) => {
-            // A member filter other than `value eq "…"` (rare: `members[type eq "Group"]`). The
-            // candidates are this one group's rows, each tested with the same evaluator that defines
-            // filter semantics everywhere, wrapped as `members[<filter>]` against a one-member group.
-            let wrapped = Filter::ValuePath {
-                attr: AttrPath::simple("members"),
-                filter: Box::new(filter.clone()),
-                span: Span::default(),
-            };
-            let group_schema = ResourceSchema::group();
-            let mut n = 0;
-            for m in retrieve::members(tx, tenant, group_id)? {
-                let mut member = json!({"value": m.id, "type": m.kind.as_str()});
-                if let (Some(d), Some(obj)) = (m.display, member.as_object_mut()) {
-                    obj.insert("display".into(), Value::String(d));
-                }
-                let doc = json!({ "members": [member] });
-                if filter_eval::matches(&group_schema, &wrapped, &doc)? {
-                    n += remove_member(tx, tenant, group_id, &m.id)?;
-                }
-            }
-            Ok(n)
-        }
-    }
-}
-
-/// Makes the group's member rows equal to `refs`: deletes the rows not named, inserts the new ones.
-fn set_members(
-    tx: &Connection,
-    tenant: &str,
-    group_id: &str,
-    refs: &[scimd_schema::patch::MemberRef],
-    report: &mut MemberReport,
-) -> DbResult<u64> {
-    let wanted: std::collections::HashSet<&str> = refs.iter().map(|m| m.value.as_str()).collect();
-    let current: Vec<String> = tx
-        .prepare_cached("SELECT member_id FROM members WHERE tenant_id = ?1 AND group_id = ?2")?
-        .query_map(params![tenant, group_id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let current_set: std::collections::HashSet<&str> = current.iter().map(String::as_str).collect();
-    let mut n = 0;
-    for gone in current.iter().filter(|m| !wanted.contains(m.as_str())) {
-        n += remove_member(tx, tenant, group_id, gone)?;
-    }
-    let new_ids = refs.iter().map(|m| m.value.as_str()).filter(|m| !current_set.contains(m));
-    n += add_members(tx, tenant, group_id, new_ids, report)?;
-    Ok(n)
-}
-
-/// What an audit record says was done.
-struct Audited<'a> {
-    operation: &'a str,
-    kind: ResourceKind,
-    id: &'a str,
-    status: u16,
-}
-
-fn audit(
-    tx: &Connection,
-    ctx: &WriteContext,
-    at: &str,
-    what: Audited<'_>,
-    report: &MemberReport,
-) -> DbResult<()> {
-    let Audited { operation, kind, id, status } = what;
-    let detail =
-        (!report.skipped.is_empty()).then(|| json!({ "skippedMembers": report.skipped }).to_string());
-    tx.prepare_cached(
-        "INSERT INTO audit (tenant_id, at, actor, request_id, operation, resource_kind, resource_id, status, detail) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        ctx.tenant.to_string(),
-        at,
-        ctx.actor,
-        ctx.request_id,
-        operation,
-        kind.as_str(),
-        id,
-        i64::from(status),
-        detail
-    ])?;
-    Ok(())
-}
-
-/// Membership rows a write may change on an async worker (`writer.rs`, [`Place`]): one
-/// membership row costs two statements, some 10 µs; more go to where blocking is allowed.
-const HEAVY_ROWS: usize = 256;
-
-/// Whether member changes may touch more than [`HEAVY_ROWS`] rows: a replacement or removal of
-/// the whole list (its size is the group's, unknown until read), a filtered removal, or many ids.
-fn heavy(changes: &[MemberChange]) -> bool {
-    let mut rows = 0;
-    for change in changes {
-        rows += match change {
-            MemberChange::Add(refs) => refs.len(),
-            MemberChange::Remove(ids) => ids.len(),
-            MemberChange::RemoveAll | MemberChange::RemoveWhere(_) => return true,
-        };
-    }
-    rows > HEAVY_ROWS
-}
-
-/// Turns a unique-index violation into the SCIM-level conflict on the attribute it guards.
-fn conflict_on(kind: ResourceKind) -> impl Fn(rusqlite::Error) -> DbError {
-    move |e| match DbError::from(e).into_store() {
-        StoreError::Conflict(_) => StoreError::Conflict(unique_attr(kind).to_owned()).into(),
-        other => other.into(),
-    }
-}
-
-/// A new document as the update statement binds it: its derived columns and its text.
-struct PreparedDoc {
-    derived: Derived,
-    doc: String,
-    search: String,
-}
-
-impl PreparedDoc {
-    fn of(kind: ResourceKind, doc: &Value, search: &Value) -> Result<Self> {
-        Ok(Self { derived: Derived::of(kind, doc)?, doc: doc.to_string(), search: search.to_string() })
     }
 }
 
 impl SqliteStore {
-    fn create_in(
-        &self,
-        tx: &Connection,
-        place: Place,
-        ctx: &WriteContext,
-        new: &NewResource,
-        derived: &Derived,
-    ) -> DbResult<(StoredResource, MemberReport)> {
-        place.check(new.members.len() > HEAVY_ROWS)?;
-        let tenant = ctx.tenant.to_string();
-        let id = self.clock.new_id().to_string();
-        let now = self.clock.now();
-        let at = format_datetime(now);
-        let mut report = MemberReport::default();
-
-        tx.prepare_cached(
-            "INSERT INTO resources (tenant_id, id, kind, version, created, last_modified, name_key, \
-             display_name_key, display_name, user_name, external_id, active, password_hash, doc, search) \
-             VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )?
-        .execute(params![
-            tenant,
-            id,
-            new.kind.as_str(),
-            at,
-            derived.name_key,
-            derived.display_name_key,
-            derived.display_name,
-            derived.user_name,
-            derived.external_id,
-            derived.active,
-            new.password_hash,
-            new.doc.to_string(),
-            new.search.to_string(),
-        ])
-        .map_err(conflict_on(new.kind))?;
-        insert_values(tx, &tenant, &id, derived)?;
-        if new.kind == ResourceKind::Group {
-            add_members(tx, &tenant, &id, new.members.iter().map(String::as_str), &mut report)?;
+    /// Wakes readers of the event log after a commit that appended events.
+    fn appended<T>(&self, written: Written<T>) -> T {
+        if written.events > 0 {
+            self.events.notify();
         }
-        if let Some(refused) = ctx.refusal(&report) {
-            return Err(refused.into());
-        }
-        audit(tx, ctx, &at, Audited { operation: "create", kind: new.kind, id: &id, status: 201 }, &report)?;
-
-        let stored = StoredResource {
-            id,
-            kind: new.kind,
-            version: 1,
-            created: now,
-            last_modified: now,
-            doc: new.doc.clone(),
-            members: None,
-            groups: None,
-        };
-        Ok((stored, report))
-    }
-
-    #[allow(clippy::too_many_arguments, reason = "the trait method's arguments, plus where it runs")]
-    fn update_in(
-        &self,
-        tx: &Connection,
-        place: Place,
-        ctx: &WriteContext,
-        kind: ResourceKind,
-        id: &str,
-        update: &Update,
-        doc: Option<&PreparedDoc>,
-    ) -> DbResult<Updated> {
-        let tenant = ctx.tenant.to_string();
-        let mut report = MemberReport::default();
-        let (previous, modified): (i64, String) = tx
-            .prepare_cached(
-                "SELECT version, last_modified FROM resources WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3",
-            )?
-            .query_row(params![tenant, kind.as_str(), id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?
-            .ok_or(StoreError::NotFound)?;
-        // RFC 7644 §3.14: the version is checked inside the write transaction, so the check and the
-        // write cannot be separated by another writer.
-        if update.expected_version.is_some_and(|v| v != previous) {
-            return Err(StoreError::VersionMismatch.into());
-        }
-        place.check(heavy(&update.members))?;
-
-        let mut member_rows = 0;
-        if kind == ResourceKind::Group {
-            let mut changes = update.members.iter().peekable();
-            while let Some(change) = changes.next() {
-                // `RemoveAll` then `Add` is a replacement of the whole list (PUT, or PATCH replace of
-                // `members`): applied as the difference, so an unchanged list touches no row and a
-                // one-member change touches one row.
-                if let (MemberChange::RemoveAll, Some(MemberChange::Add(refs))) = (change, changes.peek()) {
-                    changes.next();
-                    member_rows += set_members(tx, &tenant, id, refs, &mut report)?;
-                    continue;
-                }
-                member_rows += apply_member_change(tx, &tenant, id, change, &mut report)?;
-            }
-        }
-        // Tenant policy unknown_members = refuse: the savepoint rolls back.
-        if let Some(refused) = ctx.refusal(&report) {
-            return Err(refused.into());
-        }
-        let changed = doc.is_some() || member_rows > 0 || update.password_hash.is_some();
-        if !changed {
-            // A no-op PATCH or an identical PUT keeps its version (and ETag), so clients that
-            // compare ETags see nothing changed. Nothing written, nothing audited.
-            let last_modified = time_from_db(&modified)?;
-            return Ok(Updated { previous_version: previous, version: previous, last_modified, report });
-        }
-
-        let now = self.clock.now();
-        let at = format_datetime(now);
-        let version = previous + 1;
-        if let Some(PreparedDoc { derived: d, doc, search }) = doc {
-            tx.prepare_cached(
-                "UPDATE resources SET name_key = ?1, display_name_key = ?2, display_name = ?3, \
-                 user_name = ?4, external_id = ?5, active = ?6, doc = ?7, search = ?8 \
-                 WHERE tenant_id = ?9 AND id = ?10",
-            )?
-            .execute(params![
-                d.name_key,
-                d.display_name_key,
-                d.display_name,
-                d.user_name,
-                d.external_id,
-                d.active,
-                doc,
-                search,
-                tenant,
-                id,
-            ])
-            .map_err(conflict_on(kind))?;
-            tx.prepare_cached("DELETE FROM resource_values WHERE tenant_id = ?1 AND resource_id = ?2")?
-                .execute(params![tenant, id])?;
-            insert_values(tx, &tenant, id, d)?;
-        }
-        if let Some(hash) = &update.password_hash {
-            tx.prepare_cached("UPDATE resources SET password_hash = ?1 WHERE tenant_id = ?2 AND id = ?3")?
-                .execute(params![hash, tenant, id])?;
-        }
-        tx.prepare_cached(
-            "UPDATE resources SET version = ?1, last_modified = ?2 WHERE tenant_id = ?3 AND id = ?4",
-        )?
-        .execute(params![version, at, tenant, id])?;
-        let operation = update.operation.as_str();
-        audit(tx, ctx, &at, Audited { operation, kind, id, status: 200 }, &report)?;
-        Ok(Updated { previous_version: previous, version, last_modified: now, report })
-    }
-
-    fn delete_in(
-        &self,
-        tx: &Connection,
-        place: Place,
-        ctx: &WriteContext,
-        kind: ResourceKind,
-        id: &str,
-        if_match: Option<i64>,
-    ) -> DbResult<()> {
-        let tenant = ctx.tenant.to_string();
-        let version: Option<i64> = tx
-            .prepare_cached("SELECT version FROM resources WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3")?
-            .query_row(params![tenant, kind.as_str(), id], |r| r.get(0))
-            .optional()?;
-        let version = version.ok_or(StoreError::NotFound)?;
-        if if_match.is_some_and(|v| v != version) {
-            return Err(StoreError::VersionMismatch.into());
-        }
-        // A Group's delete cascades to all its membership rows, as many as it has members.
-        place.check(kind == ResourceKind::Group)?;
-        // Memberships in both directions and index rows go with it (ON DELETE CASCADE).
-        tx.prepare_cached("DELETE FROM resources WHERE tenant_id = ?1 AND id = ?2")?
-            .execute(params![tenant, id])?;
-        let at = format_datetime(self.clock.now());
-        audit(
-            tx,
-            ctx,
-            &at,
-            Audited { operation: "delete", kind, id, status: 204 },
-            &MemberReport::default(),
-        )?;
-        Ok(())
+        written.value
     }
 }
 
@@ -471,7 +150,15 @@ impl ResourceStore for SqliteStore {
     async fn create(&self, ctx: &WriteContext, new: NewResource) -> Result<(StoredResource, MemberReport)> {
         // Derived before joining the batch: a document without its key fails without a savepoint.
         let derived = Derived::of(new.kind, &new.doc)?;
-        self.resource_writer.write(|tx, place| self.create_in(tx, place, ctx, &new, &derived)).await
+        let clock = &*self.clock;
+        let written = self
+            .resource_writer
+            .write(|tx, place| {
+                place.check(new.members.len() > plan::HEAVY_ROWS)?;
+                run(tx, async |t| write::create(t, clock, ctx, &new, &derived).await)
+            })
+            .await?;
+        Ok(self.appended(written))
     }
 
     async fn get(
@@ -496,9 +183,15 @@ impl ResourceStore for SqliteStore {
         // Everything derived from the new document (index rows, its text) is computed before
         // joining the batch: the writer only executes statements.
         let doc = update.doc.as_ref().map(|(doc, search)| PreparedDoc::of(kind, doc, search)).transpose()?;
-        self.resource_writer
-            .write(|tx, place| self.update_in(tx, place, ctx, kind, id, &update, doc.as_ref()))
-            .await
+        let clock = &*self.clock;
+        let written = self
+            .resource_writer
+            .write(|tx, place| {
+                place.check(plan::heavy(&update.members))?;
+                run(tx, async |t| write::update(t, clock, ctx, (kind, id), &update, doc.as_ref()).await)
+            })
+            .await?;
+        Ok(self.appended(written))
     }
 
     async fn delete(
@@ -508,7 +201,17 @@ impl ResourceStore for SqliteStore {
         id: &str,
         if_match: Option<i64>,
     ) -> Result<()> {
-        self.resource_writer.write(|tx, place| self.delete_in(tx, place, ctx, kind, id, if_match)).await
+        let clock = &*self.clock;
+        let written = self
+            .resource_writer
+            .write(|tx, place| {
+                // A Group's delete cascades to all its membership rows, as many as it has members.
+                place.check(kind == ResourceKind::Group)?;
+                run(tx, async |t| write::delete(t, clock, ctx, (kind, id), if_match).await)
+            })
+            .await?;
+        self.appended(written);
+        Ok(())
     }
 
     async fn list(
@@ -519,16 +222,7 @@ impl ResourceStore for SqliteStore {
         query: &ListQuery,
     ) -> Result<ListPage> {
         let tenant_text = tenant.to_string();
-        let mut filter_sql = SqlBuilder::new(Dialect::Sqlite);
-        filter_sql.push("r.tenant_id = ");
-        filter_sql.bind(Bind::Text(tenant_text.clone()));
-        filter_sql.push(" AND r.kind = ");
-        filter_sql.bind(Bind::Text(kind.as_str().to_owned()));
-        if let Some(filter) = &query.filter {
-            filter_sql.push(" AND (");
-            compile_filter(filter, schema, kind, &mut filter_sql)?;
-            filter_sql.push(")");
-        }
+        let filter_sql = list_condition(Dialect::Sqlite, &tenant_text, kind, query.filter.as_ref(), schema)?;
 
         // totalResults counts every match, whatever the page (RFC 7644 §3.4.2). Without a filter
         // that is the tenant's count of this kind, kept by triggers (migration 0005): reading one
@@ -582,7 +276,6 @@ mod store_tests {
 
     use serde_json::json;
 
-    use scimd_schema::patch::MemberRef;
     use scimd_store::{
         ListQuery, NewResource, Paging, ResourceKind, ResourceStore, SortOrder, StoreError, TenantStore,
         Update, UpdateOperation, WriteContext, search_document,
@@ -611,6 +304,8 @@ mod store_tests {
         WriteContext {
             tenant: tenant.id,
             actor: "test".into(),
+            tenant_slug: "test".into(),
+            client: "other".into(),
             request_id: None,
             refuse_unknown_members: false,
         }
@@ -690,6 +385,7 @@ mod store_tests {
         let same = Update {
             operation: UpdateOperation::Patch,
             expected_version: Some(1),
+            before: None,
             doc: None,
             members: vec![],
             password_hash: None,
@@ -706,6 +402,7 @@ mod store_tests {
         let rename = Update {
             operation: UpdateOperation::Replace,
             expected_version: Some(1),
+            before: None,
             doc: Some((doc, search)),
             members: vec![],
             password_hash: None,
@@ -754,12 +451,9 @@ mod store_tests {
                 let add = Update {
                     operation: UpdateOperation::Patch,
                     expected_version: None,
+                    before: None,
                     doc: None,
-                    members: vec![scimd_schema::patch::MemberChange::Add(vec![MemberRef {
-                        value: id.clone(),
-                        type_: None,
-                        display: None,
-                    }])],
+                    members: vec![scimd_store::plan::MemberOp::Add(vec![id.clone()])],
                     password_hash: None,
                 };
                 s.update(&ctx, ResourceKind::Group, &gid, add).await.unwrap();
@@ -890,6 +584,8 @@ mod store_tests {
         let other = WriteContext {
             tenant: s.create_tenant("other").await.unwrap().id,
             actor: "test".into(),
+            tenant_slug: "test".into(),
+            client: "other".into(),
             request_id: None,
             refuse_unknown_members: false,
         };
@@ -986,15 +682,9 @@ mod store_tests {
                 scimd_store::Update {
                     operation: UpdateOperation::Replace,
                     expected_version: Some(1),
+                    before: None,
                     doc: None,
-                    members: vec![
-                        scimd_schema::patch::MemberChange::RemoveAll,
-                        scimd_schema::patch::MemberChange::Add(vec![scimd_schema::patch::MemberRef {
-                            value: ids[0].clone(),
-                            type_: None,
-                            display: None,
-                        }]),
-                    ],
+                    members: vec![scimd_store::plan::MemberOp::Set(vec![ids[0].clone()])],
                     password_hash: None,
                 },
             )

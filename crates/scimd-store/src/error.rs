@@ -16,6 +16,10 @@ pub enum StoreError {
     /// the filter could not be compiled.
     #[error(transparent)]
     Scim(#[from] scimd_schema::ScimError),
+    /// A read of the event log asked for events that retention has pruned (→ 410 Gone); the
+    /// payload is the oldest seq still held.
+    #[error("events up to {0} were pruned")]
+    EventsPruned(u64),
     /// The database could not be reached or answered in time (→ 503, retryable).
     #[error("database unavailable: {0}")]
     Unavailable(String),

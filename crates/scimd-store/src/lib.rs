@@ -8,19 +8,25 @@
 pub mod clock;
 pub mod credentials;
 pub mod error;
+pub mod events;
 pub mod log;
 pub mod model;
 pub mod oauth;
+pub mod plan;
 pub mod resources;
 pub mod rows;
 pub mod search;
 pub mod sql;
 pub mod tenants;
 pub mod token;
+pub mod write;
 
 pub use clock::{Clock, MockClock, SystemClock};
 pub use credentials::{CredentialStore, NewToken, TokenRecord};
 pub use error::{Result, StoreError};
+pub use events::{
+    EventHead, EventPage, EventQuery, EventSignal, EventStats, EventStore, EventType, StoredEvent, TypeFilter,
+};
 pub use log::{LogEntry, LogQuery, LogStore};
 pub use model::*;
 pub use oauth::OAuthStore;
@@ -31,7 +37,12 @@ pub use token::TokenSecret;
 
 /// Everything a backend provides: what the HTTP layer holds as `Arc<dyn Store>`.
 #[async_trait::async_trait]
-pub trait Store: TenantStore + CredentialStore + ResourceStore + OAuthStore + Send + Sync + 'static {
+pub trait Store:
+    TenantStore + CredentialStore + ResourceStore + OAuthStore + EventStore + Send + Sync + 'static
+{
+    /// What wakes readers of the event log when this process commits events.
+    fn event_signal(&self) -> &EventSignal;
+
     /// Answers when the database does (`/readyz`): [`StoreError::Unavailable`] when it does not,
     /// or when its last write failed and a probe write does not reach the disk yet.
     async fn ping(&self) -> Result<()>;

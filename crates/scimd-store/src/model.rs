@@ -4,7 +4,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use scimd_schema::patch::MemberChange;
+use crate::plan::MemberOp;
 
 /// A tenant: every row in the database is keyed by one (docs/architecture.md "Data").
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -260,8 +260,13 @@ impl StoredResource<DocText> {
 pub struct WriteContext {
     /// The tenant written to.
     pub tenant: Uuid,
-    /// The credential's name or id, for the audit record.
+    /// Its slug, for the events' `tenant` field.
+    pub tenant_slug: String,
+    /// The credential's name or id, for the audit record and the events' `client.name`.
     pub actor: String,
+    /// The client as detected from the request (`entra`, `okta`, `other`), for the events'
+    /// `client.kind`.
+    pub client: String,
     /// The request id, for correlating the audit record with logs.
     pub request_id: Option<String>,
     /// Refuse the whole write when a member id names no resource of the tenant (tenant policy
@@ -327,14 +332,17 @@ pub struct Update {
     /// PUT or PATCH, for the audit record.
     pub operation: UpdateOperation,
     /// The version the row must still have, else [`crate::StoreError::VersionMismatch`] and nothing
-    /// is written. Required whenever `doc` is set (the new document was computed from that version);
+    /// is written. Required whenever `before` is set (the update was computed from that version);
     /// `None` only for writes that do not depend on the document read: member rows (each
-    /// [`MemberChange`] is relative to the rows, not to a list read earlier) and a password hash.
+    /// [`MemberOp`] is relative to the rows, not to a list read earlier).
     pub expected_version: Option<i64>,
+    /// The document the update was computed from, as read at `expected_version`: what the event
+    /// log compares the new document with. Set whenever `doc` or `password_hash` is.
+    pub before: Option<Value>,
     /// The new document and its search copy, or `None` when the document does not change.
     pub doc: Option<(Value, Value)>,
     /// Membership row changes, applied in order.
-    pub members: Vec<MemberChange>,
+    pub members: Vec<MemberOp>,
     /// A new password hash, when the update sets one.
     pub password_hash: Option<String>,
 }

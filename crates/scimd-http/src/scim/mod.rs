@@ -81,7 +81,11 @@ fn ctx<'a>(state: &'a AppState, principal: &Principal, headers: &HeaderMap, uri:
         tenant: principal.tenant.id,
         write: WriteContext {
             tenant: principal.tenant.id,
+            tenant_slug: principal.tenant.slug.clone(),
             actor: principal.credential.name.clone(),
+            // From the head alone (the body is not parsed twice): Okta and Entra name themselves
+            // in User-Agent, Entra's flag in the query.
+            client: crate::provisioning_log::detect_client(headers, uri.0.query(), None).to_owned(),
             request_id: headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
             refuse_unknown_members: principal.tenant.settings.unknown_members
                 == scimd_store::UnknownMembers::Refuse,

@@ -5,10 +5,11 @@ use std::sync::{Arc, LazyLock};
 
 use serde_json::Value;
 
-use scimd_schema::patch::{self, MemberChange, PatchOptions};
+use scimd_schema::patch::{self, PatchOptions};
 use scimd_schema::validate::{self, ValidateOptions};
 use scimd_schema::writes::{self, WriteRequest};
 use scimd_schema::{ResourceSchema, ScimError};
+use scimd_store::plan::{self, MemberOp};
 use scimd_store::{
     ListQuery, NewResource, Paging, Reprovision, ResourceKind, Store, StoreError, StoredResource,
     TenantSettings, Update, UpdateOperation, WriteContext, search_document,
@@ -330,7 +331,7 @@ pub(crate) async fn get(
 /// `members`, `password`), membership row changes, a new password hash.
 struct Computed {
     doc: Value,
-    members: Vec<MemberChange>,
+    members: Vec<MemberOp>,
     password_hash: Option<String>,
 }
 
@@ -418,10 +419,13 @@ async fn read_modify_write(
             // Nothing to write: the resource as read is the answer, its version (ETag) unchanged.
             return Ok((current, true));
         }
+        // The document was computed from this version, and the event log compares the new one
+        // (or a new password) with it; member rows are relative to the rows, not to this read.
+        let from_read = doc_changed || password_hash.is_some();
         let update = Update {
             operation: w.operation,
-            // The document was computed from this version; member rows and a password hash were not.
-            expected_version: (doc_changed || conditional_request).then_some(current.version),
+            expected_version: (from_read || conditional_request).then_some(current.version),
+            before: from_read.then(|| current.doc.clone()),
             doc: doc_changed.then(|| (doc.clone(), search_document(rs, &doc))),
             members,
             password_hash,
@@ -512,15 +516,7 @@ impl Replacement {
         }
         // RFC 7644 §3.5.1: PUT replaces the member list; the store applies it as a difference of rows.
         let members = if kind == ResourceKind::Group {
-            let ids = take_member_ids(&mut doc);
-            vec![
-                MemberChange::RemoveAll,
-                MemberChange::Add(
-                    ids.into_iter()
-                        .map(|value| patch::MemberRef { value, type_: None, display: None })
-                        .collect(),
-                ),
-            ]
+            vec![MemberOp::Set(take_member_ids(&mut doc))]
         } else {
             Vec::new()
         };
@@ -610,7 +606,7 @@ pub(crate) async fn modify(
         let had_password = doc.as_object_mut().and_then(|o| o.remove("password")).is_some();
         Ok(Computed {
             doc,
-            members: outcome.members,
+            members: plan::member_ops(outcome.members),
             password_hash: if had_password { password_hash.clone() } else { None },
         })
     };

@@ -706,6 +706,8 @@ async fn member_patches_of_a_large_group_do_not_answer_its_members(backend) {
     let ctx = scimd_store::WriteContext {
         tenant: s.tenant.id,
         actor: "test".into(),
+        tenant_slug: "test".into(),
+        client: "other".into(),
         request_id: None,
         refuse_unknown_members: false,
     };

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use scimd_schema::ResourceSchema;
-use scimd_schema::patch::{MemberChange, MemberRef};
+
 use scimd_store::{
     NewResource, ResourceKind, ResourceStore, Store as _, StoreError, TenantStore, Update, UpdateOperation,
     WriteContext, search_document,
@@ -36,6 +36,8 @@ async fn two_pools_add_members_while_members_are_deleted() {
     let ctx = WriteContext {
         tenant: tenant.id,
         actor: "test".into(),
+        tenant_slug: "test".into(),
+        client: "other".into(),
         request_id: None,
         refuse_unknown_members: false,
     };
@@ -52,12 +54,9 @@ async fn two_pools_add_members_while_members_are_deleted() {
             let add = Update {
                 operation: UpdateOperation::Patch,
                 expected_version: None,
+                before: None,
                 doc: None,
-                members: vec![MemberChange::Add(vec![MemberRef {
-                    value: member,
-                    type_: None,
-                    display: None,
-                }])],
+                members: vec![scimd_store::plan::MemberOp::Add(vec![member])],
                 password_hash: None,
             };
             s.update(&task_ctx, ResourceKind::Group, &gid, add).await.map(|u| u.report)
@@ -89,6 +88,8 @@ async fn conditional_writes_and_conflicts() {
     let ctx = WriteContext {
         tenant: tenant.id,
         actor: "test".into(),
+        tenant_slug: "test".into(),
+        client: "other".into(),
         request_id: None,
         refuse_unknown_members: false,
     };
@@ -102,6 +103,7 @@ async fn conditional_writes_and_conflicts() {
     let rename = Update {
         operation: UpdateOperation::Patch,
         expected_version: Some(1),
+        before: None,
         doc: Some((doc, search)),
         members: vec![],
         password_hash: None,

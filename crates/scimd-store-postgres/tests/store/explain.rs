@@ -122,6 +122,8 @@ async fn hot_filters_use_indexes_at_100k_users() {
                 Bind::Int(i) => q.bind(*i),
                 Bind::Real(f) => q.bind(*f),
                 Bind::Bool(v) => q.bind(*v),
+                Bind::Null(scimd_store::sql::NullType::Text) => q.bind(None::<String>),
+                Bind::Null(scimd_store::sql::NullType::Bool) => q.bind(None::<bool>),
             };
         }
         let row = q.fetch_one(pool).await.unwrap();

@@ -257,6 +257,8 @@ async fn build(spec: PopulationSpec) -> Population {
     let ctx = WriteContext {
         tenant,
         actor: "differential".into(),
+        tenant_slug: "test".into(),
+        client: "other".into(),
         request_id: None,
         refuse_unknown_members: false,
     };

@@ -51,6 +51,60 @@ pub fn compile_filter(
     Ok(())
 }
 
+/// The `WHERE` condition of a list (RFC 7644 §3.4.2): the tenant's resources of `kind`, and the
+/// compiled filter when there is one. Every backend's list starts from it.
+///
+/// # Errors
+/// As [`compile_filter`].
+pub fn list_condition(
+    dialect: Dialect,
+    tenant: &str,
+    kind: ResourceKind,
+    filter: Option<&Filter>,
+    rs: &ResourceSchema,
+) -> Result<SqlBuilder, ScimError> {
+    let mut b = SqlBuilder::new(dialect);
+    b.push("r.tenant_id = ").bind(Bind::Text(tenant.to_owned()));
+    b.push(" AND r.kind = ").bind(Bind::Text(kind.as_str().to_owned()));
+    if let Some(filter) = filter {
+        b.push(" AND (");
+        compile_filter(filter, rs, kind, &mut b)?;
+        b.push(")");
+    }
+    Ok(b)
+}
+
+/// Compiles the filter of a PATCH `members[<filter>]` remove (RFC 7644 §3.5.2.2) into a boolean SQL
+/// expression over one membership row `m` of the table `members`, appended to `out`: the store
+/// deletes `FROM members AS m WHERE <group> AND (<this>)` in one statement. The filter is checked
+/// as the value filter of Group `members` it is, so it accepts and refuses exactly what
+/// `members[…]` in a list filter does, with the same semantics (the compiler's row scope).
+///
+/// # Errors
+///
+/// 400 `invalidFilter` as [`compile_filter`] for `members[<filter>]`. On error `out` is left as it
+/// was.
+pub fn compile_member_filter(filter: &Filter, out: &mut SqlBuilder) -> Result<(), ScimError> {
+    let rs = ResourceSchema::group();
+    let wrapped = Filter::ValuePath {
+        attr: AttrPath::simple("members"),
+        filter: Box::new(filter.clone()),
+        span: scimd_filter::Span::default(),
+    };
+    let checked = check_filter(&rs, &wrapped)?;
+    let CheckedFilter::ValuePath { filter: inner, .. } = &checked else {
+        return Err(ScimError::invalid_filter("a members filter must be a value filter"));
+    };
+    let mut fragment = SqlBuilder::new(out.dialect());
+    Compiler { dialect: out.dialect(), kind: ResourceKind::Group, aliases: 0 }.filter(
+        inner,
+        &Scope::Row(Rows::GroupMembers),
+        &mut fragment,
+    )?;
+    out.append(&fragment);
+    Ok(())
+}
+
 /// Appends the `ORDER BY` list for `sortBy`/`sortOrder` (without the keywords `ORDER BY`), ending
 /// with `r.id` so that the order is total and pages are stable.
 ///

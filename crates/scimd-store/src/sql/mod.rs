@@ -66,7 +66,9 @@ mod columns;
 mod compile;
 
 pub use columns::{Cursor, Derived, Window, unique_attr};
-pub use compile::{INDEXED_VALUES, compile_filter, compile_sort, page_statement};
+pub use compile::{
+    INDEXED_VALUES, compile_filter, compile_member_filter, compile_sort, list_condition, page_statement,
+};
 
 use std::fmt;
 
@@ -94,6 +96,32 @@ pub enum Bind {
     Real(f64),
     /// A boolean (SQLite stores it as 0/1).
     Bool(bool),
+    /// SQL NULL, typed for PostgreSQL (which refuses a text NULL in a boolean column). Only the
+    /// store's own statements bind it (absent optional columns); a filter never does.
+    Null(NullType),
+}
+
+/// The type of a [`Bind::Null`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NullType {
+    /// A text column.
+    Text,
+    /// A boolean column.
+    Bool,
+}
+
+impl Bind {
+    /// Text, or a text NULL.
+    #[must_use]
+    pub fn opt_text(value: Option<&str>) -> Self {
+        value.map_or(Bind::Null(NullType::Text), |s| Bind::Text(s.to_owned()))
+    }
+
+    /// A boolean, or a boolean NULL.
+    #[must_use]
+    pub fn opt_bool(value: Option<bool>) -> Self {
+        value.map_or(Bind::Null(NullType::Bool), Bind::Bool)
+    }
 }
 
 impl fmt::Display for Bind {
@@ -103,6 +131,7 @@ impl fmt::Display for Bind {
             Bind::Int(i) => write!(f, "Int({i})"),
             Bind::Real(r) => write!(f, "Real({r:?})"),
             Bind::Bool(b) => write!(f, "Bool({b})"),
+            Bind::Null(_) => f.write_str("Null"),
         }
     }
 }

@@ -1,0 +1,359 @@
+//! The event log: what the application beside scimd reads to learn what changed (docs/events.md).
+//!
+//! Every committed write appends its events in the same transaction as the change, numbered by a
+//! per-tenant counter row that the transaction updates as its last statement. The row's lock (or,
+//! on SQLite, the single writer) makes the numbering the commit order: a transaction takes the
+//! next number only after the one before it committed, so a reader that has seen `seq` N has seen
+//! every event at or below N, on one database or on PostgreSQL with several replicas writing.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::{Result, StoreError};
+use crate::sql::{Bind, SqlBuilder};
+use crate::write::{Cell, Row, Tx};
+
+/// The event types (docs/events.md, "Types").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventType {
+    /// A User was created (POST).
+    UserCreated,
+    /// A User changed, other than `active` flipping.
+    UserUpdated,
+    /// A User's `active` went from true to false.
+    UserDeactivated,
+    /// A User's `active` went from false to true (including the re-activation policy's takeover).
+    UserReactivated,
+    /// A User was deleted.
+    UserDeleted,
+    /// A Group was created.
+    GroupCreated,
+    /// A Group's attributes other than its members changed.
+    GroupUpdated,
+    /// A Group was deleted.
+    GroupDeleted,
+    /// One member joined a group.
+    GroupMemberAdded,
+    /// One member left a group (removed, or deleted).
+    GroupMemberRemoved,
+}
+
+impl EventType {
+    /// Every type, in the order of docs/events.md.
+    pub const ALL: [EventType; 10] = [
+        EventType::UserCreated,
+        EventType::UserUpdated,
+        EventType::UserDeactivated,
+        EventType::UserReactivated,
+        EventType::UserDeleted,
+        EventType::GroupCreated,
+        EventType::GroupUpdated,
+        EventType::GroupDeleted,
+        EventType::GroupMemberAdded,
+        EventType::GroupMemberRemoved,
+    ];
+
+    /// The wire name (`user.deactivated`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventType::UserCreated => "user.created",
+            EventType::UserUpdated => "user.updated",
+            EventType::UserDeactivated => "user.deactivated",
+            EventType::UserReactivated => "user.reactivated",
+            EventType::UserDeleted => "user.deleted",
+            EventType::GroupCreated => "group.created",
+            EventType::GroupUpdated => "group.updated",
+            EventType::GroupDeleted => "group.deleted",
+            EventType::GroupMemberAdded => "group.member_added",
+            EventType::GroupMemberRemoved => "group.member_removed",
+        }
+    }
+
+    /// Parses a wire name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// A type filter: one type (`user.deactivated`) or every type of a resource (`user.*`, `group.*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeFilter(Vec<EventType>);
+
+impl TypeFilter {
+    /// Parses the filters a reader gave; an empty list means every type.
+    ///
+    /// # Errors
+    /// The name that is neither a type nor `user.*` / `group.*`.
+    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> std::result::Result<Self, String> {
+        let mut types = Vec::new();
+        for name in names {
+            let matched: Vec<EventType> = match name.strip_suffix(".*") {
+                Some(prefix @ ("user" | "group")) => EventType::ALL
+                    .into_iter()
+                    .filter(|t| t.as_str().split_once('.').is_some_and(|(p, _)| p == prefix))
+                    .collect(),
+                Some(_) => Vec::new(),
+                None => EventType::parse(name).into_iter().collect(),
+            };
+            if matched.is_empty() {
+                return Err(name.to_owned());
+            }
+            types.extend(matched);
+        }
+        types.sort_by_key(|t| t.as_str());
+        types.dedup();
+        Ok(Self(types))
+    }
+
+    /// The types it keeps; empty for every type.
+    #[must_use]
+    pub fn types(&self) -> &[EventType] {
+        &self.0
+    }
+
+    /// Whether it keeps `t`.
+    #[must_use]
+    pub fn keeps(&self, t: EventType) -> bool {
+        self.0.is_empty() || self.0.contains(&t)
+    }
+}
+
+/// A read of the log.
+#[derive(Clone, Debug)]
+pub struct EventQuery {
+    /// Events with a higher seq than this (0: from the start).
+    pub after: u64,
+    /// How many at most (at least 1).
+    pub limit: u32,
+    /// Which types.
+    pub types: TypeFilter,
+}
+
+/// One stored event: its number and its JSON body as written (docs/events.md, "Event").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// The per-tenant sequence number.
+    pub seq: u64,
+    /// The event, as JSON text.
+    pub body: String,
+}
+
+/// A page of the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventPage {
+    /// The events, in seq order.
+    pub events: Vec<StoredEvent>,
+    /// Where the next read continues (`after`): the last event's seq when the page is full, else
+    /// the head the read saw (every event up to it was examined, whatever the type filter kept).
+    pub next: u64,
+}
+
+/// Where a tenant's log stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventHead {
+    /// The highest seq committed (0: none yet).
+    pub seq: u64,
+    /// The lowest seq still held: events below it were pruned by retention.
+    pub oldest: u64,
+}
+
+/// What the metrics report of the whole log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventStats {
+    /// Events held, every tenant.
+    pub events: u64,
+    /// The earliest `occurred_at` held, when there is one.
+    pub oldest: Option<OffsetDateTime>,
+}
+
+/// Reading and pruning the event log. Appending is part of each resource write (see
+/// [`crate::ResourceStore`]), never a call of its own.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Events of `tenant` after `query.after`, in seq order.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::EventsPruned`] when events after `query.after` were pruned by retention
+    /// (the reader would miss them), naming the oldest seq still held.
+    async fn events(&self, tenant: Uuid, query: &EventQuery) -> Result<EventPage>;
+
+    /// Where `tenant`'s log stands.
+    async fn event_head(&self, tenant: Uuid) -> Result<EventHead>;
+
+    /// Deletes at most `max` events that occurred before `before`, oldest first, and returns how
+    /// many it deleted: retention, run in small batches so that no write waits long behind it.
+    async fn prune_events(&self, before: OffsetDateTime, max: u32) -> Result<u64>;
+
+    /// The size of the whole log, for metrics.
+    async fn event_stats(&self) -> Result<EventStats>;
+}
+
+/// Wakes readers waiting for events (long polls) when this process commits some. A generation
+/// counter, not a queue: waking costs nothing per event and a reader that wakes re-reads the log,
+/// so a missed or spurious wake-up is never wrong, only later or earlier. Writes by other
+/// processes (replicas) do not wake it; readers also re-read on a short interval for those.
+#[derive(Debug)]
+pub struct EventSignal {
+    tx: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for EventSignal {
+    fn default() -> Self {
+        Self { tx: tokio::sync::watch::Sender::new(0) }
+    }
+}
+
+impl EventSignal {
+    /// Called after a commit that appended events.
+    pub fn notify(&self) {
+        self.tx.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    /// A receiver whose `changed()` resolves at the next [`EventSignal::notify`].
+    #[must_use]
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.tx.subscribe()
+    }
+}
+
+fn cell(row: &Row, i: usize) -> Result<&Cell> {
+    row.get(i).ok_or_else(|| StoreError::Internal(format!("a result row has no column {i}")))
+}
+
+fn seq_of(c: &Cell) -> Result<u64> {
+    match c {
+        Cell::Int(n) => u64::try_from(*n).map_err(|_| StoreError::Internal(format!("negative seq {n}"))),
+        Cell::Null => Ok(0),
+        Cell::Text(t) => Err(StoreError::Internal(format!("seq {t:?} is not a number"))),
+    }
+}
+
+/// [`EventStore::event_head`] on any backend's connection.
+pub async fn read_head(tx: &mut impl Tx, tenant: Uuid) -> Result<EventHead> {
+    let mut b = SqlBuilder::new(tx.dialect());
+    b.push("SELECT seq, pruned FROM event_heads WHERE tenant_id = ").bind(Bind::Text(tenant.to_string()));
+    Ok(match tx.rows(b.build()).await?.first() {
+        Some(row) => EventHead { seq: seq_of(cell(row, 0)?)?, oldest: seq_of(cell(row, 1)?)? + 1 },
+        None => EventHead { seq: 0, oldest: 1 },
+    })
+}
+
+/// [`EventStore::events`] on any backend's connection. The head is read first and the events
+/// are read up to it: every event at or below a committed head is committed (the counter row
+/// orders commits), so the page has no holes however the two reads interleave with writers.
+pub async fn read_events(tx: &mut impl Tx, tenant: Uuid, q: &EventQuery) -> Result<EventPage> {
+    let head = read_head(tx, tenant).await?;
+    if q.after.saturating_add(1) < head.oldest {
+        return Err(StoreError::EventsPruned(head.oldest));
+    }
+    if q.after > head.seq {
+        return Err(StoreError::Scim(scimd_schema::ScimError::invalid_value(format!(
+            "after: {} is beyond the last event of this tenant ({}); use a seq this log returned",
+            q.after, head.seq
+        ))));
+    }
+    if q.after == head.seq {
+        return Ok(EventPage { events: Vec::new(), next: head.seq });
+    }
+    let int = |n: u64| Bind::Int(i64::try_from(n).unwrap_or(i64::MAX));
+    let mut b = SqlBuilder::new(tx.dialect());
+    b.push("SELECT seq, body FROM events WHERE tenant_id = ").bind(Bind::Text(tenant.to_string()));
+    b.push(" AND seq > ").bind(int(q.after));
+    b.push(" AND seq <= ").bind(int(head.seq));
+    if !q.types.types().is_empty() {
+        b.push(" AND type IN (");
+        for (i, t) in q.types.types().iter().enumerate() {
+            if i > 0 {
+                b.push(", ");
+            }
+            b.bind(Bind::Text(t.as_str().to_owned()));
+        }
+        b.push(")");
+    }
+    b.push(" ORDER BY seq LIMIT ").bind(Bind::Int(i64::from(q.limit.max(1))));
+    let mut events = Vec::new();
+    for row in tx.rows(b.build()).await? {
+        let body = match cell(&row, 1)? {
+            Cell::Text(t) => t.clone(),
+            other => return Err(StoreError::Internal(format!("event body is {other:?}"))),
+        };
+        events.push(StoredEvent { seq: seq_of(cell(&row, 0)?)?, body });
+    }
+    let full = events.len() >= usize::try_from(q.limit.max(1)).unwrap_or(usize::MAX);
+    let next = match events.last() {
+        Some(last) if full => last.seq,
+        _ => head.seq,
+    };
+    Ok(EventPage { events, next })
+}
+
+/// [`EventStore::prune_events`] on any backend's transaction: deletes the oldest events before
+/// `before` (at most `max`) and raises each tenant's `pruned` mark to the highest seq it deleted.
+pub async fn prune(tx: &mut impl Tx, before: OffsetDateTime, max: u32) -> Result<u64> {
+    let mut b = SqlBuilder::new(tx.dialect());
+    b.push("DELETE FROM events WHERE (tenant_id, seq) IN (SELECT tenant_id, seq FROM events WHERE occurred_at < ");
+    b.bind(Bind::Text(crate::rows::time_to_db(before)));
+    b.push(" ORDER BY occurred_at LIMIT ").bind(Bind::Int(i64::from(max)));
+    b.push(") RETURNING tenant_id, seq");
+    let deleted = tx.rows(b.build()).await?;
+    let mut highest: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for row in &deleted {
+        let tenant = match cell(row, 0)? {
+            Cell::Text(t) => t.clone(),
+            other => return Err(StoreError::Internal(format!("event tenant is {other:?}"))),
+        };
+        let seq = seq_of(cell(row, 1)?)?;
+        let e = highest.entry(tenant).or_default();
+        *e = (*e).max(seq);
+    }
+    for (tenant, seq) in highest {
+        let mut b = SqlBuilder::new(tx.dialect());
+        let seq = Bind::Int(i64::try_from(seq).unwrap_or(i64::MAX));
+        b.push("UPDATE event_heads SET pruned = ").bind(seq.clone());
+        b.push(" WHERE tenant_id = ").bind(Bind::Text(tenant));
+        b.push(" AND pruned < ").bind(seq);
+        tx.execute(b.build()).await?;
+    }
+    Ok(deleted.len() as u64)
+}
+
+/// [`EventStore::event_stats`] on any backend's connection.
+pub async fn stats(tx: &mut impl Tx) -> Result<EventStats> {
+    let b = {
+        let mut b = SqlBuilder::new(tx.dialect());
+        b.push("SELECT count(*), min(occurred_at) FROM events");
+        b
+    };
+    let rows = tx.rows(b.build()).await?;
+    let Some(row) = rows.first() else { return Ok(EventStats::default()) };
+    let oldest = match cell(row, 1)? {
+        Cell::Text(t) => Some(crate::rows::time_from_db(t)?),
+        _ => None,
+    };
+    Ok(EventStats { events: seq_of(cell(row, 0)?)?, oldest })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_round_trip_and_prefixes_expand() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::parse(t.as_str()), Some(t));
+        }
+        let users = TypeFilter::parse(["user.*"]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(users.types().len(), 5);
+        assert!(users.keeps(EventType::UserDeactivated));
+        assert!(!users.keeps(EventType::GroupMemberAdded));
+        let both = TypeFilter::parse(["group.deleted", "group.*"]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(both.types().len(), 5, "duplicates collapse");
+        assert!(TypeFilter::parse([]).unwrap_or_else(|e| panic!("{e}")).keeps(EventType::UserCreated));
+        for bad in ["user", "users.*", "*", "user.created ", "User.created", ".*", "user.**"] {
+            assert_eq!(TypeFilter::parse([bad]), Err(bad.to_owned()), "{bad:?}");
+        }
+    }
+}
