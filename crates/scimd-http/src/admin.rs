@@ -29,6 +29,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/tokens", get(list_tokens))
         .route("/tokens/{id}", delete(revoke_token))
         .route("/logs", get(logs))
+        .route("/events", get(crate::events::list))
+        .route("/events/head", get(crate::events::head))
         .route("/settings", get(get_settings).put(put_settings).patch(patch_settings))
 }
 

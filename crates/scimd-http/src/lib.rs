@@ -11,6 +11,7 @@ mod admin;
 pub mod auth;
 pub mod duration;
 pub mod error;
+pub mod events;
 pub mod head;
 mod health;
 pub mod listener;

@@ -153,7 +153,32 @@ pub(crate) async fn track(State(state): State<AppState>, mut req: Request, next:
 
 /// `GET /metrics`.
 pub(crate) async fn render(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let body = state.metrics.encode().map_err(|e| ApiError::Internal(format!("encoding metrics: {e}")))?;
+    let mut body =
+        state.metrics.encode().map_err(|e| ApiError::Internal(format!("encoding metrics: {e}")))?;
+    // The event log: appended by this process (counters), held by the database (gauges, read at
+    // scrape time; left out when the database does not answer, so a scrape never fails on it).
+    let appended = state.store.event_signal().appended();
+    body.push_str(
+        "# HELP scimd_events_appended_total Events appended to the event log by this process, by type.\n",
+    );
+    body.push_str("# TYPE scimd_events_appended_total counter\n");
+    for t in scimd_store::EventType::ALL {
+        body.push_str(&format!(
+            "scimd_events_appended_total{{type=\"{}\"}} {}\n",
+            t.as_str(),
+            appended.get(t)
+        ));
+    }
+    if let Ok(stats) = state.store.event_stats().await {
+        body.push_str("# HELP scimd_events_held Events held in the event log, every tenant.\n");
+        body.push_str("# TYPE scimd_events_held gauge\n");
+        body.push_str(&format!("scimd_events_held {}\n", stats.events));
+        if let Some(oldest) = stats.oldest {
+            body.push_str("# HELP scimd_events_oldest_timestamp_seconds When the oldest event held occurred (retention prunes before it).\n");
+            body.push_str("# TYPE scimd_events_oldest_timestamp_seconds gauge\n");
+            body.push_str(&format!("scimd_events_oldest_timestamp_seconds {}\n", oldest.unix_timestamp()));
+        }
+    }
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))], body)
         .into_response())
 }

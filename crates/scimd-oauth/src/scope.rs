@@ -26,11 +26,14 @@ pub enum Scope {
     /// The admin API (`/admin/v1/...`) of the credential's own tenant. Not one of the SCIM scopes:
     /// `scim` and a token created without `--scope` do not include it.
     Admin,
+    /// Read the tenant's event log (`/admin/v1/tenants/{slug}/events`, docs/events.md): for the
+    /// application that acts on provisioning, which needs no other admin right. `admin` includes it.
+    EventsRead,
 }
 
 impl Scope {
-    /// Every scope, in canonical order: the eight SCIM scopes, then `admin`.
-    pub const ALL: [Scope; 9] = [
+    /// Every scope, in canonical order: the eight SCIM scopes, then `admin` and `events:read`.
+    pub const ALL: [Scope; 10] = [
         Scope::UsersRead,
         Scope::UsersCreate,
         Scope::UsersUpdate,
@@ -40,6 +43,7 @@ impl Scope {
         Scope::GroupsUpdate,
         Scope::GroupsDelete,
         Scope::Admin,
+        Scope::EventsRead,
     ];
 
     /// The canonical name (`users:read`).
@@ -55,6 +59,7 @@ impl Scope {
             Scope::GroupsUpdate => "groups:update",
             Scope::GroupsDelete => "groups:delete",
             Scope::Admin => "admin",
+            Scope::EventsRead => "events:read",
         }
     }
 
@@ -80,7 +85,7 @@ pub struct Scopes(u16);
 
 impl Scopes {
     /// Every name accepted, canonical names first, then `scim` and the Auth0-style aliases.
-    pub const KNOWN_NAMES: [&'static str; 20] = [
+    pub const KNOWN_NAMES: [&'static str; 21] = [
         "users:read",
         "users:create",
         "users:update",
@@ -101,6 +106,7 @@ impl Scopes {
         "patch:groups",
         "delete:groups",
         "admin",
+        "events:read",
     ];
 
     /// No scope.
@@ -134,6 +140,7 @@ impl Scopes {
             "groups:update" | "put:groups" | "patch:groups" => one(Scope::GroupsUpdate),
             "groups:delete" | "delete:groups" => one(Scope::GroupsDelete),
             "admin" => one(Scope::Admin),
+            "events:read" => one(Scope::EventsRead),
             _ => None,
         }
     }

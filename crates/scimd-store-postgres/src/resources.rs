@@ -142,9 +142,7 @@ impl PgStore {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let written = write(&mut PgTx(&mut tx)).await?;
         tx.commit().await.map_err(map_err)?;
-        if written.events > 0 {
-            self.events.notify();
-        }
+        self.events.committed(&written.events);
         Ok(written.value)
     }
 }

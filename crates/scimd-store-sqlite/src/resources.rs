@@ -138,9 +138,7 @@ pub(crate) fn run<T>(
 impl SqliteStore {
     /// Wakes readers of the event log after a commit that appended events.
     fn appended<T>(&self, written: Written<T>) -> T {
-        if written.events > 0 {
-            self.events.notify();
-        }
+        self.events.committed(&written.events);
         written.value
     }
 }

@@ -78,6 +78,29 @@ impl EventType {
     }
 }
 
+/// How many events of each type a write (or a process) appended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Appended([u64; EventType::ALL.len()]);
+
+impl Appended {
+    /// Counts one more of `t`.
+    pub fn add(&mut self, t: EventType) {
+        self.0[t as usize] += 1;
+    }
+
+    /// How many of `t`.
+    #[must_use]
+    pub fn get(&self, t: EventType) -> u64 {
+        self.0[t as usize]
+    }
+
+    /// How many in all.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
 /// A type filter: one type (`user.deactivated`) or every type of a resource (`user.*`, `group.*`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TypeFilter(Vec<EventType>);
@@ -195,21 +218,63 @@ pub trait EventStore: Send + Sync {
 /// counter, not a queue: waking costs nothing per event and a reader that wakes re-reads the log,
 /// so a missed or spurious wake-up is never wrong, only later or earlier. Writes by other
 /// processes (replicas) do not wake it; readers also re-read on a short interval for those.
+///
+/// It also counts what this process appended, by type, for the metrics.
 #[derive(Debug)]
 pub struct EventSignal {
     tx: tokio::sync::watch::Sender<u64>,
+    closing: std::sync::atomic::AtomicBool,
+    appended: [std::sync::atomic::AtomicU64; EventType::ALL.len()],
 }
 
 impl Default for EventSignal {
     fn default() -> Self {
-        Self { tx: tokio::sync::watch::Sender::new(0) }
+        Self {
+            tx: tokio::sync::watch::Sender::new(0),
+            closing: std::sync::atomic::AtomicBool::new(false),
+            appended: Default::default(),
+        }
     }
 }
 
 impl EventSignal {
-    /// Called after a commit that appended events.
-    pub fn notify(&self) {
+    /// Called after a commit: counts what it appended and, when it appended anything, wakes the
+    /// waiting readers.
+    pub fn committed(&self, appended: &Appended) {
+        if appended.total() == 0 {
+            return;
+        }
+        for t in EventType::ALL {
+            self.appended[t as usize].fetch_add(appended.get(t), std::sync::atomic::Ordering::Relaxed);
+        }
+        self.notify();
+    }
+
+    /// What this process appended since it started.
+    #[must_use]
+    pub fn appended(&self) -> Appended {
+        let mut a = Appended::default();
+        for t in EventType::ALL {
+            a.0[t as usize] = self.appended[t as usize].load(std::sync::atomic::Ordering::Relaxed);
+        }
+        a
+    }
+
+    fn notify(&self) {
         self.tx.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    /// The server is shutting down: waiting readers are woken and answer with what they have, so
+    /// that a long poll does not hold the graceful shutdown for its whole `wait`.
+    pub fn close(&self) {
+        self.closing.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.notify();
+    }
+
+    /// Whether [`EventSignal::close`] was called.
+    #[must_use]
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A receiver whose `changed()` resolves at the next [`EventSignal::notify`].
@@ -250,10 +315,13 @@ pub async fn read_events(tx: &mut impl Tx, tenant: Uuid, q: &EventQuery) -> Resu
         return Err(StoreError::EventsPruned(head.oldest));
     }
     if q.after > head.seq {
-        return Err(StoreError::Scim(scimd_schema::ScimError::invalid_value(format!(
-            "after: {} is beyond the last event of this tenant ({}); use a seq this log returned",
-            q.after, head.seq
-        ))));
+        return Err(StoreError::Scim(scimd_schema::ScimError::new(
+            scimd_schema::ScimType::InvalidCursor,
+            format!(
+                "after: {} is beyond the last event of this tenant ({}); use a seq this log returned",
+                q.after, head.seq
+            ),
+        )));
     }
     if q.after == head.seq {
         return Ok(EventPage { events: Vec::new(), next: head.seq });
@@ -320,11 +388,17 @@ pub async fn prune(tx: &mut impl Tx, before: OffsetDateTime, max: u32) -> Result
     Ok(deleted.len() as u64)
 }
 
-/// [`EventStore::event_stats`] on any backend's connection.
+/// [`EventStore::event_stats`] on any backend's connection. Cheap at any size, since the
+/// metrics endpoint reads it on every scrape: numbers have no holes, so the count held is the sum
+/// over tenants of `seq - pruned` (one row per tenant, not a scan of the events), and the oldest
+/// time is the first entry of `events_by_time`.
 pub async fn stats(tx: &mut impl Tx) -> Result<EventStats> {
     let b = {
         let mut b = SqlBuilder::new(tx.dialect());
-        b.push("SELECT count(*), min(occurred_at) FROM events");
+        b.push(
+            "SELECT CAST(coalesce(sum(seq - pruned), 0) AS BIGINT), \
+             (SELECT min(occurred_at) FROM events) FROM event_heads",
+        );
         b
     };
     let rows = tx.rows(b.build()).await?;

@@ -14,6 +14,7 @@ use scimd_schema::value::format_datetime;
 
 use crate::clock::Clock;
 use crate::error::{Result, StoreError};
+use crate::events::Appended;
 use crate::model::{MemberReport, NewResource, ResourceKind, StoredResource, Update, Updated, WriteContext};
 use crate::plan::{self, Draft, EndedMembership, MemberDelta, MemberOp, MemberRow, Subject};
 use crate::rows::time_from_db;
@@ -360,19 +361,23 @@ async fn audit(
 /// Appends a write's events: takes `drafts.len()` numbers from the tenant's counter row and
 /// inserts the events. Called as the write's last statements: on PostgreSQL the counter row's lock
 /// is then held only from here to the commit (see the crate's events module for why the lock makes
-/// numbers follow commit order). Returns how many it appended.
+/// numbers follow commit order). Returns what it appended.
 async fn append_events(
     tx: &mut impl Tx,
     clock: &dyn Clock,
     ctx: &WriteContext,
     drafts: Vec<Draft>,
     at: OffsetDateTime,
-) -> Result<usize> {
+) -> Result<Appended> {
+    let mut appended = Appended::default();
     if drafts.is_empty() {
-        return Ok(0);
+        return Ok(appended);
     }
-    let n = drafts.len();
-    let count = i64::try_from(n).map_err(|_| StoreError::Internal("too many events in one write".into()))?;
+    for d in &drafts {
+        appended.add(d.type_);
+    }
+    let count = i64::try_from(drafts.len())
+        .map_err(|_| StoreError::Internal("too many events in one write".into()))?;
     let tenant = ctx.tenant.to_string();
     let mut b = builder(tx);
     b.push("INSERT INTO event_heads (tenant_id, seq) VALUES (").bind(Bind::Text(tenant.clone()));
@@ -396,17 +401,17 @@ async fn append_events(
         }
         tx.execute(b.build()).await?;
     }
-    Ok(n)
+    Ok(appended)
 }
 
-/// What a write returns to its backend: the result, and how many events it appended (a backend
-/// wakes waiting readers after the commit when there were any).
+/// What a write returns to its backend: the result, and the events it appended (the backend
+/// hands them to [`crate::EventSignal::committed`] after the commit).
 #[derive(Debug)]
 pub struct Written<T> {
     /// The write's result.
     pub value: T,
     /// Events appended.
-    pub events: usize,
+    pub events: Appended,
 }
 
 /// RFC 7644 §3.3: inserts a resource, its index rows, its initial members (Groups), the audit
@@ -560,7 +565,7 @@ pub async fn update(
         // ETags see nothing changed. Nothing written, nothing audited, no event.
         let last_modified = time_from_db(cell(&row, 1)?.text()?)?;
         let value = Updated { previous_version: previous, version: previous, last_modified, report };
-        return Ok(Written { value, events: 0 });
+        return Ok(Written { value, events: Appended::default() });
     }
 
     let now = clock.now();
@@ -658,7 +663,9 @@ pub async fn delete(
     audit(tx, ctx, &at, Audited { operation: "delete", kind, id, status: 204 }, &MemberReport::default())
         .await?;
     let external_id = cell(&row, 2)?.opt_text()?;
-    let subject = Subject { kind, id, version, external_id, at: now };
+    // The deletion is one more change of the resource: its event carries the next version, so a
+    // reader that holds the last one (the initial sync's rule, docs/events.md) still applies it.
+    let subject = Subject { kind, id, version: version + 1, external_id, at: now };
     let events = append_events(tx, clock, ctx, plan::deleted(&subject, &doc, &ended), now).await?;
     Ok(Written { value: (), events })
 }

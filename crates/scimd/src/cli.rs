@@ -81,6 +81,32 @@ pub enum Command {
     /// Manage a tenant's verified domains (only users in them are accepted once it has any).
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// Read a tenant's event log (docs/events.md).
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Print events as JSON lines, in seq order.
+    Tail(EventsTailArgs),
+}
+
+/// `events tail` options.
+#[derive(Debug, Args)]
+pub struct EventsTailArgs {
+    /// The tenant.
+    #[arg(long, value_name = "SLUG")]
+    pub tenant: String,
+    /// Start after this seq (0: from the oldest held). [default: 0]
+    #[arg(long, value_name = "SEQ", default_value_t = 0)]
+    pub after: u64,
+    /// Only these types (repeatable): user.deactivated, group.member_added, user.*, …
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Keep printing new events as they are committed (until interrupted).
+    #[arg(long)]
+    pub follow: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -254,6 +280,10 @@ pub struct ServeArgs {
     /// How long the provisioning log keeps records, e.g. 30d, 12h. [default: 30d]
     #[arg(long, env = "SCIMD_LOG_RETENTION", value_name = "DURATION", value_parser = scimd_http::duration::parse)]
     pub log_retention: Option<Duration>,
+    /// How long the event log keeps events, e.g. 90d; older ones are pruned in the background and
+    /// a reader asking for them gets 410. [default: 90d]
+    #[arg(long, env = "SCIMD_EVENT_RETENTION", value_name = "DURATION", value_parser = scimd_http::duration::parse)]
+    pub event_retention: Option<Duration>,
     /// A request's headers must arrive within this (also how long an idle keep-alive connection
     /// stays open), e.g. 10s. [default: 10s]
     #[arg(long, env = "SCIMD_HEADER_READ_TIMEOUT", value_name = "DURATION", value_parser = scimd_http::duration::parse)]
@@ -437,6 +467,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Key(KeyCommand::Rotate) => crate::credentials::key_rotate(&store, &clock, &settings).await,
         Command::Logs(args) => crate::logs::run(&*store, &*clock, &settings, args).await,
         Command::Domain(cmd) => crate::domains::run(&*store, &*clock, cmd).await,
+        Command::Events(EventsCommand::Tail(args)) => crate::events::tail(&*store, args).await,
     };
     store.close().await;
     result
@@ -555,10 +586,18 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
     tracing::info!(%addr, scim_url, "scimd listening");
 
     let log = crate::database::open_log(&settings.database, &settings.postgres).await?;
-    let state = AppState::new(store, clock, http).with_log(log, settings.log_retention);
+    let retention =
+        scimd_http::events::spawn_retention(store.clone(), clock.clone(), settings.event_retention);
+    let state = AppState::new(store.clone(), clock, http).with_log(log, settings.log_retention);
     // The peer address feeds the per-address sign-in throttling of the authorization pages.
     let app = scimd_http::router(state);
-    scimd_http::listener::serve(listener, app, settings.listener.clone(), shutdown_signal()).await?;
+    let shutdown = async {
+        shutdown_signal().await;
+        // Long polls of the event log answer now instead of holding the shutdown for their wait.
+        store.event_signal().close();
+    };
+    scimd_http::listener::serve(listener, app, settings.listener.clone(), shutdown).await?;
+    retention.abort();
     tracing::info!("scimd stopped");
     Ok(())
 }

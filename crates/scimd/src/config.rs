@@ -153,6 +153,8 @@ pub struct Settings {
     pub http: scimd_http::HttpConfig,
     /// How long the provisioning log keeps records (`serve`).
     pub log_retention: time::Duration,
+    /// How long the event log keeps events (`serve`).
+    pub event_retention: time::Duration,
     /// The listener's timeouts and connection cap (`serve`).
     pub listener: scimd_http::ListenerConfig,
     /// PostgreSQL pool and session settings (unused on SQLite).
@@ -268,6 +270,9 @@ impl Settings {
             http,
             // 30 days by default (docs/operations.md).
             log_retention: serve.and_then(|s| s.log_retention).unwrap_or(time::Duration::days(30)),
+            // 90 days by default (docs/events.md): three times WorkOS's 30, so that a consumer
+            // that was down for weeks catches up from the log instead of re-listing.
+            event_retention: serve.and_then(|s| s.event_retention).unwrap_or(time::Duration::days(90)),
         })
     }
 }

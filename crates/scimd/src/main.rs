@@ -6,6 +6,7 @@ mod config;
 mod credentials;
 mod database;
 mod domains;
+mod events;
 mod logs;
 
 use std::process::ExitCode;

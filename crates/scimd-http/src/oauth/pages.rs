@@ -109,6 +109,7 @@ fn describe(scope: Scope) -> &'static str {
         Scope::GroupsUpdate => "Update groups and their members",
         Scope::GroupsDelete => "Delete groups",
         Scope::Admin => "Administer this tenant (clients, tokens, logs)",
+        Scope::EventsRead => "Read the log of what was provisioned (events)",
     }
 }
 
