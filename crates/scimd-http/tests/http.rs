@@ -564,6 +564,7 @@ mod infra {
     }
 }
 
+mod events;
 mod head;
 mod idp;
 mod oauth;
