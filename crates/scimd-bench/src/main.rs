@@ -1,4 +1,6 @@
 //! `scimd-bench seed`: fills a scimd database for the load benchmark (`bench/run.sh`).
+//! `scimd-bench event-latency`: measures how long the event log's long poll takes to deliver a
+//! write's event after the write's response (`bench/events.sh`).
 //!
 //! Seeding through HTTP, one request per user, would take an hour for a million users; this tool
 //! opens the database with the store the server uses and calls the same `ResourceStore::create`
@@ -34,6 +36,27 @@ use scimd_store_sqlite::SqliteStore;
 enum Cli {
     /// Creates users (and optionally one large group) through the store.
     Seed(SeedArgs),
+    /// Measures write-response-to-event latency through a running server's long poll.
+    EventLatency(LatencyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct LatencyArgs {
+    /// The server (`http://127.0.0.1:18080`).
+    #[arg(long)]
+    url: String,
+    /// The tenant written to and read from.
+    #[arg(long, default_value = "bench")]
+    tenant: String,
+    /// A token with `users:create`.
+    #[arg(long, env = "SCIMD_BENCH_TOKEN")]
+    token: String,
+    /// A token with `events:read`.
+    #[arg(long, env = "SCIMD_BENCH_EVENTS_TOKEN")]
+    events_token: String,
+    /// How many writes to time, one after another.
+    #[arg(long, default_value_t = 1000)]
+    writes: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,11 +94,71 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() {
-    let Cli::Seed(args) = Cli::parse();
-    if let Err(e) = seed(args).await {
+    let result = match Cli::parse() {
+        Cli::Seed(args) => seed(args).await,
+        Cli::EventLatency(args) => event_latency(args).await,
+    };
+    if let Err(e) = result {
         eprintln!("scimd-bench: {e}");
         std::process::exit(1);
     }
+}
+
+/// For each of `writes` users: a long poll (`wait=10`) is waiting for the next event, the user is
+/// POSTed, and the time from the POST's response to the poll's answer is recorded (0 when the
+/// event arrived first: the commit precedes the response). Prints the distribution.
+async fn event_latency(args: LatencyArgs) -> Result<(), Error> {
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let events = format!("{}/admin/v1/tenants/{}/events", args.url, args.tenant);
+    let head: Value =
+        client.get(format!("{events}/head")).bearer_auth(&args.events_token).send().await?.json().await?;
+    let mut after: u64 = head["seq"].as_str().and_then(|s| s.parse().ok()).ok_or("head has no seq")?;
+    let run = std::process::id();
+    let mut samples = Vec::with_capacity(args.writes);
+    for i in 0..args.writes {
+        let poll = {
+            let (client, url, token) = (client.clone(), format!("{events}?after={after}&wait=10"), args.events_token.clone());
+            tokio::spawn(async move {
+                let page: Value = client.get(url).bearer_auth(token).send().await?.json().await?;
+                Ok::<_, Error>((std::time::Instant::now(), page))
+            })
+        };
+        // Let the poll reach its wait; if it has not, it finds the event on its first read.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": format!("latency-{run}-{i}")});
+        let r = client
+            .post(format!("{}/tenants/{}/scim/v2/Users", args.url, args.tenant))
+            .bearer_auth(&args.token)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .await?;
+        let answered = std::time::Instant::now();
+        if r.status().as_u16() != 201 {
+            return Err(format!("POST answered {}", r.status()).into());
+        }
+        let (arrived, page) = poll.await??;
+        let next = page["next"].as_str().and_then(|s| s.parse().ok()).ok_or("page has no next")?;
+        if page["events"].as_array().is_none_or(Vec::is_empty) {
+            return Err("the long poll answered without the event".into());
+        }
+        after = next;
+        samples.push(arrived.saturating_duration_since(answered));
+    }
+    samples.sort();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "event latency over {} writes: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        samples.len(),
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        at(1.0)
+    );
+    Ok(())
 }
 
 async fn open(url: &str) -> Result<Arc<dyn Store>, Error> {
@@ -99,7 +182,7 @@ async fn writer_for(store: &dyn Store, slug: &str) -> Result<WriteContext, Error
     Ok(WriteContext {
         tenant: tenant.id,
         actor: "scimd-bench seed".into(),
-        tenant_slug: "test".into(),
+        tenant_slug: tenant.slug.clone(),
         client: "other".into(),
         request_id: None,
         refuse_unknown_members: false,
