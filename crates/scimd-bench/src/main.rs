@@ -117,7 +117,8 @@ async fn event_latency(args: LatencyArgs) -> Result<(), Error> {
     let mut samples = Vec::with_capacity(args.writes);
     for i in 0..args.writes {
         let poll = {
-            let (client, url, token) = (client.clone(), format!("{events}?after={after}&wait=10"), args.events_token.clone());
+            let (client, url, token) =
+                (client.clone(), format!("{events}?after={after}&wait=10"), args.events_token.clone());
             tokio::spawn(async move {
                 let page: Value = client.get(url).bearer_auth(token).send().await?.json().await?;
                 Ok::<_, Error>((std::time::Instant::now(), page))

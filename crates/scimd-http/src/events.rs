@@ -3,8 +3,8 @@
 //!
 //! A read with `wait` is a long poll: it answers as soon as an event it would return exists, or
 //! with an empty page when `wait` runs out. Waiting costs a parked task: this process's commits
-//! wake it ([`scimd_store::EventSignal`]), and it re-reads every [`POLL`] for commits of other
-//! replicas. At most [`MAX_WAITERS`] requests wait at once; beyond that a read answers at once, so
+//! of its tenant's events wake it ([`scimd_store::EventSignal`]), and it re-reads every [`POLL`]
+//! for commits of other replicas. At most [`MAX_WAITERS`] requests wait at once; beyond that a read answers at once, so
 //! long polls cannot hold an unbounded number of tasks and connections' worth of state.
 
 use std::time::Duration;
@@ -100,15 +100,14 @@ pub(crate) async fn list(
 ) -> Result<Response, ApiError> {
     require_events(&p)?;
     let (mut query, wait) = parse(&q)?;
-    let signal = state.store.event_signal();
     // Subscribed before the first read, so a commit between the read and the wait still wakes it.
-    let mut woken = signal.subscribe();
+    let mut woken = state.store.event_signal().subscribe(p.tenant.id);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     let mut permit = None;
     let page = loop {
         let page = state.store.events(p.tenant.id, &query).await?;
         let now = tokio::time::Instant::now();
-        if !page.events.is_empty() || now >= deadline || signal.is_closing() {
+        if !page.events.is_empty() || now >= deadline || woken.is_closing() {
             break page;
         }
         if permit.is_none() {
@@ -123,7 +122,7 @@ pub(crate) async fn list(
         query.after = page.next;
         let nap = POLL.min(deadline - now);
         tokio::select! {
-            _ = woken.changed() => {}
+            () = woken.changed() => {}
             () = tokio::time::sleep(nap) => {}
         }
     };

@@ -138,11 +138,15 @@ impl PgStore {
     /// Runs one write of the shared write path in a transaction of its own, committed when it
     /// succeeds (dropped, so rolled back, when it fails), and wakes readers of the event log when
     /// it appended events.
-    async fn write<T>(&self, write: impl AsyncFnOnce(&mut PgTx<'_>) -> Result<Written<T>>) -> Result<T> {
+    async fn write<T>(
+        &self,
+        ctx: &WriteContext,
+        write: impl AsyncFnOnce(&mut PgTx<'_>) -> Result<Written<T>>,
+    ) -> Result<T> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let written = write(&mut PgTx(&mut tx)).await?;
         tx.commit().await.map_err(map_err)?;
-        self.events.committed(&written.events);
+        self.events.committed(ctx.tenant, &written.events);
         Ok(written.value)
     }
 }
@@ -245,7 +249,7 @@ impl ResourceStore for PgStore {
         // Derived before the transaction: while rows are locked only statements run.
         let derived = Derived::of(new.kind, &new.doc)?;
         let clock = &*self.clock;
-        self.write(async |t| write::create(t, clock, ctx, &new, &derived).await).await
+        self.write(ctx, async |t| write::create(t, clock, ctx, &new, &derived).await).await
     }
 
     async fn get(
@@ -274,7 +278,7 @@ impl ResourceStore for PgStore {
     ) -> Result<Updated> {
         let doc = update.doc.as_ref().map(|(doc, search)| PreparedDoc::of(kind, doc, search)).transpose()?;
         let clock = &*self.clock;
-        self.write(async |t| write::update(t, clock, ctx, (kind, id), &update, doc.as_ref()).await).await
+        self.write(ctx, async |t| write::update(t, clock, ctx, (kind, id), &update, doc.as_ref()).await).await
     }
 
     async fn delete(
@@ -285,7 +289,7 @@ impl ResourceStore for PgStore {
         if_match: Option<i64>,
     ) -> Result<()> {
         let clock = &*self.clock;
-        self.write(async |t| write::delete(t, clock, ctx, (kind, id), if_match).await).await
+        self.write(ctx, async |t| write::delete(t, clock, ctx, (kind, id), if_match).await).await
     }
 
     async fn list(

@@ -137,8 +137,8 @@ pub(crate) fn run<T>(
 
 impl SqliteStore {
     /// Wakes readers of the event log after a commit that appended events.
-    fn appended<T>(&self, written: Written<T>) -> T {
-        self.events.committed(&written.events);
+    fn appended<T>(&self, ctx: &WriteContext, written: Written<T>) -> T {
+        self.events.committed(ctx.tenant, &written.events);
         written.value
     }
 }
@@ -156,7 +156,7 @@ impl ResourceStore for SqliteStore {
                 run(tx, async |t| write::create(t, clock, ctx, &new, &derived).await)
             })
             .await?;
-        Ok(self.appended(written))
+        Ok(self.appended(ctx, written))
     }
 
     async fn get(
@@ -189,7 +189,7 @@ impl ResourceStore for SqliteStore {
                 run(tx, async |t| write::update(t, clock, ctx, (kind, id), &update, doc.as_ref()).await)
             })
             .await?;
-        Ok(self.appended(written))
+        Ok(self.appended(ctx, written))
     }
 
     async fn delete(
@@ -208,7 +208,7 @@ impl ResourceStore for SqliteStore {
                 run(tx, async |t| write::delete(t, clock, ctx, (kind, id), if_match).await)
             })
             .await?;
-        self.appended(written);
+        self.appended(ctx, written);
         Ok(())
     }
 

@@ -214,40 +214,69 @@ pub trait EventStore: Send + Sync {
     async fn event_stats(&self) -> Result<EventStats>;
 }
 
-/// Wakes readers waiting for events (long polls) when this process commits some. A generation
-/// counter, not a queue: waking costs nothing per event and a reader that wakes re-reads the log,
-/// so a missed or spurious wake-up is never wrong, only later or earlier. Writes by other
-/// processes (replicas) do not wake it; readers also re-read on a short interval for those.
+/// Wakes readers waiting for events (long polls) when this process commits some of their tenant's.
+/// A generation counter per tenant, not a queue: waking costs nothing per event and a reader that
+/// wakes re-reads the log, so a missed or spurious wake-up is never wrong, only later or earlier.
+/// Per tenant, so that one busy tenant's writes wake only its own readers: a thousand waiting
+/// readers of quiet tenants cost nothing while another tenant writes thousands of users a second.
+/// Writes by other processes (replicas) do not wake it; readers also re-read on a short interval
+/// for those.
 ///
 /// It also counts what this process appended, by type, for the metrics.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct EventSignal {
-    tx: tokio::sync::watch::Sender<u64>,
-    closing: std::sync::atomic::AtomicBool,
+    /// Tenants with at least one waiting reader (a sender without receivers is dropped when the
+    /// next reader subscribes).
+    tenants: std::sync::Mutex<std::collections::HashMap<Uuid, tokio::sync::watch::Sender<u64>>>,
+    closing: tokio::sync::watch::Sender<bool>,
     appended: [std::sync::atomic::AtomicU64; EventType::ALL.len()],
 }
 
-impl Default for EventSignal {
-    fn default() -> Self {
-        Self {
-            tx: tokio::sync::watch::Sender::new(0),
-            closing: std::sync::atomic::AtomicBool::new(false),
-            appended: Default::default(),
+/// What a waiting reader holds: woken by its tenant's commits and by shutdown.
+#[derive(Debug)]
+pub struct EventWaiter {
+    tenant: tokio::sync::watch::Receiver<u64>,
+    closing: tokio::sync::watch::Receiver<bool>,
+}
+
+impl EventWaiter {
+    /// Resolves at the next commit of events of the tenant after the subscription (or at once when
+    /// one happened since the last call), or when the server starts shutting down.
+    pub async fn changed(&mut self) {
+        tokio::select! {
+            r = self.tenant.changed() => {
+                if r.is_err() {
+                    // The sender is never dropped while a receiver holds it; should it be, waiting
+                    // on shutdown alone still ends with the poll's own deadline.
+                    let _ = self.closing.changed().await;
+                }
+            }
+            _ = self.closing.changed() => {}
         }
+    }
+
+    /// Whether the server is shutting down.
+    #[must_use]
+    pub fn is_closing(&self) -> bool {
+        *self.closing.borrow()
     }
 }
 
 impl EventSignal {
     /// Called after a commit: counts what it appended and, when it appended anything, wakes the
-    /// waiting readers.
-    pub fn committed(&self, appended: &Appended) {
+    /// tenant's waiting readers.
+    pub fn committed(&self, tenant: Uuid, appended: &Appended) {
         if appended.total() == 0 {
             return;
         }
         for t in EventType::ALL {
             self.appended[t as usize].fetch_add(appended.get(t), std::sync::atomic::Ordering::Relaxed);
         }
-        self.notify();
+        if let Ok(tenants) = self.tenants.lock()
+            && let Some(tx) = tenants.get(&tenant)
+        {
+            tx.send_modify(|g| *g = g.wrapping_add(1));
+        }
     }
 
     /// What this process appended since it started.
@@ -260,27 +289,28 @@ impl EventSignal {
         a
     }
 
-    fn notify(&self) {
-        self.tx.send_modify(|g| *g = g.wrapping_add(1));
-    }
-
     /// The server is shutting down: waiting readers are woken and answer with what they have, so
     /// that a long poll does not hold the graceful shutdown for its whole `wait`.
     pub fn close(&self) {
-        self.closing.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.notify();
+        self.closing.send_replace(true);
     }
 
-    /// Whether [`EventSignal::close`] was called.
+    /// A waiter for `tenant`'s next commit. Subscribe before reading the log, so that a commit
+    /// between the read and the wait still wakes the reader.
     #[must_use]
-    pub fn is_closing(&self) -> bool {
-        self.closing.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// A receiver whose `changed()` resolves at the next [`EventSignal::notify`].
-    #[must_use]
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.tx.subscribe()
+    pub fn subscribe(&self, tenant: Uuid) -> EventWaiter {
+        let closing = self.closing.subscribe();
+        let rx = match self.tenants.lock() {
+            Ok(mut tenants) => {
+                // Bounded by the tenants that have waiting readers: the others' senders go here.
+                tenants.retain(|_, tx| tx.receiver_count() > 0);
+                tenants.entry(tenant).or_insert_with(|| tokio::sync::watch::Sender::new(0)).subscribe()
+            }
+            // A poisoned lock (a panic elsewhere while holding it): a receiver that is never woken
+            // by commits, so the reader falls back to re-reading on its interval.
+            Err(_) => tokio::sync::watch::Sender::new(0).subscribe(),
+        };
+        EventWaiter { tenant: rx, closing }
     }
 }
 
@@ -413,6 +443,35 @@ pub async fn stats(tx: &mut impl Tx) -> Result<EventStats> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether the waiter has been woken, without waiting: the timeout polls the future once first.
+    async fn woken(w: &mut EventWaiter) -> bool {
+        tokio::time::timeout(std::time::Duration::ZERO, w.changed()).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_commit_wakes_only_its_tenants_readers_and_shutdown_wakes_all() {
+        let signal = EventSignal::default();
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let mut waiter = signal.subscribe(a);
+        let mut one = Appended::default();
+        one.add(EventType::UserCreated);
+        signal.committed(b, &one);
+        assert!(!woken(&mut waiter).await, "another tenant's commit");
+        signal.committed(a, &Appended::default());
+        assert!(!woken(&mut waiter).await, "a commit without events");
+        signal.committed(a, &one);
+        assert!(woken(&mut waiter).await, "its tenant's commit");
+        assert!(!woken(&mut waiter).await, "woken once per commit");
+        assert_eq!(signal.appended().get(EventType::UserCreated), 2);
+        assert!(!waiter.is_closing());
+        signal.close();
+        assert!(woken(&mut waiter).await && waiter.is_closing());
+        // A waiter dropped leaves no sender behind once another tenant subscribes.
+        drop(waiter);
+        let _other = signal.subscribe(b);
+        assert_eq!(signal.tenants.lock().map(|t| t.len()).unwrap_or_default(), 1);
+    }
 
     #[test]
     fn type_names_round_trip_and_prefixes_expand() {

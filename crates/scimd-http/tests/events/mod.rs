@@ -283,6 +283,17 @@ async fn every_group_write_path_yields_one_event_per_member(backend) {
     expect_events!(s, reader, "remove by type",
         ok(s.patch(&path, &patch(json!([{"op": "remove", "path": "members[type eq \"User\"]"}]))).await, 204),
         &[member("group.member_removed", &g, &c)]);
+    // `display` is read through the member (its userName here), compared case-insensitively
+    // (RFC 7643 §4.2: `display` is not caseExact).
+    ok(s.patch(&path, &patch(json!([{"op": "add", "path": "members", "value": [{"value": c}, {"value": b}]}]))).await, 204);
+    expect_events!(
+        s,
+        reader,
+        "remove by display",
+        ok(s.patch(&path, &patch(json!([{"op": "remove", "path": "members[display eq \"C\" or display sw \"zz\"]"}]))).await, 204),
+        &[member("group.member_removed", &g, &c)]
+    );
+    ok(s.patch(&path, &patch(json!([{"op": "remove", "path": format!("members[value eq \"{b}\"]")}]))).await, 204);
     // A rename is group.updated; a PUT is a rename plus its member difference.
     let e = expect_events!(s, reader, "Okta rename",
         ok(s.patch(&path, &patch(json!([{"op": "replace", "value": {"id": g, "displayName": "Engineering"}}]))).await, 204),
