@@ -22,5 +22,4 @@ CREATE TABLE events (
     body        TEXT NOT NULL,
     PRIMARY KEY (tenant_id, seq)
 );
-
-CREATE INDEX events_by_time ON events (occurred_at);
+-- No index on time: retention deletes each tenant's oldest events by seq (the front of the key).

@@ -206,8 +206,9 @@ pub trait EventStore: Send + Sync {
     /// Where `tenant`'s log stands.
     async fn event_head(&self, tenant: Uuid) -> Result<EventHead>;
 
-    /// Deletes at most `max` events that occurred before `before`, oldest first, and returns how
-    /// many it deleted: retention, run in small batches so that no write waits long behind it.
+    /// Deletes at most `max` events that occurred before `before`, each tenant's oldest first, and
+    /// returns how many it deleted: retention, run in small batches so that no write waits long
+    /// behind it.
     async fn prune_events(&self, before: OffsetDateTime, max: u32) -> Result<u64>;
 
     /// The size of the whole log, for metrics.
@@ -388,46 +389,70 @@ pub async fn read_events(tx: &mut impl Tx, tenant: Uuid, q: &EventQuery) -> Resu
     Ok(EventPage { events, next })
 }
 
-/// [`EventStore::prune_events`] on any backend's transaction: deletes the oldest events before
-/// `before` (at most `max`) and raises each tenant's `pruned` mark to the highest seq it deleted.
+/// [`EventStore::prune_events`] on any backend's transaction: for each tenant holding events,
+/// deletes the longest run of its oldest events (by seq, at most `max` in all) that occurred
+/// before `before`, and raises its `pruned` mark to the last seq deleted. A run from the front of
+/// the key, never a time index: each delete is a range of the primary key, the log stays without
+/// holes above the mark, and no index on time is written with every event.
 pub async fn prune(tx: &mut impl Tx, before: OffsetDateTime, max: u32) -> Result<u64> {
+    let cutoff = crate::rows::time_to_db(before);
     let mut b = SqlBuilder::new(tx.dialect());
-    b.push("DELETE FROM events WHERE (tenant_id, seq) IN (SELECT tenant_id, seq FROM events WHERE occurred_at < ");
-    b.bind(Bind::Text(crate::rows::time_to_db(before)));
-    b.push(" ORDER BY occurred_at LIMIT ").bind(Bind::Int(i64::from(max)));
-    b.push(") RETURNING tenant_id, seq");
-    let deleted = tx.rows(b.build()).await?;
-    let mut highest: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
-    for row in &deleted {
+    b.push("SELECT tenant_id, pruned FROM event_heads WHERE seq > pruned ORDER BY tenant_id");
+    let tenants = tx.rows(b.build()).await?;
+    let int = |n: u64| Bind::Int(i64::try_from(n).unwrap_or(i64::MAX));
+    let mut budget = u64::from(max);
+    let mut deleted = 0;
+    for row in &tenants {
+        if budget == 0 {
+            break;
+        }
         let tenant = match cell(row, 0)? {
             Cell::Text(t) => t.clone(),
             other => return Err(StoreError::Internal(format!("event tenant is {other:?}"))),
         };
-        let seq = seq_of(cell(row, 1)?)?;
-        let e = highest.entry(tenant).or_default();
-        *e = (*e).max(seq);
-    }
-    for (tenant, seq) in highest {
+        let pruned = seq_of(cell(row, 1)?)?;
+        // The front of the tenant's log, oldest first; the run to delete ends before the first
+        // event that is not older than the cutoff.
         let mut b = SqlBuilder::new(tx.dialect());
-        let seq = Bind::Int(i64::try_from(seq).unwrap_or(i64::MAX));
-        b.push("UPDATE event_heads SET pruned = ").bind(seq.clone());
+        b.push("SELECT seq, occurred_at FROM events WHERE tenant_id = ").bind(Bind::Text(tenant.clone()));
+        b.push(" AND seq > ").bind(int(pruned));
+        b.push(" ORDER BY seq LIMIT ").bind(int(budget));
+        let mut last = None;
+        for r in tx.rows(b.build()).await? {
+            let old = matches!(cell(&r, 1)?, Cell::Text(t) if *t < cutoff);
+            if !old {
+                break;
+            }
+            last = Some(seq_of(cell(&r, 0)?)?);
+        }
+        let Some(last) = last else { continue };
+        let mut b = SqlBuilder::new(tx.dialect());
+        b.push("DELETE FROM events WHERE tenant_id = ").bind(Bind::Text(tenant.clone()));
+        b.push(" AND seq > ").bind(int(pruned));
+        b.push(" AND seq <= ").bind(int(last));
+        let n = tx.execute(b.build()).await?;
+        let mut b = SqlBuilder::new(tx.dialect());
+        b.push("UPDATE event_heads SET pruned = ").bind(int(last));
         b.push(" WHERE tenant_id = ").bind(Bind::Text(tenant));
-        b.push(" AND pruned < ").bind(seq);
+        b.push(" AND pruned < ").bind(int(last));
         tx.execute(b.build()).await?;
+        deleted += n;
+        budget = budget.saturating_sub(n);
     }
-    Ok(deleted.len() as u64)
+    Ok(deleted)
 }
 
 /// [`EventStore::event_stats`] on any backend's connection. Cheap at any size, since the
-/// metrics endpoint reads it on every scrape: numbers have no holes, so the count held is the sum
-/// over tenants of `seq - pruned` (one row per tenant, not a scan of the events), and the oldest
-/// time is the first entry of `events_by_time`.
+/// metrics endpoint reads it on every scrape: retention deletes a prefix of each tenant's log, so
+/// the count held is the sum over tenants of `seq - pruned`, and the oldest event of a tenant is
+/// its `pruned + 1`: one row per tenant, never a scan of the events.
 pub async fn stats(tx: &mut impl Tx) -> Result<EventStats> {
     let b = {
         let mut b = SqlBuilder::new(tx.dialect());
         b.push(
-            "SELECT CAST(coalesce(sum(seq - pruned), 0) AS BIGINT), \
-             (SELECT min(occurred_at) FROM events) FROM event_heads",
+            "SELECT CAST(coalesce(sum(h.seq - h.pruned), 0) AS BIGINT), \
+             (SELECT min(e.occurred_at) FROM event_heads x \
+              JOIN events e ON e.tenant_id = x.tenant_id AND e.seq = x.pruned + 1) FROM event_heads h",
         );
         b
     };
