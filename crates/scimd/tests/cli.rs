@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 mod domains;
+mod events;
 mod faults;
 mod oauth;
 mod provisioning_log;
