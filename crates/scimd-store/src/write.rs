@@ -153,43 +153,46 @@ async fn add_members(
     delta: &mut MemberDelta,
 ) -> Result<()> {
     for chunk in ids.chunks(CHUNK) {
-        // FOR KEY SHARE (PostgreSQL): a delete of a member on another replica either committed
-        // already (no row: skipped like an unknown id) or waits until this transaction ends, so
-        // the foreign key never fails halfway through a write. It does not block updates.
+        // One statement inserts the rows of the ids that name a resource of the tenant. Adding a
+        // present member changes nothing (RFC 7644 §3.5.2.1), which the primary key turns into an
+        // ignored insert; RETURNING names exactly the rows inserted. FOR KEY SHARE (PostgreSQL):
+        // a delete of a member on another replica either committed already (the row is not
+        // selected: skipped like an unknown id) or waits until this transaction ends, so the
+        // foreign key never fails halfway through a write. It does not block updates.
         let mut b = builder(tx);
-        b.push("SELECT id, kind FROM resources WHERE tenant_id = ").bind(Bind::Text(tenant.to_owned()));
-        b.push(" AND id IN (");
+        b.push("INSERT INTO members (tenant_id, group_id, member_id, member_kind) SELECT r.tenant_id, ");
+        b.bind(Bind::Text(group.to_owned()));
+        b.push(", r.id, r.kind FROM resources r WHERE r.tenant_id = ").bind(Bind::Text(tenant.to_owned()));
+        b.push(" AND r.id IN (");
         list(&mut b, chunk);
         b.push(")");
-        lock(&mut b, " FOR KEY SHARE");
-        let found = tx.rows(b.build()).await?;
-        let mut known: Vec<(&str, &str)> = Vec::with_capacity(found.len());
-        for row in &found {
-            known.push((cell(row, 0)?.text()?, cell(row, 1)?.text()?));
-        }
-        for id in chunk {
-            if !known.iter().any(|(k, _)| k == id) && !report.skipped.iter().any(|s| s == id) {
-                report.skipped.push((*id).to_owned());
-            }
-        }
-        if known.is_empty() {
-            continue;
-        }
-        // Adding a present member changes nothing (RFC 7644 §3.5.2.1), which the primary key
-        // turns into an ignored insert; RETURNING names exactly the rows that were inserted.
-        let mut b = builder(tx);
-        b.push("INSERT INTO members (tenant_id, group_id, member_id, member_kind) VALUES ");
-        for (i, (id, kind)) in known.iter().enumerate() {
-            b.push(if i == 0 { "(" } else { ", (" });
-            b.bind(Bind::Text(tenant.to_owned())).push(", ");
-            b.bind(Bind::Text(group.to_owned())).push(", ");
-            b.bind(Bind::Text((*id).to_owned())).push(", ");
-            b.bind(Bind::Text((*kind).to_owned())).push(")");
-        }
+        lock(&mut b, " FOR KEY SHARE OF r");
         b.push(" ON CONFLICT DO NOTHING RETURNING member_id, member_kind");
         let mut inserted = Vec::new();
         for row in tx.rows(b.build()).await? {
             inserted.push(MemberRow { id: cell(&row, 0)?.text()?.to_owned(), kind: kind_of(&row, 1)? });
+        }
+        // An id not inserted is a member already, or names nothing: only those are looked up, so
+        // the usual add of new members is the one statement.
+        let rest: Vec<&str> =
+            chunk.iter().copied().filter(|id| !inserted.iter().any(|m| m.id == *id)).collect();
+        if !rest.is_empty() {
+            let mut b = builder(tx);
+            b.push("SELECT id FROM resources WHERE tenant_id = ").bind(Bind::Text(tenant.to_owned()));
+            b.push(" AND id IN (");
+            list(&mut b, &rest);
+            b.push(")");
+            let found: Vec<String> = tx
+                .rows(b.build())
+                .await?
+                .iter()
+                .map(|r| cell(r, 0).and_then(Cell::text).map(str::to_owned))
+                .collect::<Result<_>>()?;
+            for id in rest {
+                if !found.iter().any(|f| f == id) && !report.skipped.iter().any(|s| s == id) {
+                    report.skipped.push(id.to_owned());
+                }
+            }
         }
         // In the order the request named them, whatever order the database returned.
         inserted.sort_by_key(|m| chunk.iter().position(|id| *id == m.id));
