@@ -150,10 +150,11 @@ pub(crate) async fn head(State(state): State<AppState>, p: Principal) -> Result<
         .into_response())
 }
 
-/// How often retention looks for events to prune, and how many one statement deletes at most:
-/// small batches, so a write waits behind at most one of them.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
-const PRUNE_BATCH: u32 = 1000;
+/// How often retention looks for events to prune.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// How many events one prune deletes at most: small batches, so a write waits behind at most one.
+pub const PRUNE_BATCH: u32 = 1000;
 
 /// Retention (`--event-retention`): every [`PRUNE_EVERY`], deletes the events older than
 /// `retention`, [`PRUNE_BATCH`] at a time with a pause between batches, until none is left. Runs

@@ -33,8 +33,13 @@ fn db_url(dir: &Path) -> String {
 
 /// Runs a one-shot command against the database in `dir`, with no inherited SCIMD_* settings.
 fn scimd(dir: &Path, args: &[&str]) -> Output {
+    scimd_on(&db_url(dir), args)
+}
+
+/// Runs a one-shot command against any database URL, with no inherited SCIMD_* settings.
+fn scimd_on(database: &str, args: &[&str]) -> Output {
     Command::new(BIN)
-        .args(["--database", &db_url(dir)])
+        .args(["--database", database])
         .args(args)
         .env_remove("SCIMD_DATABASE_URL")
         .env_remove("SCIMD_CONFIG")

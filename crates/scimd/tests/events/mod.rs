@@ -5,12 +5,12 @@
 //! Every expectation is computed from what the test itself sent and what the server acknowledged,
 //! never copied from the log under test.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{BIN, client};
+use super::client;
 
 mod crash;
 mod replicas;
@@ -24,18 +24,9 @@ const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 /// The tenant every test here provisions.
 const TENANT: &str = "acme";
 
-/// A one-shot `scimd` command on any database URL, with no inherited SCIMD_* settings.
+/// A one-shot `scimd` command on any database URL.
 fn cli(database: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(["--database", database])
-        .args(args)
-        .env_remove("SCIMD_DATABASE_URL")
-        .env_remove("SCIMD_CONFIG")
-        .env_remove("SCIMD_LISTEN")
-        .env_remove("SCIMD_BASE_URL")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run scimd")
+    super::scimd_on(database, args)
 }
 
 fn text(b: &[u8]) -> String {

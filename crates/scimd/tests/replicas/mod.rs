@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use scimd_testkit::pg::{self, TestDatabase};
 
-use super::{BIN, Server, client};
+use super::{Server, client, scimd_on};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -68,17 +68,6 @@ impl Replica {
     async fn get(&self, path: &str) -> Answer {
         self.send(reqwest::Method::GET, path, None, None).await
     }
-}
-
-fn scimd_on(database: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(BIN)
-        .args(["--database", database])
-        .args(args)
-        .env_remove("SCIMD_DATABASE_URL")
-        .env_remove("SCIMD_CONFIG")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
 }
 
 fn id(v: &Value) -> String {
