@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
 use crate::sql::{Bind, SqlBuilder};
-use crate::write::{Cell, Row, Tx};
+use crate::write::{Cell, Tx, cell};
 
 /// The event types (docs/events.md, "Types").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -315,10 +315,6 @@ impl EventSignal {
     }
 }
 
-fn cell(row: &Row, i: usize) -> Result<&Cell> {
-    row.get(i).ok_or_else(|| StoreError::Internal(format!("a result row has no column {i}")))
-}
-
 fn seq_of(c: &Cell) -> Result<u64> {
     match c {
         Cell::Int(n) => u64::try_from(*n).map_err(|_| StoreError::Internal(format!("negative seq {n}"))),
@@ -375,10 +371,7 @@ pub async fn read_events(tx: &mut impl Tx, tenant: Uuid, q: &EventQuery) -> Resu
     b.push(" ORDER BY seq LIMIT ").bind(Bind::Int(i64::from(q.limit.max(1))));
     let mut events = Vec::new();
     for row in tx.rows(b.build()).await? {
-        let body = match cell(&row, 1)? {
-            Cell::Text(t) => t.clone(),
-            other => return Err(StoreError::Internal(format!("event body is {other:?}"))),
-        };
+        let body = cell(&row, 1)?.text()?.to_owned();
         events.push(StoredEvent { seq: seq_of(cell(&row, 0)?)?, body });
     }
     let full = events.len() >= usize::try_from(q.limit.max(1)).unwrap_or(usize::MAX);
@@ -406,10 +399,7 @@ pub async fn prune(tx: &mut impl Tx, before: OffsetDateTime, max: u32) -> Result
         if budget == 0 {
             break;
         }
-        let tenant = match cell(row, 0)? {
-            Cell::Text(t) => t.clone(),
-            other => return Err(StoreError::Internal(format!("event tenant is {other:?}"))),
-        };
+        let tenant = cell(row, 0)?.text()?.to_owned();
         let pruned = seq_of(cell(row, 1)?)?;
         // The front of the tenant's log, oldest first; the run to delete ends before the first
         // event that is not older than the cutoff.
@@ -458,10 +448,7 @@ pub async fn stats(tx: &mut impl Tx) -> Result<EventStats> {
     };
     let rows = tx.rows(b.build()).await?;
     let Some(row) = rows.first() else { return Ok(EventStats::default()) };
-    let oldest = match cell(row, 1)? {
-        Cell::Text(t) => Some(crate::rows::time_from_db(t)?),
-        _ => None,
-    };
+    let oldest = cell(row, 1)?.opt_text()?.map(crate::rows::time_from_db).transpose()?;
     Ok(EventStats { events: seq_of(cell(row, 0)?)?, oldest })
 }
 

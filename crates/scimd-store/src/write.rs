@@ -32,21 +32,21 @@ pub enum Cell {
 }
 
 impl Cell {
-    fn text(&self) -> Result<&str> {
+    pub(crate) fn text(&self) -> Result<&str> {
         match self {
             Cell::Text(s) => Ok(s),
             other => Err(StoreError::Internal(format!("expected a text column, read {other:?}"))),
         }
     }
 
-    fn opt_text(&self) -> Result<Option<&str>> {
+    pub(crate) fn opt_text(&self) -> Result<Option<&str>> {
         match self {
             Cell::Null => Ok(None),
             other => other.text().map(Some),
         }
     }
 
-    fn int(&self) -> Result<i64> {
+    pub(crate) fn int(&self) -> Result<i64> {
         match self {
             Cell::Int(i) => Ok(*i),
             other => Err(StoreError::Internal(format!("expected an integer column, read {other:?}"))),
@@ -57,8 +57,14 @@ impl Cell {
 /// A row: its cells in the order the statement selects them.
 pub type Row = Vec<Cell>;
 
-fn cell(row: &Row, i: usize) -> Result<&Cell> {
+/// Column `i` of a row.
+pub(crate) fn cell(row: &Row, i: usize) -> Result<&Cell> {
     row.get(i).ok_or_else(|| StoreError::Internal(format!("a result row has no column {i}")))
+}
+
+/// The first column of each row, as text (ids selected alone).
+fn first_texts(rows: &[Row]) -> Result<Vec<String>> {
+    rows.iter().map(|r| cell(r, 0).and_then(Cell::text).map(str::to_owned)).collect()
 }
 
 fn kind_of(row: &Row, i: usize) -> Result<ResourceKind> {
@@ -182,12 +188,7 @@ async fn add_members(
             b.push(" AND id IN (");
             list(&mut b, &rest);
             b.push(")");
-            let found: Vec<String> = tx
-                .rows(b.build())
-                .await?
-                .iter()
-                .map(|r| cell(r, 0).and_then(Cell::text).map(str::to_owned))
-                .collect::<Result<_>>()?;
+            let found = first_texts(&tx.rows(b.build()).await?)?;
             for id in rest {
                 if !found.iter().any(|f| f == id) && !report.skipped.iter().any(|s| s == id) {
                     report.skipped.push(id.to_owned());
@@ -275,12 +276,7 @@ async fn apply_members(
                 b.push("SELECT member_id FROM members WHERE tenant_id = ")
                     .bind(Bind::Text(tenant.to_owned()));
                 b.push(" AND group_id = ").bind(Bind::Text(group.to_owned()));
-                let current: Vec<String> = tx
-                    .rows(b.build())
-                    .await?
-                    .iter()
-                    .map(|r| cell(r, 0).and_then(Cell::text).map(str::to_owned))
-                    .collect::<Result<_>>()?;
+                let current = first_texts(&tx.rows(b.build()).await?)?;
                 let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
                 let held: std::collections::HashSet<&str> = current.iter().map(String::as_str).collect();
                 let gone: Vec<&str> =
@@ -388,19 +384,20 @@ async fn append_events(
     b.push(") ON CONFLICT (tenant_id) DO UPDATE SET seq = event_heads.seq + excluded.seq RETURNING seq");
     let rows = tx.rows(b.build()).await?;
     let last = cell(rows.first().ok_or_else(|| StoreError::Internal("no event head".into()))?, 0)?.int()?;
-    let sealed = plan::seal(ctx, drafts, last - count + 1, at, || clock.new_id());
-    for chunk in sealed.chunks(EVENT_CHUNK) {
+    let mut sealed = plan::seal(ctx, drafts, last - count + 1, at, || clock.new_id()).into_iter().peekable();
+    while sealed.peek().is_some() {
         let mut b = builder(tx);
         b.push("INSERT INTO events (tenant_id, seq, id, type, resource_id, occurred_at, body) VALUES ");
-        for (i, e) in chunk.iter().enumerate() {
+        // Moved into the statement, not copied: a body is a whole user.
+        for (i, e) in sealed.by_ref().take(EVENT_CHUNK).enumerate() {
             b.push(if i == 0 { "(" } else { ", (" });
             b.bind(Bind::Text(tenant.clone())).push(", ");
             b.bind(Bind::Int(e.seq)).push(", ");
-            b.bind(Bind::Text(e.id.clone())).push(", ");
+            b.bind(Bind::Text(e.id)).push(", ");
             b.bind(Bind::Text(e.type_.to_owned())).push(", ");
-            b.bind(Bind::Text(e.resource_id.clone())).push(", ");
-            b.bind(Bind::Text(e.occurred_at.clone())).push(", ");
-            b.bind(Bind::Text(e.body.clone())).push(")");
+            b.bind(Bind::Text(e.resource_id)).push(", ");
+            b.bind(Bind::Text(e.occurred_at)).push(", ");
+            b.bind(Bind::Text(e.body)).push(")");
         }
         tx.execute(b.build()).await?;
     }
@@ -613,7 +610,7 @@ pub async fn update(
         None => cell(&row, 2)?.opt_text()?.map(str::to_owned),
     };
     let subject = Subject { kind, id, version, external_id: external_id.as_deref(), at: now };
-    let after = if doc.is_some() { update.doc.as_ref().map(|(d, _)| d) } else { None };
+    let after = update.doc.as_ref().map(|(d, _)| d);
     let drafts =
         plan::updated(&subject, update.before.as_ref(), after, update.password_hash.is_some(), &delta);
     let events = append_events(tx, clock, ctx, drafts, now).await?;
