@@ -11,17 +11,17 @@ use scimd_store::Result;
 use scimd_store::events::{self, EventHead, EventPage, EventQuery, EventStats, EventStore};
 
 use crate::SqliteStore;
-use crate::resources::run;
+use crate::resources::{run, run_read};
 
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn events(&self, tenant: Uuid, query: &EventQuery) -> Result<EventPage> {
         let query = query.clone();
-        self.readers.read(move |conn| run(conn, async |t| events::read_events(t, tenant, &query).await)).await
+        self.readers.read(move |conn| run_read(conn, async |t| events::read_events(t, tenant, &query).await)).await
     }
 
     async fn event_head(&self, tenant: Uuid) -> Result<EventHead> {
-        self.readers.read(move |conn| run(conn, async |t| events::read_head(t, tenant).await)).await
+        self.readers.read(move |conn| run_read(conn, async |t| events::read_head(t, tenant).await)).await
     }
 
     async fn prune_events(&self, before: OffsetDateTime, max: u32) -> Result<u64> {
@@ -35,6 +35,6 @@ impl EventStore for SqliteStore {
     }
 
     async fn event_stats(&self) -> Result<EventStats> {
-        self.readers.read(move |conn| run(conn, async |t| events::stats(t).await)).await
+        self.readers.read(move |conn| run_read(conn, async |t| events::stats(t).await)).await
     }
 }

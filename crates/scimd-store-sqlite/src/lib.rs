@@ -17,6 +17,7 @@ mod cols;
 mod credentials;
 mod driver;
 mod events;
+mod heads;
 mod log;
 mod oauth;
 mod pool;

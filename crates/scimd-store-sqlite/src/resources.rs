@@ -23,6 +23,7 @@ use scimd_store::{
 };
 
 use crate::driver::{DbError, DbResult, params};
+use crate::writer::Batch;
 use crate::{SqliteStore, retrieve};
 
 /// The columns every read selects, in the order [`StoredParts`] holds them.
@@ -81,22 +82,44 @@ impl StoredParts {
     }
 }
 
-/// The savepoint a write runs in, as the shared write path sees it ([`scimd_store::write`]).
-/// rusqlite answers at once, so the futures it returns are ready on their first poll.
-pub(crate) struct SqliteTx<'c>(&'c Connection);
+/// The savepoint a write runs in (or a reader's connection), as the shared write path sees it
+/// ([`scimd_store::write`]). rusqlite answers at once, so the futures it returns are ready on
+/// their first poll.
+pub(crate) enum SqliteTx<'c, 'b> {
+    /// A reader's connection.
+    Read(&'c Connection),
+    /// An operation of the writer's batch, which keeps the event counters (`heads.rs`).
+    Write(&'c mut Batch<'b>),
+}
 
-impl Tx for SqliteTx<'_> {
+impl SqliteTx<'_, '_> {
+    fn conn(&self) -> &Connection {
+        match self {
+            SqliteTx::Read(c) => c,
+            SqliteTx::Write(b) => b,
+        }
+    }
+}
+
+impl Tx for SqliteTx<'_, '_> {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
     }
 
     async fn execute(&mut self, sql: Sql) -> Result<u64> {
-        let mut stmt = self.0.prepare_cached(&sql.text).map_err(DbError::into_store_err)?;
+        let mut stmt = self.conn().prepare_cached(&sql.text).map_err(DbError::into_store_err)?;
         Ok(stmt.execute(params(&sql.binds)).map_err(DbError::into_store_err)? as u64)
     }
 
+    async fn take_seqs(&mut self, tenant: &str, count: i64) -> Result<i64> {
+        match self {
+            SqliteTx::Write(batch) => batch.take_seqs(tenant, count).map_err(DbError::into_store_err),
+            SqliteTx::Read(_) => write::take_seqs(self, tenant, count).await,
+        }
+    }
+
     async fn rows(&mut self, sql: Sql) -> Result<Vec<Row>> {
-        let mut stmt = self.0.prepare_cached(&sql.text).map_err(DbError::into_store_err)?;
+        let mut stmt = self.conn().prepare_cached(&sql.text).map_err(DbError::into_store_err)?;
         let width = stmt.column_count();
         let rows = stmt
             .query_map(params(&sql.binds), |r| {
@@ -122,10 +145,24 @@ impl Tx for SqliteTx<'_> {
 /// [`SqliteTx`]), so one poll completes it; were one ever to wait, the write fails rather than
 /// block the writer.
 pub(crate) fn run<T>(
-    tx: &Connection,
-    write: impl AsyncFnOnce(&mut SqliteTx<'_>) -> Result<T>,
+    batch: &mut Batch<'_>,
+    write: impl AsyncFnOnce(&mut SqliteTx<'_, '_>) -> Result<T>,
 ) -> DbResult<T> {
-    let mut t = SqliteTx(tx);
+    poll_once(SqliteTx::Write(batch), write)
+}
+
+/// The shared reads ([`scimd_store::events`]) on a reader's connection, as [`run`].
+pub(crate) fn run_read<T>(
+    conn: &Connection,
+    read: impl AsyncFnOnce(&mut SqliteTx<'_, '_>) -> Result<T>,
+) -> DbResult<T> {
+    poll_once(SqliteTx::Read(conn), read)
+}
+
+fn poll_once<T>(
+    mut t: SqliteTx<'_, '_>,
+    write: impl AsyncFnOnce(&mut SqliteTx<'_, '_>) -> Result<T>,
+) -> DbResult<T> {
     let future = std::pin::pin!(write(&mut t));
     match future.poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(result) => Ok(result?),

@@ -19,6 +19,9 @@
 //!    operation failed waits too, since what it read (a conflicting row, a current version) may be
 //!    another request's uncommitted write.
 //!
+//! Event numbers: the batch takes them from its own counters and writes each tenant's once,
+//! before `COMMIT` (`heads.rs`).
+//!
 //! If `COMMIT` fails, every request of the batch gets [`StoreError::Unavailable`] and the batch is
 //! rolled back, so no request is told "done" for a write that is not on disk.
 //!
@@ -51,6 +54,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 use scimd_store::{Result, StoreError};
 
 use crate::driver::{DbError, DbResult};
+use crate::heads::Heads;
 use crate::write_health::{WriteHealth, probe_sql};
 
 /// Where an operation runs: see [`DbError::Heavy`] and the module docs.
@@ -90,8 +94,32 @@ impl std::fmt::Debug for Writer {
     }
 }
 
+/// What an operation runs on: the connection, inside its savepoint, and the batch's event
+/// counters. Derefs to the connection.
+pub(crate) struct Batch<'a> {
+    conn: &'a Connection,
+    heads: &'a mut Heads,
+}
+
+impl Batch<'_> {
+    /// Takes `count` numbers from the tenant's event counter; returns the last (see `heads.rs`).
+    pub(crate) fn take_seqs(&mut self, tenant: &str, count: i64) -> rusqlite::Result<i64> {
+        self.heads.take(self.conn, tenant, count)
+    }
+}
+
+impl std::ops::Deref for Batch<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
 struct State {
     conn: Connection,
+    /// The tenants' event counters (`heads.rs`).
+    heads: Heads,
     /// The database file, to open a fresh connection when this one is left unusable.
     path: PathBuf,
     /// How the last batch ended.
@@ -120,6 +148,7 @@ impl Writer {
         let conn = connect(path)?;
         let state = State {
             conn,
+            heads: Heads::default(),
             path: path.to_owned(),
             health: WriteHealth::default(),
             open: false,
@@ -144,7 +173,7 @@ impl Writer {
 
     /// Runs `op` in its own savepoint of the open batch and answers once the batch is on disk.
     /// `op` may run twice (see the module docs): it must not have effects outside the database.
-    pub(crate) async fn write<T>(&self, mut op: impl FnMut(&Connection, Place) -> DbResult<T>) -> Result<T> {
+    pub(crate) async fn write<T>(&self, mut op: impl FnMut(&mut Batch<'_>, Place) -> DbResult<T>) -> Result<T> {
         let mut state = self.state.clone().lock_owned().await;
         state.begin()?;
         // Before the operation runs: if it ends the batch (a failed RELEASE), this is the outcome
@@ -219,12 +248,17 @@ impl State {
             Err(e) => return Err(e.into_store()),
         }
         self.open = true;
+        if let Err(e) = self.heads.begin_batch(&self.conn) {
+            // Then nothing held is trusted, and counters are read from the table: slower, as correct.
+            tracing::warn!(error = %e, "group commit: PRAGMA data_version failed");
+            self.heads.abandoned();
+        }
         Ok(())
     }
 
     /// Runs one operation in a savepoint: inline, and again where blocking is allowed if it says
     /// it is heavy.
-    fn run<T>(&mut self, op: &mut impl FnMut(&Connection, Place) -> DbResult<T>) -> Result<T> {
+    fn run<T>(&mut self, op: &mut impl FnMut(&mut Batch<'_>, Place) -> DbResult<T>) -> Result<T> {
         match self.savepoint(op, Place::Inline) {
             Err(DbError::Heavy) => {
                 blocking(|| self.savepoint(op, Place::Blocking)).map_err(DbError::into_store)
@@ -235,11 +269,15 @@ impl State {
 
     fn savepoint<T>(
         &mut self,
-        op: &mut impl FnMut(&Connection, Place) -> DbResult<T>,
+        op: &mut impl FnMut(&mut Batch<'_>, Place) -> DbResult<T>,
         place: Place,
     ) -> DbResult<T> {
         self.conn.execute_batch("SAVEPOINT scimd_op")?;
-        let result = op(&self.conn, place);
+        self.heads.begin_op();
+        let result = op(&mut Batch { conn: &self.conn, heads: &mut self.heads }, place);
+        if result.is_err() {
+            self.heads.rollback_op();
+        }
         // RELEASE keeps the operation's statements; ROLLBACK TO undoes them and leaves the
         // savepoint open, so it is released after.
         let ended = match &result {
@@ -260,6 +298,7 @@ impl State {
     fn poison(&mut self, why: &str) {
         tracing::error!(error = %why, "group commit: the batch transaction is rolled back");
         self.health.failed();
+        self.heads.abandoned();
         if !self.conn.is_autocommit()
             && let Err(e) = self.conn.execute_batch("ROLLBACK")
         {
@@ -278,6 +317,7 @@ impl State {
         let fresh = connect(&self.path).inspect_err(|_| self.health.failed())?;
         tracing::warn!("group commit: the writer connection was left inside a transaction; it is replaced");
         drop(std::mem::replace(&mut self.conn, fresh));
+        self.heads.abandoned();
         Ok(())
     }
 
@@ -295,9 +335,11 @@ async fn commit(state: Arc<Mutex<State>>, epoch: u64) {
     if s.epoch != epoch || !s.open {
         return;
     }
-    // The fsync: milliseconds, off the async workers.
-    match blocking(|| s.conn.execute_batch("COMMIT")) {
+    // The batch's event counters, then the fsync: milliseconds, off the async workers.
+    let State { conn, heads, .. } = &mut *s;
+    match blocking(|| heads.write(conn).and_then(|()| conn.execute_batch("COMMIT"))) {
         Ok(()) => {
+            s.heads.committed();
             s.health.succeeded();
             s.close_epoch(Ok(()));
         }
@@ -311,6 +353,8 @@ async fn commit(state: Arc<Mutex<State>>, epoch: u64) {
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::OptionalExtension;
+
     use super::*;
 
     fn database() -> (tempfile::TempDir, Writer, std::path::PathBuf) {
@@ -398,6 +442,84 @@ mod tests {
             .query_row("SELECT count(*) FROM t WHERE x >= 2000", [], |r| r.get(0))
             .unwrap();
         assert_eq!(strays, 0);
+    }
+
+    fn with_heads(path: &Path) {
+        Connection::open(path)
+            .unwrap()
+            .execute_batch("CREATE TABLE event_heads (tenant_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, pruned INTEGER NOT NULL DEFAULT 0)")
+            .unwrap();
+    }
+
+    fn head(path: &Path, tenant: &str) -> Option<i64> {
+        Connection::open(path)
+            .unwrap()
+            .query_row("SELECT seq FROM event_heads WHERE tenant_id = ?1", [tenant], |r| r.get(0))
+            .optional()
+            .unwrap()
+    }
+
+    /// Numbers taken by an operation that fails are given back with its savepoint: the committed
+    /// numbers of concurrent writes, sharing batches, are 1..=n with no hole, and the counter row
+    /// written before each COMMIT says n.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn event_numbers_of_failed_operations_are_given_back() {
+        let (_dir, writer, path) = database();
+        with_heads(&path);
+        let mut tasks = Vec::new();
+        for i in 0..64_i64 {
+            let w = writer.clone();
+            tasks.push(tokio::spawn(async move {
+                w.write(move |b, _| {
+                    let count = 1 + i % 3;
+                    let last = b.take_seqs("acme", count)?;
+                    // Every fifth write fails after taking its numbers.
+                    if i % 5 == 4 {
+                        b.execute_batch("INSERT INTO t VALUES (NULL); INSERT INTO no_such_table VALUES (1)")?;
+                    }
+                    for seq in last - count + 1..=last {
+                        b.execute("INSERT INTO t VALUES (?1)", [seq])?;
+                    }
+                    Ok(count)
+                })
+                .await
+            }));
+        }
+        let mut taken = 0;
+        for t in tasks {
+            if let Ok(count) = t.await.unwrap() {
+                taken += count;
+            }
+        }
+        let conn = Connection::open(&path).unwrap();
+        let mut seqs: Vec<i64> =
+            conn.prepare("SELECT x FROM t ORDER BY x").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        seqs.dedup();
+        assert_eq!(seqs, (1..=taken).collect::<Vec<_>>());
+        assert_eq!(head(&path, "acme"), Some(taken));
+    }
+
+    /// A counter another connection changed between batches is read again, not overwritten.
+    #[tokio::test]
+    async fn event_numbers_follow_a_counter_another_connection_committed() {
+        let (_dir, writer, path) = database();
+        with_heads(&path);
+        assert_eq!(writer.write(|b, _| Ok(b.take_seqs("acme", 2)?)).await.unwrap(), 2);
+        assert_eq!(writer.write(|b, _| Ok(b.take_seqs("acme", 1)?)).await.unwrap(), 3);
+        Connection::open(&path).unwrap().execute("UPDATE event_heads SET seq = 10", []).unwrap();
+        assert_eq!(writer.write(|b, _| Ok(b.take_seqs("acme", 1)?)).await.unwrap(), 11);
+        assert_eq!(head(&path, "acme"), Some(11));
+        // A batch rolled back behind the writer's back forgets what it took.
+        let err = writer
+            .write(|b, _| {
+                b.take_seqs("acme", 5)?;
+                Ok(b.execute_batch("ROLLBACK")?)
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        assert_eq!(writer.write(|b, _| Ok(b.take_seqs("acme", 1)?)).await.unwrap(), 12);
+        assert_eq!(head(&path, "acme"), Some(12));
     }
 
     #[tokio::test]

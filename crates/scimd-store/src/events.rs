@@ -1,10 +1,12 @@
 //! The event log: what the application beside scimd reads to learn what changed (docs/events.md).
 //!
 //! Every committed write appends its events in the same transaction as the change, numbered by a
-//! per-tenant counter row that the transaction updates as its last statement. The row's lock (or,
-//! on SQLite, the single writer) makes the numbering the commit order: a transaction takes the
-//! next number only after the one before it committed, so a reader that has seen `seq` N has seen
-//! every event at or below N, on one database or on PostgreSQL with several replicas writing.
+//! per-tenant counter row ([`crate::write::Tx::take_seqs`]). On PostgreSQL the transaction updates
+//! the row as its last statement and the row's lock makes the numbering the commit order: a
+//! transaction takes the next number only after the one before it committed. On SQLite the single
+//! writer numbers the writes of a batch from counters it keeps and writes the row once before the
+//! batch commits. Either way a reader that has seen `seq` N has seen every event at or below N, on
+//! one database or on PostgreSQL with several replicas writing.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;

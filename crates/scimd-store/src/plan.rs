@@ -8,6 +8,7 @@
 //! [`seal`] numbers them and renders their bodies (docs/events.md, "Event"). All pure: the unit
 //! tests below need no database.
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -16,6 +17,7 @@ use scimd_filter::Filter;
 use scimd_schema::patch::MemberChange;
 use scimd_schema::value::format_datetime;
 
+use crate::error::{Result, StoreError};
 use crate::events::EventType;
 use crate::model::{ResourceKind, WriteContext};
 
@@ -129,22 +131,38 @@ pub struct Draft {
     pub version: i64,
     /// Its externalId, when it has one.
     pub external_id: Option<String>,
+    /// `meta.lastModified` after the change.
+    pub last_modified: OffsetDateTime,
     /// The attribute paths that changed (updates only).
     pub changed: Option<Vec<String>>,
     /// The old values of the changed paths (updates only; never a password).
     pub previous: Option<Map<String, Value>>,
-    /// The resource after the change, or the membership that changed.
-    pub data: Value,
+    /// What the event's `data` is.
+    pub data: Data,
+}
+
+/// An event's `data`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Data {
+    /// The resource after the change (as it was, for a deletion): the write's [`Document`] with
+    /// its `id` and the `meta` a reader compares (`version`, RFC 7644 §3.14, and `lastModified`),
+    /// rendered by [`seal`]. Never a password: stored documents hold none (the hash is a
+    /// column). A Group's members are not in it: each membership change is an event of its own,
+    /// so a group of 100,000 members does not put 100,000 ids in every rename.
+    Resource,
+    /// The membership that changed: `{"group", "member", "member_type"}`.
+    Membership(Value),
 }
 
 impl Draft {
-    fn of(type_: EventType, s: &Subject<'_>, data: Value) -> Self {
+    fn of(type_: EventType, s: &Subject<'_>, data: Data) -> Self {
         Self {
             type_,
             kind: s.kind,
             id: s.id.to_owned(),
             version: s.version,
             external_id: s.external_id.map(str::to_owned),
+            last_modified: s.at,
             changed: None,
             previous: None,
             data,
@@ -152,28 +170,9 @@ impl Draft {
     }
 }
 
-/// The `data` of a resource event: the stored document with its `id` and the `meta` a reader
-/// compares (`version`, RFC 7644 §3.14, and `lastModified`). Never a password: stored documents
-/// hold none (the hash is a column). A Group's members are not in it: each membership change is an
-/// event of its own, so a group of 100,000 members does not put 100,000 ids in every rename.
-fn resource_data(s: &Subject<'_>, doc: &Value) -> Value {
-    let mut data = doc.as_object().cloned().unwrap_or_default();
-    data.remove("password");
-    data.remove("members");
-    data.insert("id".into(), Value::String(s.id.to_owned()));
-    data.insert(
-        "meta".into(),
-        json!({
-            "resourceType": s.kind.as_str(),
-            "lastModified": format_datetime(s.at),
-            "version": format!("W/\"{}\"", s.version),
-        }),
-    );
-    Value::Object(data)
-}
-
 fn membership(type_: EventType, s: &Subject<'_>, group: &str, member: &MemberRow) -> Draft {
-    Draft::of(type_, s, json!({"group": group, "member": member.id, "member_type": member.kind.as_str()}))
+    let data = json!({"group": group, "member": member.id, "member_type": member.kind.as_str()});
+    Draft::of(type_, s, Data::Membership(data))
 }
 
 fn member_events(s: &Subject<'_>, delta: &MemberDelta, out: &mut Vec<Draft>) {
@@ -189,12 +188,12 @@ fn member_events(s: &Subject<'_>, delta: &MemberDelta, out: &mut Vec<Draft>) {
 /// The events of a create: `user.created` or `group.created`, then one `group.member_added` per
 /// initial member that was added.
 #[must_use]
-pub fn created(s: &Subject<'_>, doc: &Value, delta: &MemberDelta) -> Vec<Draft> {
+pub fn created(s: &Subject<'_>, delta: &MemberDelta) -> Vec<Draft> {
     let type_ = match s.kind {
         ResourceKind::User => EventType::UserCreated,
         ResourceKind::Group => EventType::GroupCreated,
     };
-    let mut out = vec![Draft::of(type_, s, resource_data(s, doc))];
+    let mut out = vec![Draft::of(type_, s, Data::Resource)];
     member_events(s, delta, &mut out);
     out
 }
@@ -234,7 +233,7 @@ pub fn updated(
                 (ResourceKind::User, ..) => EventType::UserUpdated,
                 (ResourceKind::Group, ..) => EventType::GroupUpdated,
             };
-            let mut event = Draft::of(type_, s, resource_data(s, now));
+            let mut event = Draft::of(type_, s, Data::Resource);
             let mut previous = Map::new();
             let mut changed = Vec::with_capacity(changes.len());
             for (path, old) in changes {
@@ -268,7 +267,7 @@ pub struct EndedMembership {
 /// memberships end with it), then `user.deleted` / `group.deleted` with the resource as it was. A
 /// deleted group's own members are not listed one by one: `group.deleted` ends them all.
 #[must_use]
-pub fn deleted(s: &Subject<'_>, doc: &Value, ended: &[EndedMembership]) -> Vec<Draft> {
+pub fn deleted(s: &Subject<'_>, ended: &[EndedMembership]) -> Vec<Draft> {
     let mut out = Vec::with_capacity(ended.len() + 1);
     let member = MemberRow { id: s.id.to_owned(), kind: s.kind };
     for g in ended {
@@ -285,7 +284,7 @@ pub fn deleted(s: &Subject<'_>, doc: &Value, ended: &[EndedMembership]) -> Vec<D
         ResourceKind::User => EventType::UserDeleted,
         ResourceKind::Group => EventType::GroupDeleted,
     };
-    out.push(Draft::of(type_, s, resource_data(s, doc)));
+    out.push(Draft::of(type_, s, Data::Resource));
     out
 }
 
@@ -363,51 +362,158 @@ pub struct EventRow {
     pub body: String,
 }
 
-/// Numbers `drafts` from `first_seq` and renders each body. `ids` mints the UUIDv7 event ids.
-#[must_use]
+/// The document a write's resource events carry ([`Data::Resource`]): its value, and the JSON
+/// text the write stores when it has it, so that a create or an update serialises its document
+/// once for the row and the event alike.
+#[derive(Clone, Copy, Debug)]
+pub struct Document<'a> {
+    /// The document.
+    pub value: &'a Value,
+    /// `value` as compact JSON text, when the write has it.
+    pub text: Option<&'a str>,
+}
+
+/// Top-level keys a resource event's `data` does not take from the document: `id` and `meta` are
+/// the event's own, and a password or a Group's members never appear (see [`Data::Resource`]).
+const NOT_DATA: [&str; 4] = ["id", "meta", "password", "members"];
+
+/// The fields of an event body other than `data` (docs/events.md, "Event").
+#[derive(Serialize)]
+struct Head<'a> {
+    id: &'a str,
+    seq: String,
+    #[serde(rename = "type")]
+    type_: &'a str,
+    tenant: &'a str,
+    occurred_at: &'a str,
+    resource: ResourceRef<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changed: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous: Option<&'a Map<String, Value>>,
+    request_id: Option<&'a str>,
+    client: Client<'a>,
+}
+
+#[derive(Serialize)]
+struct ResourceRef<'a> {
+    #[serde(rename = "type")]
+    type_: &'a str,
+    id: &'a str,
+    version: i64,
+    #[serde(rename = "externalId", skip_serializing_if = "Option::is_none")]
+    external_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Client<'a> {
+    name: &'a str,
+    kind: &'a str,
+}
+
+#[derive(Serialize)]
+struct Meta<'a> {
+    #[serde(rename = "resourceType")]
+    resource_type: &'a str,
+    #[serde(rename = "lastModified")]
+    last_modified: &'a str,
+    version: String,
+}
+
+fn json_to(out: &mut Vec<u8>, value: &impl Serialize) -> Result<()> {
+    serde_json::to_writer(out, value).map_err(|e| StoreError::Internal(format!("an event does not render: {e}")))
+}
+
+/// `data` of a [`Data::Resource`] event: `{"id", "meta", …the document's attributes}`.
+fn resource_data(out: &mut Vec<u8>, d: &Draft, doc: Document<'_>) -> Result<()> {
+    out.extend_from_slice(b"{\"id\":");
+    json_to(out, &d.id)?;
+    out.extend_from_slice(b",\"meta\":");
+    let last_modified = format_datetime(d.last_modified);
+    let version = format!("W/\"{}\"", d.version);
+    json_to(out, &Meta { resource_type: d.kind.as_str(), last_modified: &last_modified, version })?;
+    let Some(attrs) = doc.value.as_object() else {
+        out.push(b'}');
+        return Ok(());
+    };
+    match doc.text.and_then(|t| t.strip_prefix('{')?.strip_suffix('}')) {
+        // The stored text already is the attributes: spliced after ours, not serialised again.
+        // Only when it has none of the keys `data` leaves out.
+        Some(inner) if !NOT_DATA.iter().any(|k| attrs.contains_key(*k)) => {
+            if !inner.trim().is_empty() {
+                out.push(b',');
+                out.extend_from_slice(inner.as_bytes());
+            }
+        }
+        _ => {
+            for (k, v) in attrs.iter().filter(|(k, _)| !NOT_DATA.contains(&k.as_str())) {
+                out.push(b',');
+                json_to(out, k)?;
+                out.push(b':');
+                json_to(out, v)?;
+            }
+        }
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// Numbers `drafts` from `first_seq` and renders each body; `doc` is the write's document (see
+/// [`Data::Resource`]). `ids` mints the UUIDv7 event ids.
+///
+/// # Errors
+/// [`StoreError::Internal`] if a body does not render (a document that is not JSON text).
 pub fn seal(
     ctx: &WriteContext,
     drafts: Vec<Draft>,
     first_seq: i64,
     at: OffsetDateTime,
+    doc: Document<'_>,
     mut ids: impl FnMut() -> Uuid,
-) -> Vec<EventRow> {
+) -> Result<Vec<EventRow>> {
     let occurred_at = format_datetime(at);
-    drafts
-        .into_iter()
-        .zip(first_seq..)
-        .map(|(d, seq)| {
-            let id = ids().to_string();
-            let mut resource = json!({"type": d.kind.as_str(), "id": d.id, "version": d.version});
-            if let (Some(e), Some(obj)) = (&d.external_id, resource.as_object_mut()) {
-                obj.insert("externalId".into(), Value::String(e.clone()));
-            }
-            let mut body = Map::new();
-            body.insert("id".into(), Value::String(id.clone()));
-            body.insert("seq".into(), Value::String(seq.to_string()));
-            body.insert("type".into(), Value::String(d.type_.as_str().to_owned()));
-            body.insert("tenant".into(), Value::String(ctx.tenant_slug.clone()));
-            body.insert("occurred_at".into(), Value::String(occurred_at.clone()));
-            body.insert("resource".into(), resource);
-            if let Some(changed) = d.changed {
-                body.insert("changed".into(), changed.into());
-            }
-            if let Some(previous) = d.previous {
-                body.insert("previous".into(), Value::Object(previous));
-            }
-            body.insert("data".into(), d.data);
-            body.insert("request_id".into(), ctx.request_id.clone().map_or(Value::Null, Value::String));
-            body.insert("client".into(), json!({"name": ctx.actor, "kind": ctx.client}));
-            EventRow {
-                seq,
-                id,
-                type_: d.type_.as_str(),
-                resource_id: d.id,
-                occurred_at: occurred_at.clone(),
-                body: Value::Object(body).to_string(),
-            }
-        })
-        .collect()
+    let mut rows = Vec::with_capacity(drafts.len());
+    for (d, seq) in drafts.into_iter().zip(first_seq..) {
+        let id = ids().to_string();
+        let head = Head {
+            id: &id,
+            seq: seq.to_string(),
+            type_: d.type_.as_str(),
+            tenant: &ctx.tenant_slug,
+            occurred_at: &occurred_at,
+            resource: ResourceRef {
+                type_: d.kind.as_str(),
+                id: &d.id,
+                version: d.version,
+                external_id: d.external_id.as_deref(),
+            },
+            changed: d.changed.as_deref(),
+            previous: d.previous.as_ref(),
+            request_id: ctx.request_id.as_deref(),
+            client: Client { name: &ctx.actor, kind: &ctx.client },
+        };
+        let mut body = Vec::with_capacity(512 + doc.text.map_or(0, str::len));
+        json_to(&mut body, &head)?;
+        // `{…}` of the head, then `"data"` as its last member.
+        body.pop();
+        body.extend_from_slice(b",\"data\":");
+        match &d.data {
+            Data::Resource => resource_data(&mut body, &d, doc)?,
+            Data::Membership(m) => json_to(&mut body, m)?,
+        }
+        body.push(b'}');
+        let body = String::from_utf8(body)
+            .map_err(|e| StoreError::Internal(format!("an event is not UTF-8: {e}")))?;
+        rows.push(EventRow {
+            seq,
+            id,
+            type_: d.type_.as_str(),
+            resource_id: d.id,
+            occurred_at: occurred_at.clone(),
+            body,
+        });
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]
@@ -427,6 +533,28 @@ mod tests {
 
     fn types(drafts: &[Draft]) -> Vec<&'static str> {
         drafts.iter().map(|d| d.type_.as_str()).collect()
+    }
+
+    fn ctx() -> WriteContext {
+        WriteContext {
+            tenant: Uuid::nil(),
+            tenant_slug: "acme".into(),
+            actor: "entra".into(),
+            client: "entra".into(),
+            request_id: Some("req-1".into()),
+            refuse_unknown_members: false,
+        }
+    }
+
+    /// The bodies `seal` renders for `drafts` of a write whose document is `doc` (its `text`).
+    fn render(drafts: Vec<Draft>, doc: &Value, text: Option<&str>) -> Vec<Value> {
+        let mut n = 0u128;
+        let rows = seal(&ctx(), drafts, 41, OffsetDateTime::UNIX_EPOCH, Document { value: doc, text }, || {
+            n += 1;
+            Uuid::from_u128(n)
+        })
+        .unwrap();
+        rows.iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect()
     }
 
     fn refs(ids: &[&str]) -> Vec<MemberRef> {
@@ -538,12 +666,15 @@ mod tests {
         };
         let d = updated(&g, None, None, false, &delta);
         assert_eq!(types(&d), ["group.member_removed", "group.member_added", "group.member_added"]);
-        assert_eq!(d[2].data, json!({"group": "r1", "member": "g9", "member_type": "Group"}));
+        assert_eq!(d[2].data, Data::Membership(json!({"group": "r1", "member": "g9", "member_type": "Group"})));
         assert!(d.iter().all(|e| e.version == 4 && e.id == "r1"));
-        let created = created(&g, &json!({"displayName": "x"}), &delta);
+        let created = created(&g, &delta);
         assert_eq!(types(&created)[0], "group.created");
         assert_eq!(created.len(), 4);
-        assert_eq!(created[0].data.get("members"), None);
+        let doc = json!({"displayName": "x", "members": [{"value": "u2"}]});
+        let bodies = render(created, &doc, None);
+        assert_eq!(bodies[0]["data"].get("members"), None);
+        assert_eq!(bodies[0]["data"]["displayName"], json!("x"));
     }
 
     #[test]
@@ -553,32 +684,22 @@ mod tests {
             EndedMembership { group: "g1".into(), version: 8, external_id: None },
             EndedMembership { group: "g2".into(), version: 3, external_id: Some("e".into()) },
         ];
-        let d = deleted(&s, &json!({"userName": "a"}), &ended);
+        let d = deleted(&s, &ended);
         assert_eq!(types(&d), ["group.member_removed", "group.member_removed", "user.deleted"]);
         assert_eq!((d[1].id.as_str(), d[1].version, d[1].external_id.as_deref()), ("g2", 3, Some("e")));
-        assert_eq!(d[1].data, json!({"group": "g2", "member": "r1", "member_type": "User"}));
-        assert_eq!(d[2].data.get("userName"), Some(&json!("a")));
+        assert_eq!(d[1].data, Data::Membership(json!({"group": "g2", "member": "r1", "member_type": "User"})));
+        assert_eq!(d[2].data, Data::Resource);
+        let bodies = render(d, &json!({"userName": "a"}), None);
+        assert_eq!(bodies[2]["data"]["userName"], json!("a"));
     }
 
     #[test]
     fn sealed_events_carry_the_contract_fields() {
-        let ctx = WriteContext {
-            tenant: Uuid::nil(),
-            tenant_slug: "acme".into(),
-            actor: "entra".into(),
-            client: "entra".into(),
-            request_id: Some("req-1".into()),
-            refuse_unknown_members: false,
-        };
         let s = subject(ResourceKind::User);
-        let drafts = created(&s, &json!({"userName": "a"}), &MemberDelta::default());
-        let mut n = 0u128;
-        let rows = seal(&ctx, drafts, 41, OffsetDateTime::UNIX_EPOCH, || {
-            n += 1;
-            Uuid::from_u128(n)
-        });
-        assert_eq!(rows.len(), 1);
-        let body: Value = serde_json::from_str(&rows[0].body).unwrap_or_default();
+        let drafts = created(&s, &MemberDelta::default());
+        let bodies = render(drafts, &json!({"userName": "a"}), None);
+        assert_eq!(bodies.len(), 1);
+        let body = &bodies[0];
         assert_eq!(body["seq"], json!("41"));
         assert_eq!(body["type"], json!("user.created"));
         assert_eq!(body["tenant"], json!("acme"));
@@ -589,5 +710,39 @@ mod tests {
         assert_eq!(body["client"], json!({"name": "entra", "kind": "entra"}));
         assert_eq!(body["occurred_at"], json!("1970-01-01T00:00:00.000Z"));
         assert_eq!(body.get("changed"), None);
+        assert_eq!(body["data"]["meta"]["lastModified"], json!("1970-01-01T00:00:00.000Z"));
+        assert_eq!(body["data"]["meta"]["resourceType"], json!("User"));
+    }
+
+    /// The stored text is spliced into `data` when it can be, and the result is exactly the
+    /// document rendered from its value; a document holding a key `data` leaves out is rendered
+    /// from its value, without that key, whatever text comes with it.
+    #[test]
+    fn resource_data_from_the_stored_text_is_the_document_rendered() {
+        let s = subject(ResourceKind::User);
+        let docs = [
+            json!({"userName": "a", "name": {"givenName": "\u{e9}\"q"}, "emails": [{"value": "a@x"}]}),
+            json!({}),
+            json!({"userName": "a", "password": "hunter2", "id": "forged", "meta": {"version": "W/\"99\""}}),
+            json!({"displayName": "g", "members": [{"value": "u1"}]}),
+        ];
+        for doc in &docs {
+            let text = doc.to_string();
+            let drafts = created(&s, &MemberDelta::default());
+            let spliced = render(drafts.clone(), doc, Some(&text));
+            let rendered = render(drafts, doc, None);
+            assert_eq!(spliced, rendered, "{doc}");
+            let data = &spliced[0]["data"];
+            assert_eq!(data["id"], json!("r1"), "{doc}");
+            assert_eq!(data["meta"]["version"], json!("W/\"4\""), "{doc}");
+            for key in ["password", "members"] {
+                assert_eq!(data.get(key), None, "{doc}");
+            }
+            let attrs = doc.as_object().unwrap().iter().filter(|(k, _)| !NOT_DATA.contains(&k.as_str()));
+            for (k, v) in attrs {
+                assert_eq!(&data[k], v, "{doc}");
+            }
+            assert!(!spliced[0].to_string().contains("hunter2"));
+        }
     }
 }

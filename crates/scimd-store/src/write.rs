@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::error::{Result, StoreError};
 use crate::events::Appended;
 use crate::model::{MemberReport, NewResource, ResourceKind, StoredResource, Update, Updated, WriteContext};
-use crate::plan::{self, Draft, EndedMembership, MemberDelta, MemberOp, MemberRow, Subject};
+use crate::plan::{self, Document, Draft, EndedMembership, MemberDelta, MemberOp, MemberRow, Subject};
 use crate::rows::time_from_db;
 use crate::sql::{Bind, Derived, Dialect, Sql, SqlBuilder, compile_member_filter, unique_attr};
 
@@ -74,7 +74,7 @@ fn kind_of(row: &Row, i: usize) -> Result<ResourceKind> {
 
 /// An open transaction of a backend. Errors are already [`StoreError`]s; a unique-index violation
 /// is [`StoreError::Conflict`] (whose attribute these functions name).
-pub trait Tx {
+pub trait Tx: Sized {
     /// The dialect statements are built in.
     fn dialect(&self) -> Dialect;
 
@@ -83,6 +83,27 @@ pub trait Tx {
 
     /// Runs a statement that returns rows (`SELECT`, `… RETURNING`).
     fn rows(&mut self, sql: Sql) -> impl Future<Output = Result<Vec<Row>>>;
+
+    /// Takes `count` numbers from the tenant's event counter (`event_heads.seq`); returns the
+    /// last. By default the counter row is incremented in this transaction ([`take_seqs`]): a
+    /// backend with a single writer may keep it itself and write it once per commit, as long as
+    /// what it commits is the same.
+    fn take_seqs(&mut self, tenant: &str, count: i64) -> impl Future<Output = Result<i64>> {
+        take_seqs(self, tenant, count)
+    }
+}
+
+/// Increments the tenant's event counter row by `count` in `tx` and returns its new value. On
+/// PostgreSQL the row's lock, held from here to the commit, is what makes numbers follow commit
+/// order across replicas (see the crate's events module), so this is a write's last statement but
+/// one.
+pub async fn take_seqs(tx: &mut impl Tx, tenant: &str, count: i64) -> Result<i64> {
+    let mut b = builder(tx);
+    b.push("INSERT INTO event_heads (tenant_id, seq) VALUES (").bind(Bind::Text(tenant.to_owned()));
+    b.push(", ").bind(Bind::Int(count));
+    b.push(") ON CONFLICT (tenant_id) DO UPDATE SET seq = event_heads.seq + excluded.seq RETURNING seq");
+    let rows = tx.rows(b.build()).await?;
+    cell(rows.first().ok_or_else(|| StoreError::Internal("no event head".into()))?, 0)?.int()
 }
 
 /// Ids per statement of a membership change: far below SQLite's 32,766 and PostgreSQL's 65,535
@@ -357,16 +378,17 @@ async fn audit(
     Ok(())
 }
 
-/// Appends a write's events: takes `drafts.len()` numbers from the tenant's counter row and
-/// inserts the events. Called as the write's last statements: on PostgreSQL the counter row's lock
-/// is then held only from here to the commit (see the crate's events module for why the lock makes
-/// numbers follow commit order). Returns what it appended.
+/// Appends a write's events: takes `drafts.len()` numbers from the tenant's counter
+/// ([`Tx::take_seqs`]) and inserts the events, whose resource events carry `doc`. Called as the
+/// write's last statements: on PostgreSQL the counter row's lock is then held only from here to
+/// the commit. Returns what it appended.
 async fn append_events(
     tx: &mut impl Tx,
     clock: &dyn Clock,
     ctx: &WriteContext,
     drafts: Vec<Draft>,
     at: OffsetDateTime,
+    doc: Document<'_>,
 ) -> Result<Appended> {
     let mut appended = Appended::default();
     if drafts.is_empty() {
@@ -378,13 +400,8 @@ async fn append_events(
     let count = i64::try_from(drafts.len())
         .map_err(|_| StoreError::Internal("too many events in one write".into()))?;
     let tenant = ctx.tenant.to_string();
-    let mut b = builder(tx);
-    b.push("INSERT INTO event_heads (tenant_id, seq) VALUES (").bind(Bind::Text(tenant.clone()));
-    b.push(", ").bind(Bind::Int(count));
-    b.push(") ON CONFLICT (tenant_id) DO UPDATE SET seq = event_heads.seq + excluded.seq RETURNING seq");
-    let rows = tx.rows(b.build()).await?;
-    let last = cell(rows.first().ok_or_else(|| StoreError::Internal("no event head".into()))?, 0)?.int()?;
-    let mut sealed = plan::seal(ctx, drafts, last - count + 1, at, || clock.new_id()).into_iter().peekable();
+    let last = tx.take_seqs(&tenant, count).await?;
+    let mut sealed = plan::seal(ctx, drafts, last - count + 1, at, doc, || clock.new_id())?.into_iter().peekable();
     while sealed.peek().is_some() {
         let mut b = builder(tx);
         b.push("INSERT INTO events (tenant_id, seq, id, type, resource_id, occurred_at, body) VALUES ");
@@ -444,7 +461,8 @@ pub async fn create(
     derived_binds(&mut b, derived);
     b.push(", ");
     b.bind(Bind::opt_text(new.password_hash.as_deref())).push(", ");
-    json_param(&mut b, new.doc.to_string(), false);
+    let doc_text = new.doc.to_string();
+    json_param(&mut b, doc_text.clone(), false);
     b.push(", ");
     json_param(&mut b, new.search.to_string(), true);
     b.push(")");
@@ -465,7 +483,8 @@ pub async fn create(
         .await?;
     let subject =
         Subject { kind: new.kind, id: &id, version: 1, external_id: derived.external_id.as_deref(), at: now };
-    let events = append_events(tx, clock, ctx, plan::created(&subject, &new.doc, &delta), now).await?;
+    let doc = Document { value: &new.doc, text: Some(&doc_text) };
+    let events = append_events(tx, clock, ctx, plan::created(&subject, &delta), now, doc).await?;
     let stored = StoredResource {
         id,
         kind: new.kind,
@@ -613,7 +632,14 @@ pub async fn update(
     let after = update.doc.as_ref().map(|(d, _)| d);
     let drafts =
         plan::updated(&subject, update.before.as_ref(), after, update.password_hash.is_some(), &delta);
-    let events = append_events(tx, clock, ctx, drafts, now).await?;
+    // The resource events carry the document after the write: the new one (whose text is the
+    // row's), or the unchanged one when only the password or the members changed.
+    let document = match (after, doc) {
+        (Some(value), Some(p)) => Document { value, text: Some(&p.doc) },
+        (Some(value), None) => Document { value, text: None },
+        (None, _) => Document { value: update.before.as_ref().unwrap_or(&Value::Null), text: None },
+    };
+    let events = append_events(tx, clock, ctx, drafts, now, document).await?;
     let value = Updated { previous_version: previous, version, last_modified: now, report };
     Ok(Written { value, events })
 }
@@ -634,7 +660,8 @@ pub async fn delete(
     if if_match.is_some_and(|v| v != version) {
         return Err(StoreError::VersionMismatch);
     }
-    let doc: Value = serde_json::from_str(cell(&row, 3)?.text()?)
+    let doc_text = cell(&row, 3)?.text()?;
+    let doc: Value = serde_json::from_str(doc_text)
         .map_err(|e| StoreError::Internal(format!("stored document does not parse: {e}")))?;
     let now = clock.now();
     let at = format_datetime(now);
@@ -666,6 +693,7 @@ pub async fn delete(
     // The deletion is one more change of the resource: its event carries the next version, so a
     // reader that holds the last one (the initial sync's rule, docs/events.md) still applies it.
     let subject = Subject { kind, id, version: version + 1, external_id, at: now };
-    let events = append_events(tx, clock, ctx, plan::deleted(&subject, &doc, &ended), now).await?;
+    let document = Document { value: &doc, text: Some(doc_text) };
+    let events = append_events(tx, clock, ctx, plan::deleted(&subject, &ended), now, document).await?;
     Ok(Written { value: (), events })
 }
