@@ -22,6 +22,7 @@
 
 mod cols;
 mod credentials;
+mod delivery;
 mod events;
 mod log;
 mod oauth;

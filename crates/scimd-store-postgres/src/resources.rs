@@ -61,6 +61,7 @@ pub(crate) fn bind_all<'q>(
             Bind::Bool(b) => q.bind(*b),
             Bind::Null(NullType::Text) => q.bind(None::<String>),
             Bind::Null(NullType::Bool) => q.bind(None::<bool>),
+            Bind::Null(NullType::Int) => q.bind(None::<i64>),
         };
     }
     q

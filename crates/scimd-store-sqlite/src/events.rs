@@ -17,7 +17,9 @@ use crate::resources::{run, run_read};
 impl EventStore for SqliteStore {
     async fn events(&self, tenant: Uuid, query: &EventQuery) -> Result<EventPage> {
         let query = query.clone();
-        self.readers.read(move |conn| run_read(conn, async |t| events::read_events(t, tenant, &query).await)).await
+        self.readers
+            .read(move |conn| run_read(conn, async |t| events::read_events(t, tenant, &query).await))
+            .await
     }
 
     async fn event_head(&self, tenant: Uuid) -> Result<EventHead> {

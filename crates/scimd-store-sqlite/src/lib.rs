@@ -15,6 +15,7 @@
 
 mod cols;
 mod credentials;
+mod delivery;
 mod driver;
 mod events;
 mod heads;

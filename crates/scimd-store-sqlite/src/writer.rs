@@ -173,7 +173,10 @@ impl Writer {
 
     /// Runs `op` in its own savepoint of the open batch and answers once the batch is on disk.
     /// `op` may run twice (see the module docs): it must not have effects outside the database.
-    pub(crate) async fn write<T>(&self, mut op: impl FnMut(&mut Batch<'_>, Place) -> DbResult<T>) -> Result<T> {
+    pub(crate) async fn write<T>(
+        &self,
+        mut op: impl FnMut(&mut Batch<'_>, Place) -> DbResult<T>,
+    ) -> Result<T> {
         let mut state = self.state.clone().lock_owned().await;
         state.begin()?;
         // Before the operation runs: if it ends the batch (a failed RELEASE), this is the outcome
@@ -492,8 +495,13 @@ mod tests {
             }
         }
         let conn = Connection::open(&path).unwrap();
-        let mut seqs: Vec<i64> =
-            conn.prepare("SELECT x FROM t ORDER BY x").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        let mut seqs: Vec<i64> = conn
+            .prepare("SELECT x FROM t ORDER BY x")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         seqs.dedup();
         assert_eq!(seqs, (1..=taken).collect::<Vec<_>>());
         assert_eq!(head(&path, "acme"), Some(taken));

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, reason = "integration tests: a panic is a failed test")]
 
 #[cfg(test)]
+mod delivery;
+#[cfg(test)]
 mod differential;
 
 use std::sync::Arc;

@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod credentials;
+pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod log;
@@ -23,6 +24,7 @@ pub mod write;
 
 pub use clock::{Clock, MockClock, SystemClock};
 pub use credentials::{CredentialStore, NewToken, TokenRecord};
+pub use delivery::DeliveryStore;
 pub use error::{Result, StoreError};
 pub use events::{
     EventHead, EventPage, EventQuery, EventSignal, EventStats, EventStore, EventType, StoredEvent, TypeFilter,
@@ -38,7 +40,15 @@ pub use token::TokenSecret;
 /// Everything a backend provides: what the HTTP layer holds as `Arc<dyn Store>`.
 #[async_trait::async_trait]
 pub trait Store:
-    TenantStore + CredentialStore + ResourceStore + OAuthStore + EventStore + Send + Sync + 'static
+    TenantStore
+    + CredentialStore
+    + ResourceStore
+    + OAuthStore
+    + EventStore
+    + DeliveryStore
+    + Send
+    + Sync
+    + 'static
 {
     /// What wakes readers of the event log when this process commits events.
     fn event_signal(&self) -> &EventSignal;

@@ -421,7 +421,8 @@ struct Meta<'a> {
 }
 
 fn json_to(out: &mut Vec<u8>, value: &impl Serialize) -> Result<()> {
-    serde_json::to_writer(out, value).map_err(|e| StoreError::Internal(format!("an event does not render: {e}")))
+    serde_json::to_writer(out, value)
+        .map_err(|e| StoreError::Internal(format!("an event does not render: {e}")))
 }
 
 /// `data` of a [`Data::Resource`] event: `{"id", "meta", …the document's attributes}`.
@@ -549,11 +550,12 @@ mod tests {
     /// The bodies `seal` renders for `drafts` of a write whose document is `doc` (its `text`).
     fn render(drafts: Vec<Draft>, doc: &Value, text: Option<&str>) -> Vec<Value> {
         let mut n = 0u128;
-        let rows = seal(&ctx(), drafts, 41, OffsetDateTime::UNIX_EPOCH, Document { value: doc, text }, || {
-            n += 1;
-            Uuid::from_u128(n)
-        })
-        .unwrap();
+        let rows =
+            seal(&ctx(), drafts, 41, OffsetDateTime::UNIX_EPOCH, Document { value: doc, text }, || {
+                n += 1;
+                Uuid::from_u128(n)
+            })
+            .unwrap();
         rows.iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect()
     }
 
@@ -666,7 +668,10 @@ mod tests {
         };
         let d = updated(&g, None, None, false, &delta);
         assert_eq!(types(&d), ["group.member_removed", "group.member_added", "group.member_added"]);
-        assert_eq!(d[2].data, Data::Membership(json!({"group": "r1", "member": "g9", "member_type": "Group"})));
+        assert_eq!(
+            d[2].data,
+            Data::Membership(json!({"group": "r1", "member": "g9", "member_type": "Group"}))
+        );
         assert!(d.iter().all(|e| e.version == 4 && e.id == "r1"));
         let created = created(&g, &delta);
         assert_eq!(types(&created)[0], "group.created");
@@ -687,7 +692,10 @@ mod tests {
         let d = deleted(&s, &ended);
         assert_eq!(types(&d), ["group.member_removed", "group.member_removed", "user.deleted"]);
         assert_eq!((d[1].id.as_str(), d[1].version, d[1].external_id.as_deref()), ("g2", 3, Some("e")));
-        assert_eq!(d[1].data, Data::Membership(json!({"group": "g2", "member": "r1", "member_type": "User"})));
+        assert_eq!(
+            d[1].data,
+            Data::Membership(json!({"group": "g2", "member": "r1", "member_type": "User"}))
+        );
         assert_eq!(d[2].data, Data::Resource);
         let bodies = render(d, &json!({"userName": "a"}), None);
         assert_eq!(bodies[2]["data"]["userName"], json!("a"));

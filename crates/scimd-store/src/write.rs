@@ -401,7 +401,8 @@ async fn append_events(
         .map_err(|_| StoreError::Internal("too many events in one write".into()))?;
     let tenant = ctx.tenant.to_string();
     let last = tx.take_seqs(&tenant, count).await?;
-    let mut sealed = plan::seal(ctx, drafts, last - count + 1, at, doc, || clock.new_id())?.into_iter().peekable();
+    let mut sealed =
+        plan::seal(ctx, drafts, last - count + 1, at, doc, || clock.new_id())?.into_iter().peekable();
     while sealed.peek().is_some() {
         let mut b = builder(tx);
         b.push("INSERT INTO events (tenant_id, seq, id, type, resource_id, occurred_at, body) VALUES ");

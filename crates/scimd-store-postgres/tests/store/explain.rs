@@ -124,6 +124,7 @@ async fn hot_filters_use_indexes_at_100k_users() {
                 Bind::Bool(v) => q.bind(*v),
                 Bind::Null(scimd_store::sql::NullType::Text) => q.bind(None::<String>),
                 Bind::Null(scimd_store::sql::NullType::Bool) => q.bind(None::<bool>),
+                Bind::Null(scimd_store::sql::NullType::Int) => q.bind(None::<i64>),
             };
         }
         let row = q.fetch_one(pool).await.unwrap();

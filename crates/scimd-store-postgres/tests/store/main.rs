@@ -16,6 +16,9 @@ use scimd_testkit::pg::TestDatabase;
 use time::macros::datetime;
 
 mod behaviour;
+/// The delivery outbox tests of scimd-store-sqlite, run against PostgreSQL.
+#[path = "../../../scimd-store-sqlite/tests/delivery/mod.rs"]
+mod delivery;
 /// The SQL-vs-evaluator differential test of scimd-store-sqlite, run against PostgreSQL: one test,
 /// two backends (it builds its stores through [`open_store`]).
 #[path = "../../../scimd-store-sqlite/tests/differential/mod.rs"]

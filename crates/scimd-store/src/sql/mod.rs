@@ -108,6 +108,8 @@ pub enum NullType {
     Text,
     /// A boolean column.
     Bool,
+    /// An integer column.
+    Int,
 }
 
 impl Bind {
@@ -121,6 +123,12 @@ impl Bind {
     #[must_use]
     pub fn opt_bool(value: Option<bool>) -> Self {
         value.map_or(Bind::Null(NullType::Bool), Bind::Bool)
+    }
+
+    /// An integer, or an integer NULL.
+    #[must_use]
+    pub fn opt_int(value: Option<i64>) -> Self {
+        value.map_or(Bind::Null(NullType::Int), Bind::Int)
     }
 }
 
