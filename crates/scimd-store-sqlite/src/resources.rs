@@ -86,8 +86,11 @@ impl StoredParts {
 /// ([`scimd_store::write`]). rusqlite answers at once, so the futures it returns are ready on
 /// their first poll.
 pub(crate) enum SqliteTx<'c, 'b> {
-    /// A reader's connection.
-    Read(&'c Connection),
+    /// A reader's connection, and the error of a statement its step budget interrupted: the
+    /// shared path sees only [`scimd_store::StoreError`], so the interruption is kept here for
+    /// [`run_read`] to hand back to the reader pool, which runs the read again off the async
+    /// workers (`readers.rs`) instead of failing it.
+    Read(&'c Connection, Option<rusqlite::Error>),
     /// An operation of the writer's batch, which keeps the event counters (`heads.rs`).
     Write(&'c mut Batch<'b>),
 }
@@ -95,10 +98,46 @@ pub(crate) enum SqliteTx<'c, 'b> {
 impl SqliteTx<'_, '_> {
     fn conn(&self) -> &Connection {
         match self {
-            SqliteTx::Read(c) => c,
+            SqliteTx::Read(c, _) => c,
             SqliteTx::Write(b) => b,
         }
     }
+
+    /// The store's error for `e`; on a reader, an interruption by the step budget is kept for
+    /// [`run_read`].
+    fn fail(&mut self, e: rusqlite::Error) -> StoreError {
+        let interrupted = matches!(
+            &e,
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::OperationInterrupted
+        );
+        match self {
+            SqliteTx::Read(_, slot) if interrupted => {
+                *slot = Some(e);
+                StoreError::Internal("a read was interrupted by its step budget".into())
+            }
+            _ => DbError::into_store_err(e),
+        }
+    }
+}
+
+fn query(conn: &Connection, sql: &Sql) -> rusqlite::Result<Vec<Row>> {
+    let mut stmt = conn.prepare_cached(&sql.text)?;
+    let width = stmt.column_count();
+    let rows = stmt.query_map(params(&sql.binds), |r| {
+        (0..width)
+            .map(|i| {
+                Ok(match r.get_ref(i)? {
+                    ValueRef::Null => Cell::Null,
+                    ValueRef::Integer(n) => Cell::Int(n),
+                    ValueRef::Real(f) => Cell::Text(f.to_string()),
+                    ValueRef::Text(t) | ValueRef::Blob(t) => {
+                        Cell::Text(String::from_utf8_lossy(t).into_owned())
+                    }
+                })
+            })
+            .collect::<rusqlite::Result<Row>>()
+    })?;
+    rows.collect()
 }
 
 impl Tx for SqliteTx<'_, '_> {
@@ -107,37 +146,21 @@ impl Tx for SqliteTx<'_, '_> {
     }
 
     async fn execute(&mut self, sql: Sql) -> Result<u64> {
-        let mut stmt = self.conn().prepare_cached(&sql.text).map_err(DbError::into_store_err)?;
-        Ok(stmt.execute(params(&sql.binds)).map_err(DbError::into_store_err)? as u64)
+        let done =
+            self.conn().prepare_cached(&sql.text).and_then(|mut stmt| stmt.execute(params(&sql.binds)));
+        done.map(|n| n as u64).map_err(|e| self.fail(e))
     }
 
     async fn take_seqs(&mut self, tenant: &str, count: i64) -> Result<i64> {
         match self {
             SqliteTx::Write(batch) => batch.take_seqs(tenant, count).map_err(DbError::into_store_err),
-            SqliteTx::Read(_) => write::take_seqs(self, tenant, count).await,
+            SqliteTx::Read(..) => write::take_seqs(self, tenant, count).await,
         }
     }
 
     async fn rows(&mut self, sql: Sql) -> Result<Vec<Row>> {
-        let mut stmt = self.conn().prepare_cached(&sql.text).map_err(DbError::into_store_err)?;
-        let width = stmt.column_count();
-        let rows = stmt
-            .query_map(params(&sql.binds), |r| {
-                (0..width)
-                    .map(|i| {
-                        Ok(match r.get_ref(i)? {
-                            ValueRef::Null => Cell::Null,
-                            ValueRef::Integer(n) => Cell::Int(n),
-                            ValueRef::Real(f) => Cell::Text(f.to_string()),
-                            ValueRef::Text(t) | ValueRef::Blob(t) => {
-                                Cell::Text(String::from_utf8_lossy(t).into_owned())
-                            }
-                        })
-                    })
-                    .collect::<rusqlite::Result<Row>>()
-            })
-            .map_err(DbError::into_store_err)?;
-        rows.collect::<rusqlite::Result<Vec<Row>>>().map_err(DbError::into_store_err)
+        let rows = query(self.conn(), &sql);
+        rows.map_err(|e| self.fail(e))
     }
 }
 
@@ -151,19 +174,33 @@ pub(crate) fn run<T>(
     poll_once(SqliteTx::Write(batch), write)
 }
 
-/// The shared reads ([`scimd_store::events`]) on a reader's connection, as [`run`].
+/// The shared reads ([`scimd_store::events`], [`scimd_store::delivery`]) on a reader's
+/// connection, as [`run`]. A statement interrupted by the reader's step budget is answered as
+/// the interruption, so that the reader pool runs the read again where it may take long.
 pub(crate) fn run_read<T>(
     conn: &Connection,
     read: impl AsyncFnOnce(&mut SqliteTx<'_, '_>) -> Result<T>,
 ) -> DbResult<T> {
-    poll_once(SqliteTx::Read(conn), read)
+    let mut t = SqliteTx::Read(conn, None);
+    let result = poll(&mut t, read);
+    match (result, t) {
+        (Err(_), SqliteTx::Read(_, Some(interrupted))) => Err(DbError::Sql(interrupted)),
+        (result, _) => result,
+    }
 }
 
 fn poll_once<T>(
     mut t: SqliteTx<'_, '_>,
     write: impl AsyncFnOnce(&mut SqliteTx<'_, '_>) -> Result<T>,
 ) -> DbResult<T> {
-    let future = std::pin::pin!(write(&mut t));
+    poll(&mut t, write)
+}
+
+fn poll<'c, 'b, T>(
+    t: &mut SqliteTx<'c, 'b>,
+    write: impl AsyncFnOnce(&mut SqliteTx<'c, 'b>) -> Result<T>,
+) -> DbResult<T> {
+    let future = std::pin::pin!(write(t));
     match future.poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(result) => Ok(result?),
         Poll::Pending => {
