@@ -6,6 +6,10 @@
 /// each names what was wrong and, where there is a fixed set of choices, what is accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum EventsError {
+    /// A delivery's transport could not be set up (the HTTP client, a NATS connection).
+    #[error("{0}")]
+    Transport(String),
+
     /// A webhook secret that is not `whsec_` + standard base64 of 24 to 64 random bytes.
     #[error("invalid webhook secret: {0}")]
     InvalidSecret(&'static str),

@@ -21,6 +21,7 @@
 //! [`GuardedResolver`], which reqwest makes when it connects.
 #![warn(missing_docs)]
 
+pub mod deliver;
 pub mod error;
 pub mod filter;
 pub mod schedule;
@@ -28,6 +29,7 @@ pub mod set;
 pub mod signature;
 pub mod ssrf;
 
+pub use deliver::{Deliverer, DeliveryMetrics, Settings};
 pub use error::EventsError;
 pub use filter::{EVENT_TYPES, EventFilter, PING, Pattern};
 pub use schedule::{MAX_RETRY_AFTER, RetrySchedule, retry_after};

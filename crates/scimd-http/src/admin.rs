@@ -1,6 +1,7 @@
 //! The admin API, `/admin/v1/tenants/{slug}/…` (docs/operations.md): a tenant's OAuth clients
-//! and static tokens, for credentials with the `admin` scope of that tenant or an operator token.
-//! Secrets appear once, in the response that creates or rotates them.
+//! and static tokens, and its event-delivery endpoints ([`crate::webhooks`]), for credentials
+//! with the `admin` scope of that tenant or an operator token. Secrets appear once, in the
+//! response that creates or rotates them.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -32,11 +33,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/events", get(crate::events::list))
         .route("/events/head", get(crate::events::head))
         .route("/settings", get(get_settings).put(put_settings).patch(patch_settings))
+        .merge(crate::webhooks::routes())
 }
 
 /// The `admin` scope opens the admin API of the credential's own tenant; an operator
 /// token reaches every tenant's, with or without it.
-fn require_admin(p: &Principal) -> Result<(), ApiError> {
+pub(crate) fn require_admin(p: &Principal) -> Result<(), ApiError> {
     if p.credential.operator { Ok(()) } else { p.require(Scope::Admin) }
 }
 

@@ -22,6 +22,7 @@ pub mod provisioning_log;
 pub mod rate_limit;
 pub mod request_id;
 mod scim;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -116,6 +116,12 @@ impl Metrics {
         }
     }
 
+    /// The registry, for instruments of other parts of the server (event delivery).
+    #[must_use]
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The text exposition of every metric.
     pub fn encode(&self) -> Result<String, prometheus::Error> {
         let mut buf = Vec::new();
@@ -177,6 +183,22 @@ pub(crate) async fn render(State(state): State<AppState>) -> Result<Response, Ap
             body.push_str("# HELP scimd_events_oldest_timestamp_seconds When the oldest event held occurred (retention prunes before it).\n");
             body.push_str("# TYPE scimd_events_oldest_timestamp_seconds gauge\n");
             body.push_str(&format!("scimd_events_oldest_timestamp_seconds {}\n", oldest.unix_timestamp()));
+        }
+    }
+    // Delivery backlogs, per endpoint (bounded: endpoints are registered by administrators).
+    if let Ok(backlogs) = state.store.backlogs().await {
+        body.push_str("# HELP scimd_deliveries_pending Deliveries not yet acknowledged, per endpoint.\n");
+        body.push_str("# TYPE scimd_deliveries_pending gauge\n");
+        for b in &backlogs {
+            body.push_str(&format!(
+                "scimd_deliveries_pending{{endpoint=\"{}\"}} {}\n",
+                b.endpoint, b.pending
+            ));
+        }
+        body.push_str("# HELP scimd_deliveries_dead Dead-lettered deliveries, per endpoint.\n");
+        body.push_str("# TYPE scimd_deliveries_dead gauge\n");
+        for b in &backlogs {
+            body.push_str(&format!("scimd_deliveries_dead{{endpoint=\"{}\"}} {}\n", b.endpoint, b.dead));
         }
     }
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))], body)

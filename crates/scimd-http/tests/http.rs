@@ -571,3 +571,4 @@ mod oauth;
 mod policies;
 mod provisioning_log;
 mod scim;
+mod webhooks;

@@ -82,8 +82,8 @@ impl DeliveryStore for PgStore {
         self.in_tx(async |t| delivery::complete(t, id, now, &outcome, disable_after).await).await
     }
 
-    async fn next_due(&self) -> Result<Option<OffsetDateTime>> {
-        self.on_conn(async |t| delivery::next_due(t).await).await
+    async fn next_due(&self, now: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
+        self.on_conn(async |t| delivery::next_due(t, now).await).await
     }
 
     async fn deliveries(

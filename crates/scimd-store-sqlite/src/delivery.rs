@@ -62,6 +62,10 @@ impl DeliveryStore for SqliteStore {
     }
 
     async fn fan_out(&self, now: OffsetDateTime, max: u32) -> Result<u64> {
+        // Asked on a reader first: the writer's batches are the resource writes' throughput.
+        if !self.readers.read(move |conn| run_read(conn, async |t| delivery::any_behind(t).await)).await? {
+            return Ok(0);
+        }
         let clock = &*self.clock;
         self.resource_writer
             .write(|tx, place| {
@@ -92,8 +96,8 @@ impl DeliveryStore for SqliteStore {
             .await
     }
 
-    async fn next_due(&self) -> Result<Option<OffsetDateTime>> {
-        self.readers.read(move |conn| run_read(conn, async |t| delivery::next_due(t).await)).await
+    async fn next_due(&self, now: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
+        self.readers.read(move |conn| run_read(conn, async |t| delivery::next_due(t, now).await)).await
     }
 
     async fn deliveries(

@@ -372,8 +372,9 @@ pub trait DeliveryStore: Send + Sync {
         disable_after: time::Duration,
     ) -> Result<()>;
 
-    /// When the next delivery is due (pending, endpoint enabled, lease free), if any.
-    async fn next_due(&self) -> Result<Option<OffsetDateTime>>;
+    /// When the next delivery is due (the head of its queue, endpoint enabled, lease free): `now`
+    /// when one is claimable already.
+    async fn next_due(&self, now: OffsetDateTime) -> Result<Option<OffsetDateTime>>;
 
     /// An endpoint's deliveries, newest first.
     async fn deliveries(
@@ -625,6 +626,17 @@ async fn queue_events(
     Ok(queued)
 }
 
+/// Whether any enabled endpoint is behind its tenant's head: what a backend whose fan-out takes
+/// its only writer (SQLite) asks on a reader first, so that a server without endpoints, or with
+/// every endpoint caught up, never queues a write for nothing.
+pub async fn any_behind(tx: &mut impl Tx) -> Result<bool> {
+    let mut b = SqlBuilder::new(tx.dialect());
+    b.push("SELECT 1 FROM delivery_endpoints e JOIN event_heads h ON h.tenant_id = e.tenant_id WHERE e.enabled = ");
+    b.bind(Bind::Bool(true));
+    b.push(" AND e.cursor < h.seq LIMIT 1");
+    Ok(!tx.rows(b.build()).await?.is_empty())
+}
+
 /// [`DeliveryStore::fan_out`]: for each enabled endpoint behind its tenant's head, the events
 /// after its cursor (up to the head, at most `max`) become deliveries and the cursor moves past
 /// them, in one transaction. On PostgreSQL the endpoint's row is locked (`SKIP LOCKED`: a replica
@@ -817,7 +829,16 @@ pub async fn complete(
 /// [`DeliveryStore::next_due`]: the earliest time the head of a queue becomes claimable by its
 /// schedule or its lease. Only heads: a later delivery of a resource is due when its head is done,
 /// which the worker learns from the completion, not from a timer.
-pub async fn next_due(tx: &mut impl Tx) -> Result<Option<OffsetDateTime>> {
+pub async fn next_due(tx: &mut impl Tx, now: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
+    // First whether one is claimable now: the due index in order, stopping at the first head,
+    // where the minimum below visits every pending row. Under a backlog this is the usual answer.
+    let mut b = SqlBuilder::new(tx.dialect());
+    b.push("SELECT 1 FROM deliveries d JOIN delivery_endpoints e ON e.id = d.endpoint_id WHERE ");
+    claimable(&mut b, millis(now));
+    b.push(" LIMIT 1");
+    if !tx.rows(b.build()).await?.is_empty() {
+        return Ok(Some(now));
+    }
     let mut b = SqlBuilder::new(tx.dialect());
     b.push(
         "SELECT min(CASE WHEN d.lease_until IS NOT NULL AND d.lease_until > d.next_attempt_at \

@@ -233,6 +233,9 @@ pub struct EventSignal {
     tenants: std::sync::Mutex<std::collections::HashMap<Uuid, tokio::sync::watch::Sender<u64>>>,
     closing: tokio::sync::watch::Sender<bool>,
     appended: [std::sync::atomic::AtomicU64; EventType::ALL.len()],
+    /// Any tenant's commit: what the delivery worker waits on (one waiter; a commit while it is
+    /// busy leaves a permit, so the next wait returns at once).
+    any: tokio::sync::Notify,
 }
 
 /// What a waiting reader holds: woken by its tenant's commits and by shutdown.
@@ -275,11 +278,18 @@ impl EventSignal {
         for t in EventType::ALL {
             self.appended[t as usize].fetch_add(appended.get(t), std::sync::atomic::Ordering::Relaxed);
         }
+        self.any.notify_one();
         if let Ok(tenants) = self.tenants.lock()
             && let Some(tx) = tenants.get(&tenant)
         {
             tx.send_modify(|g| *g = g.wrapping_add(1));
         }
+    }
+
+    /// Resolves at the next commit of events of any tenant by this process (or at once when one
+    /// happened since the last call returned).
+    pub async fn any_committed(&self) {
+        self.any.notified().await;
     }
 
     /// What this process appended since it started.

@@ -1,5 +1,6 @@
 //! The commands (docs/operations.md describes each): `serve`, `migrate`, `tenant create`,
-//! `token create|list|revoke`, `client create|list|rotate|delete`, `admin create`, `key rotate`.
+//! `token create|list|revoke`, `client create|list|rotate|delete`, `admin create`, `key rotate`,
+//! `webhook …` and `sink …` (in `webhooks.rs`).
 //!
 //! Output discipline: stdout carries only what a script captures (the slug, the token, on first
 //! start the SCIM URL and bootstrap token); logs and messages for people go to stderr.
@@ -84,6 +85,12 @@ pub enum Command {
     /// Read a tenant's event log (docs/events.md).
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Manage a tenant's webhooks: HTTP(S) receivers its events are pushed to (docs/events.md).
+    #[command(subcommand)]
+    Webhook(crate::webhooks::WebhookCommand),
+    /// Manage a tenant's NATS sinks: JetStream subjects its events are published to.
+    #[command(subcommand)]
+    Sink(crate::webhooks::SinkCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -297,6 +304,23 @@ pub struct ServeArgs {
     /// Do not apply pending migrations on start (run `scimd migrate` in a separate step instead).
     #[arg(long)]
     pub no_migrate: bool,
+    /// When failed webhook and sink deliveries are retried: comma-separated waits after each
+    /// failure (units ms, s, m, h, d), with ±10 % jitter; after the last, a delivery is
+    /// dead-lettered. [default: 5s,5m,30m,2h,5h,10h,14h,20h,24h]
+    #[arg(long, env = "SCIMD_WEBHOOK_RETRY_SCHEDULE", value_name = "LIST")]
+    pub webhook_retry_schedule: Option<scimd_events::RetrySchedule>,
+    /// Let webhooks reach loopback, private and unique-local addresses (off: such URLs are
+    /// refused at delivery time, so a tenant admin cannot aim scimd at the internal network).
+    #[arg(long, env = "SCIMD_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+    /// A webhook receiver must answer within this, e.g. 15s; a delivery's claim lasts twice as
+    /// long, so a replica that died mid-attempt has its deliveries taken over after that.
+    /// [default: 15s]
+    #[arg(long, env = "SCIMD_WEBHOOK_TIMEOUT", value_name = "DURATION", value_parser = scimd_http::duration::parse)]
+    pub webhook_timeout: Option<Duration>,
+    /// Delivery attempts in flight at once, every endpoint together. [default: 64]
+    #[arg(long, env = "SCIMD_DELIVERY_CONCURRENCY", value_name = "N")]
+    pub delivery_concurrency: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -468,6 +492,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Logs(args) => crate::logs::run(&*store, &*clock, &settings, args).await,
         Command::Domain(cmd) => crate::domains::run(&*store, &*clock, cmd).await,
         Command::Events(EventsCommand::Tail(args)) => crate::events::tail(&*store, args).await,
+        Command::Webhook(cmd) => crate::webhooks::webhook(&*store, &*clock, cmd).await,
+        Command::Sink(cmd) => crate::webhooks::sink(&*store, &*clock, cmd).await,
     };
     store.close().await;
     result
@@ -588,7 +614,23 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
     let log = crate::database::open_log(&settings.database, &settings.postgres).await?;
     let retention =
         scimd_http::events::spawn_retention(store.clone(), clock.clone(), settings.event_retention);
-    let state = AppState::new(store.clone(), clock, http).with_log(log, settings.log_retention);
+    let state = AppState::new(store.clone(), clock.clone(), http).with_log(log, settings.log_retention);
+    let mut delivery = settings.delivery.clone();
+    // RFC 8417 §2.2: a SET's `iss` is the server; without --base-url, the address it listens on.
+    if delivery.issuer.is_empty() {
+        delivery.issuer = scim_url.trim_end_matches("/scim/v2").to_owned();
+    }
+    let metrics = scimd_events::DeliveryMetrics::register(state.metrics.registry())
+        .inspect_err(|e| tracing::error!(error = %e, "delivery metrics disabled"))
+        .ok();
+    let deliverer = std::sync::Arc::new(
+        scimd_events::Deliverer::new(store.clone(), clock, delivery, metrics)
+            .map_err(|e| CliError::Usage(format!("event delivery: {e}")))?,
+    );
+    let (stop_delivery, delivery_stopped) = tokio::sync::oneshot::channel::<()>();
+    let delivery_task = tokio::spawn(deliverer.run(async move {
+        let _ = delivery_stopped.await;
+    }));
     // The peer address feeds the per-address sign-in throttling of the authorization pages.
     let app = scimd_http::router(state);
     let shutdown = async {
@@ -597,6 +639,9 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
         store.event_signal().close();
     };
     scimd_http::listener::serve(listener, app, settings.listener.clone(), shutdown).await?;
+    // In-flight attempts are left to their leases: what they did not record is sent again.
+    let _ = stop_delivery.send(());
+    let _ = delivery_task.await;
     retention.abort();
     tracing::info!("scimd stopped");
     Ok(())

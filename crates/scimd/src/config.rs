@@ -159,6 +159,8 @@ pub struct Settings {
     pub listener: scimd_http::ListenerConfig,
     /// PostgreSQL pool and session settings (unused on SQLite).
     pub postgres: PgOptions,
+    /// Event delivery (`serve`): retries, the address guard, concurrency, the SETs' issuer.
+    pub delivery: scimd_events::Settings,
 }
 
 impl Settings {
@@ -191,7 +193,7 @@ impl Settings {
             allowed_hosts.allow(host.trim()).map_err(|e| format!("allowed host: {e}"))?;
         }
         let http = scimd_http::HttpConfig {
-            base_url,
+            base_url: base_url.clone(),
             allowed_hosts,
             max_body_bytes: serve
                 .and_then(|s| s.max_body_bytes)
@@ -273,6 +275,18 @@ impl Settings {
             // 90 days by default (docs/events.md): three times WorkOS's 30, so that a consumer
             // that was down for weeks catches up from the log instead of re-listing.
             event_retention: serve.and_then(|s| s.event_retention).unwrap_or(time::Duration::days(90)),
+            delivery: scimd_events::Settings {
+                schedule: serve.and_then(|s| s.webhook_retry_schedule.clone()).unwrap_or_default(),
+                allow_private: serve.is_some_and(|s| s.webhook_allow_private),
+                concurrency: serve.and_then(|s| s.delivery_concurrency).unwrap_or(64),
+                timeout: serve
+                    .and_then(|s| s.webhook_timeout)
+                    .and_then(|d| std::time::Duration::try_from(d).ok())
+                    .unwrap_or(std::time::Duration::from_secs(15)),
+                lease: serve.and_then(|s| s.webhook_timeout).map_or(time::Duration::seconds(30), |d| d * 2),
+                issuer: base_url.clone().unwrap_or_default(),
+                ..scimd_events::Settings::default()
+            },
         })
     }
 }

@@ -8,6 +8,7 @@ mod database;
 mod domains;
 mod events;
 mod logs;
+mod webhooks;
 
 use std::process::ExitCode;
 

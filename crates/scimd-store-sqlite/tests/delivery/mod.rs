@@ -168,7 +168,7 @@ async fn retries_leases_and_dead_letters() {
         .await
         .unwrap();
     assert!(w.claim(10).await.is_empty(), "not before its time, and the later event waits");
-    assert_eq!(w.store.next_due().await.unwrap(), Some(retry_at));
+    assert_eq!(w.store.next_due(w.clock.now()).await.unwrap(), Some(retry_at));
     w.clock.advance(Duration::seconds(5));
     let again = w.claim(10).await;
     assert_eq!(again.len(), 1);
@@ -338,4 +338,41 @@ async fn rotation_and_pruning() {
     assert_eq!(w.store.prune_deliveries(w.clock.now(), 100).await.unwrap(), 0, "not older than the cut-off");
     w.clock.advance(Duration::seconds(1));
     assert_eq!(w.store.prune_deliveries(w.clock.now(), 100).await.unwrap(), 1);
+}
+
+/// A backlog of thousands: reading the outbox takes more than a reader's inline step budget on
+/// SQLite, and is then finished off the async workers instead of failing.
+#[tokio::test]
+async fn a_large_backlog_is_read_whole() {
+    let Some(w) = world().await else { return };
+    let ep = w.webhook(&[]).await;
+    for i in 0..2500 {
+        w.user(&format!("u{i}")).await;
+    }
+    assert_eq!(w.store.fan_out(w.clock.now(), 5000).await.unwrap(), 2500);
+    assert_eq!(w.store.next_due(w.clock.now()).await.unwrap(), Some(w.clock.now()));
+    // Every one delivered, then the whole log replayed: pending rows beside delivered ones.
+    loop {
+        let claimed = w.store.claim(w.clock.now(), LEASE, 500).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        for c in claimed {
+            w.done(c.id).await;
+        }
+    }
+    let mut from = 1;
+    loop {
+        let r = w.store.replay(w.ctx.tenant, ep, ReplayFrom::Seq(from), w.clock.now(), 1000).await.unwrap();
+        match r.next {
+            Some(next) => from = next,
+            None => break,
+        }
+    }
+    assert_eq!(w.store.next_due(w.clock.now()).await.unwrap(), Some(w.clock.now()));
+    assert_eq!(w.store.claim(w.clock.now(), LEASE, 32).await.unwrap().len(), 32);
+    let backlog = w.store.backlogs().await.unwrap();
+    assert_eq!((backlog[0].endpoint, backlog[0].pending), (ep, 2500));
+    let page = w.store.deliveries(w.ctx.tenant, ep, None, 5000).await.unwrap();
+    assert_eq!(page.len(), 5000);
 }

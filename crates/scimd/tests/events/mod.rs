@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::client;
 
 mod crash;
+mod delivery;
 mod replicas;
 mod sync;
 mod tail;
