@@ -1,6 +1,8 @@
 //! `scimd-bench seed`: fills a scimd database for the load benchmark (`bench/run.sh`).
 //! `scimd-bench event-latency`: measures how long the event log's long poll takes to deliver a
 //! write's event after the write's response (`bench/events.sh`).
+//! `scimd-bench webhook-latency`: the same for a webhook receiver, and one endpoint's delivery
+//! throughput (`bench/events.sh --webhook`).
 //!
 //! Seeding through HTTP, one request per user, would take an hour for a million users; this tool
 //! opens the database with the store the server uses and calls the same `ResourceStore::create`
@@ -23,6 +25,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod webhook;
+
 use clap::Parser;
 use serde_json::{Value, json};
 
@@ -38,6 +42,8 @@ enum Cli {
     Seed(SeedArgs),
     /// Measures write-response-to-event latency through a running server's long poll.
     EventLatency(LatencyArgs),
+    /// Measures write-to-webhook-receipt latency and one endpoint's delivery throughput.
+    WebhookLatency(webhook::WebhookArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -97,6 +103,7 @@ async fn main() {
     let result = match Cli::parse() {
         Cli::Seed(args) => seed(args).await,
         Cli::EventLatency(args) => event_latency(args).await,
+        Cli::WebhookLatency(args) => webhook::run(args).await,
     };
     if let Err(e) = result {
         eprintln!("scimd-bench: {e}");
