@@ -130,7 +130,7 @@ impl DeliveryMetrics {
 pub struct Deliverer {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    keys: KeyRing,
+    keys: Arc<KeyRing>,
     http: reqwest::Client,
     nats: Mutex<HashMap<String, async_nats::jetstream::Context>>,
     settings: Settings,
@@ -163,7 +163,8 @@ enum Attempt {
 }
 
 impl Deliverer {
-    /// A worker over `store`. The HTTP client follows no redirects (a redirect could lead past
+    /// A worker over `store`, signing SETs with `keys` (the authorization server's, so that its
+    /// JWKS holds every key a SET is signed with). The HTTP client follows no redirects (a redirect could lead past
     /// the address guard, which only sees the first host) and resolves names through
     /// [`GuardedResolver`].
     ///
@@ -172,6 +173,7 @@ impl Deliverer {
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
+        keys: Arc<KeyRing>,
         settings: Settings,
         metrics: Option<DeliveryMetrics>,
     ) -> Result<Self, EventsError> {
@@ -184,7 +186,6 @@ impl Deliverer {
             .user_agent(concat!("scimd/", env!("CARGO_PKG_VERSION"), " (webhooks)"))
             .build()
             .map_err(|e| EventsError::Transport(format!("building the HTTP client: {e}")))?;
-        let keys = KeyRing::new(store.clone(), clock.clone());
         Ok(Self {
             store,
             clock,

@@ -356,7 +356,9 @@ pub struct AuthorizationServer {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     config: OAuthConfig,
-    keys: KeyRing,
+    /// Shared with the event delivery worker, which signs SETs with the same keys: one cache, so
+    /// the JWKS this server publishes always holds the key a SET was just signed with.
+    keys: Arc<KeyRing>,
     /// Sign-in attempts per client address (IPv6 by /64): (count, window start). Per process:
     /// with several replicas the per-address limit applies per replica; the per-account limits
     /// are in the database and shared.
@@ -523,7 +525,7 @@ fn client_scopes(client: &ClientRecord) -> Scopes {
 impl AuthorizationServer {
     /// A server over the store.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: OAuthConfig) -> Self {
-        let keys = KeyRing::new(store.clone(), clock.clone());
+        let keys = Arc::new(KeyRing::new(store.clone(), clock.clone()));
         Self { store, clock, config, keys, failures_by_address: Mutex::new(HashMap::new()) }
     }
 
@@ -537,6 +539,12 @@ impl AuthorizationServer {
     #[must_use]
     pub fn keys(&self) -> &KeyRing {
         &self.keys
+    }
+
+    /// The key ring, for another signer of this process (SETs of event delivery).
+    #[must_use]
+    pub fn shared_keys(&self) -> Arc<KeyRing> {
+        self.keys.clone()
     }
 
     // ---------------------------------------------------------------- clients and admins

@@ -624,7 +624,7 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
         .inspect_err(|e| tracing::error!(error = %e, "delivery metrics disabled"))
         .ok();
     let deliverer = std::sync::Arc::new(
-        scimd_events::Deliverer::new(store.clone(), clock, delivery, metrics)
+        scimd_events::Deliverer::new(store.clone(), clock, state.oauth.shared_keys(), delivery, metrics)
             .map_err(|e| CliError::Usage(format!("event delivery: {e}")))?,
     );
     let (stop_delivery, delivery_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -276,6 +276,12 @@ async fn set_pushes_verify_against_the_jwks() {
     provision(&api).await;
     let log = api.events_after(0).await;
 
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while r.got.lock().unwrap().len() < log.len() {
+        assert!(Instant::now() < deadline, "{} of {} SETs", r.got.lock().unwrap().len(), log.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Read after the SETs arrived: the first signing key is made when the first SET is signed.
     let jwks: jsonwebtoken::jwk::JwkSet =
         reqwest::get(format!("http://{addr}/oauth2/jwks")).await.unwrap().json().await.unwrap();
     let decode = |token: &str| -> Value {
@@ -288,11 +294,6 @@ async fn set_pushes_verify_against_the_jwks() {
         v.required_spec_claims.clear();
         jsonwebtoken::decode::<Value>(token, &key, &v).unwrap().claims
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while r.got.lock().unwrap().len() < log.len() {
-        assert!(Instant::now() < deadline, "{} of {} SETs", r.got.lock().unwrap().len(), log.len());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let got = r.got.lock().unwrap().clone();
     for x in &got {
         assert_eq!(x.headers["content-type"], "application/secevent+jwt");
