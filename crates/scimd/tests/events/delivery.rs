@@ -518,3 +518,63 @@ fn cli_json_lines(database: &str, args: &[&str]) -> Vec<Value> {
     assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
+
+/// Rotation: during the grace period each request carries two signatures, and a receiver holding
+/// either secret verifies it; `test` sends a signed ping whatever the type patterns; the metrics
+/// count what was delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_signs_with_both_secrets_and_ping_and_metrics_show_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = db_url(dir.path());
+    let tokens = prepare(&database);
+    let (r, url) = receiver(|_| StatusCode::OK).await;
+    let added = cli_json(
+        &database,
+        &["webhook", "add", "--tenant", "acme", "--url", &url, "--type", "group.*", "--allow-private"],
+    );
+    let id = str_of(&added, "id").to_owned();
+    let old = str_of(&added, "secret").to_owned();
+    let rotated =
+        cli_json(&database, &["webhook", "rotate", "--tenant", "acme", "--id", &id, "--grace", "1h"]);
+    let new = str_of(&rotated, "secret").to_owned();
+    assert_ne!(old, new);
+    let mut server = serve(&database);
+    let addr = server.addr();
+    let api = Api::new(&addr, &tokens);
+    let ping = cli_json(&database, &["webhook", "test", "--tenant", "acme", "--id", &id]);
+    provision(&api).await;
+    let groups: BTreeSet<String> = api
+        .events_after(0)
+        .await
+        .iter()
+        .filter(|e| str_of(e, "type").starts_with("group."))
+        .map(|e| str_of(e, "id").to_owned())
+        .collect();
+    let mut expected = groups.clone();
+    expected.insert(str_of(&ping, "event_id").to_owned());
+    let id_of = |x: &Receipt| x.headers.get("webhook-id").map(|v| v.to_str().unwrap().to_owned());
+    wait_for(&r, &expected, id_of).await;
+    let got = r.got.lock().unwrap().clone();
+    assert_eq!(got.len(), expected.len(), "user events are not this endpoint's, and nothing repeats");
+    let (with_old, with_new) =
+        (standardwebhooks::Webhook::new(&old).unwrap(), standardwebhooks::Webhook::new(&new).unwrap());
+    for x in &got {
+        let signatures = x.headers["webhook-signature"].to_str().unwrap();
+        assert_eq!(signatures.split(' ').count(), 2, "{signatures}");
+        with_old.verify(x.body.as_bytes(), &x.headers).unwrap();
+        with_new.verify(x.body.as_bytes(), &x.headers).unwrap();
+    }
+    let pinged = got.iter().find(|x| id_of(x).as_deref() == Some(str_of(&ping, "event_id"))).unwrap();
+    let body: Value = serde_json::from_str(&pinged.body).unwrap();
+    assert_eq!(body["type"], "ping");
+
+    let metrics = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
+    let delivered = metrics
+        .lines()
+        .find(|l| l.starts_with("scimd_delivery_attempts_total") && l.contains("result=\"delivered\""))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    assert_eq!(delivered, Some(expected.len()), "{metrics}");
+    assert!(metrics.contains(&format!("scimd_deliveries_pending{{endpoint=\"{id}\"}} 0")), "{metrics}");
+    server.terminate();
+}
