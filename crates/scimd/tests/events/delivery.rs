@@ -251,7 +251,21 @@ async fn gone_disables_and_enabling_resumes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_pushes_verify_against_the_jwks() {
     let dir = tempfile::tempdir().unwrap();
-    let database = db_url(dir.path());
+    set_pushes_on(&db_url(dir.path())).await;
+}
+
+/// The same on PostgreSQL (skipped without `SCIMD_TEST_POSTGRES_URL`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_pushes_verify_against_the_jwks_on_postgres() {
+    if !pg::available_or_skip("set_pushes_verify_against_the_jwks_on_postgres") {
+        return;
+    }
+    let db = TestDatabase::create().await;
+    set_pushes_on(&db.url).await;
+}
+
+async fn set_pushes_on(database: &str) {
+    let database = database.to_owned();
     let tokens = prepare(&database);
     let (r, url) = receiver(|_| StatusCode::ACCEPTED).await;
     cli_json(
@@ -316,13 +330,29 @@ async fn set_pushes_verify_against_the_jwks() {
 /// answers on 127.0.0.1:4222; CI always has one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_sink_publishes_every_event_once_per_id() {
+    let dir = tempfile::tempdir().unwrap();
+    nats_sink_on(&db_url(dir.path()), "sqlite").await;
+}
+
+/// The same on PostgreSQL (skipped without `SCIMD_TEST_POSTGRES_URL`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_sink_publishes_every_event_once_per_id_on_postgres() {
+    if !pg::available_or_skip("nats_sink_publishes_every_event_once_per_id_on_postgres") {
+        return;
+    }
+    let db = TestDatabase::create().await;
+    nats_sink_on(&db.url, "pg").await;
+}
+
+async fn nats_sink_on(database: &str, backend: &str) {
+    let database = database.to_owned();
     let Ok(client) = async_nats::connect("nats://127.0.0.1:4222").await else {
         eprintln!("skipping nats_sink_publishes_every_event_once_per_id: no NATS server on 127.0.0.1:4222");
         return;
     };
     let js = async_nats::jetstream::new(client);
-    let stream = format!("SCIMD_TEST_{}", std::process::id());
-    let prefix = format!("scimdtest{}", std::process::id());
+    let stream = format!("SCIMD_TEST_{backend}_{}", std::process::id());
+    let prefix = format!("scimdtest{backend}{}", std::process::id());
     let _ = js.delete_stream(&stream).await;
     let mut s = js
         .create_stream(async_nats::jetstream::stream::Config {
@@ -333,8 +363,6 @@ async fn nats_sink_publishes_every_event_once_per_id() {
         .await
         .unwrap();
 
-    let dir = tempfile::tempdir().unwrap();
-    let database = db_url(dir.path());
     let tokens = prepare(&database);
     let subject = format!("{prefix}.{{tenant}}.{{type}}");
     cli_json(
@@ -576,5 +604,37 @@ async fn rotation_signs_with_both_secrets_and_ping_and_metrics_show_it() {
         .and_then(|n| n.parse::<usize>().ok());
     assert_eq!(delivered, Some(expected.len()), "{metrics}");
     assert!(metrics.contains(&format!("scimd_deliveries_pending{{endpoint=\"{id}\"}} 0")), "{metrics}");
+    server.terminate();
+}
+
+/// The address guard at delivery time: a server without `--webhook-allow-private` does not call
+/// a loopback receiver, even one registered with `--allow-private`; the attempts are recorded
+/// with the reason, and nothing arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_refuses_to_deliver_to_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = db_url(dir.path());
+    let tokens = prepare(&database);
+    let (r, url) = receiver(|_| StatusCode::OK).await;
+    let added =
+        cli_json(&database, &["webhook", "add", "--tenant", "acme", "--url", &url, "--allow-private"]);
+    let mut server = Server::start_on(&database, &[("SCIMD_WEBHOOK_RETRY_SCHEDULE", "50ms,50ms,50ms")]);
+    let api = Api::new(&server.addr(), &tokens);
+    assert_eq!(api.create_user("u", "e").await.status, 201);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let dead = loop {
+        let dead = cli_json_lines(
+            &database,
+            &["webhook", "deliveries", "--tenant", "acme", "--id", str_of(&added, "id"), "--state", "dead"],
+        );
+        if !dead.is_empty() {
+            break dead;
+        }
+        assert!(Instant::now() < deadline, "the delivery was not dead-lettered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let error = dead[0]["last_error"].as_str().unwrap();
+    assert!(error.contains("not a permitted webhook target"), "{error}");
+    assert!(r.got.lock().unwrap().is_empty(), "the receiver was called");
     server.terminate();
 }
