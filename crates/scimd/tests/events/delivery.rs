@@ -25,6 +25,7 @@ use super::{Api, okta_active, prepare, str_of};
 struct Receipt {
     headers: HeaderMap,
     body: String,
+    at: Instant,
 }
 
 /// A receiver answering `script(n)` to its `n`th request (0-based).
@@ -36,14 +37,19 @@ struct Receiver {
     delay: Arc<dyn Fn(usize) -> Duration + Send + Sync>,
 }
 
-async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) -> StatusCode {
+/// Answers what the script says; a 503 asks for a retry after one second (`Retry-After`).
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
     let n = {
         let mut got = r.got.lock().unwrap();
-        got.push(Receipt { headers, body });
+        got.push(Receipt { headers, body, at: Instant::now() });
         got.len() - 1
     };
     tokio::time::sleep((r.delay)(n)).await;
-    (r.script)(n)
+    match (r.script)(n) {
+        StatusCode::SERVICE_UNAVAILABLE => (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "1")]).into_response(),
+        status => status.into_response(),
+    }
 }
 
 /// Starts a receiver; returns it and its URL.
@@ -636,5 +642,28 @@ async fn the_server_refuses_to_deliver_to_loopback() {
     let error = dead[0]["last_error"].as_str().unwrap();
     assert!(error.contains("not a permitted webhook target"), "{error}");
     assert!(r.got.lock().unwrap().is_empty(), "the receiver was called");
+    server.terminate();
+}
+
+/// Standard Webhooks 1.0: a 503's `Retry-After` is honoured over the (here 50 ms) schedule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = db_url(dir.path());
+    let tokens = prepare(&database);
+    let (r, url) = receiver(|n| if n == 0 { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK }).await;
+    cli_json(&database, &["webhook", "add", "--tenant", "acme", "--url", &url, "--allow-private"]);
+    let mut server = serve(&database);
+    let api = Api::new(&server.addr(), &tokens);
+    assert_eq!(api.create_user("u", "e").await.status, 201);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while r.got.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "no second attempt");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got = r.got.lock().unwrap().clone();
+    // A lower bound, which no scheduling delay can break: the retry waited for the receiver.
+    assert!(got[1].at - got[0].at >= Duration::from_secs(1), "retried after {:?}", got[1].at - got[0].at);
+    assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
     server.terminate();
 }
