@@ -47,7 +47,9 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) ->
     };
     tokio::time::sleep((r.delay)(n)).await;
     match (r.script)(n) {
-        StatusCode::SERVICE_UNAVAILABLE => (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "1")]).into_response(),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "1")]).into_response()
+        }
         status => status.into_response(),
     }
 }
