@@ -153,20 +153,18 @@ async fn event_latency(args: LatencyArgs) -> Result<(), Error> {
         after = next;
         samples.push(arrived.saturating_duration_since(answered));
     }
+    println!("event latency over {} writes: {}", samples.len(), distribution(&mut samples));
+    Ok(())
+}
+
+/// `p50 …, p90 …, p99 …, max …` in milliseconds (sorts `samples`).
+fn distribution(samples: &mut [std::time::Duration]) -> String {
     samples.sort();
     let at = |q: f64| {
         let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
         samples.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
-    println!(
-        "event latency over {} writes: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        samples.len(),
-        at(0.5),
-        at(0.9),
-        at(0.99),
-        at(1.0)
-    );
-    Ok(())
+    format!("p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms", at(0.5), at(0.9), at(0.99), at(1.0))
 }
 
 async fn open(url: &str) -> Result<Arc<dyn Store>, Error> {

@@ -135,19 +135,11 @@ pub async fn run(args: WebhookArgs) -> Result<(), Error> {
             })
             .collect()
     };
-    samples.sort();
-    let at = |q: f64| {
-        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
-        samples.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
     println!(
-        "write -> webhook receipt at {} writes/s over {} writes: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "write -> webhook receipt at {} writes/s over {} writes: {}",
         args.rate,
         samples.len(),
-        at(0.5),
-        at(0.9),
-        at(0.99),
-        at(1.0)
+        crate::distribution(&mut samples)
     );
 
     // 2. Throughput: the whole log again, at once.

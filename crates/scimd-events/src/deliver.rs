@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use tokio::sync::{Mutex, Notify, Semaphore};
 
 use scimd_oauth::keys::KeyRing;
@@ -331,7 +330,7 @@ impl Deliverer {
             }
         }
         if let Some(m) = &self.metrics {
-            m.record(transport, &outcome, occurred_at(c.body.as_deref()).map(|t| (now - t).as_seconds_f64()));
+            m.record(transport, &outcome, c.occurred_at.map(|t| (now - t).as_seconds_f64()));
         }
         if let Err(e) = self.store.complete(c.id, now, outcome, self.settings.disable_after).await {
             // The lease expires and the attempt is made again: at least once, not lost.
@@ -542,12 +541,6 @@ fn ping_claims(ping: &Value, issuer: &str, audience: &str, now: i64) -> Value {
             }
         }
     })
-}
-
-fn occurred_at(body: Option<&str>) -> Option<OffsetDateTime> {
-    let v: Value = serde_json::from_str(body?).ok()?;
-    let t = v.get("occurred_at")?.as_str()?;
-    OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
 }
 
 /// An HTTP error without the URL's query (which may carry a receiver's token).

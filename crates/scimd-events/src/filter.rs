@@ -9,27 +9,16 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::EventsError;
+use scimd_store::EventType;
 
-/// Every scimd event type (docs/events.md, "Types").
-pub const EVENT_TYPES: [&str; 10] = [
-    "user.created",
-    "user.updated",
-    "user.deactivated",
-    "user.reactivated",
-    "user.deleted",
-    "group.created",
-    "group.updated",
-    "group.deleted",
-    "group.member_added",
-    "group.member_removed",
-];
+use crate::EventsError;
 
 /// The families a `family.*` pattern may name.
 pub const FAMILIES: [&str; 2] = ["user", "group"];
 
 /// The type of a test delivery: not an event of the log, sent on request to check an endpoint's
-/// URL, secret and receiver. Every filter matches it (see [`EventFilter::matches`]).
+/// URL, secret and receiver. A ping is queued for its endpoint directly, never fanned out, so no
+/// filter holds it back.
 pub const PING: &str = "ping";
 
 /// One pattern of a filter.
@@ -40,7 +29,7 @@ pub enum Pattern {
     /// `user.*` or `group.*`: the types of one family.
     Family(&'static str),
     /// One type, such as `user.deactivated`.
-    Exact(&'static str),
+    Exact(EventType),
 }
 
 impl Pattern {
@@ -53,17 +42,7 @@ impl Pattern {
         if let Some(family) = s.strip_suffix(".*") {
             return FAMILIES.into_iter().find(|f| *f == family).map(Self::Family);
         }
-        EVENT_TYPES.into_iter().find(|t| *t == s).map(Self::Exact)
-    }
-
-    /// Whether an event of `type_name` matches.
-    #[must_use]
-    pub fn matches(self, type_name: &str) -> bool {
-        match self {
-            Self::All => true,
-            Self::Family(f) => type_name.split_once('.').is_some_and(|(family, _)| family == f),
-            Self::Exact(t) => t == type_name,
-        }
+        EventType::parse(s).map(Self::Exact)
     }
 }
 
@@ -72,12 +51,14 @@ impl fmt::Display for Pattern {
         match self {
             Self::All => f.write_str("*"),
             Self::Family(family) => write!(f, "{family}.*"),
-            Self::Exact(t) => f.write_str(t),
+            Self::Exact(t) => f.write_str(t.as_str()),
         }
     }
 }
 
-/// An endpoint's event-type filter: an event is delivered when any pattern matches its type.
+/// An endpoint's event-type filter, as an administrator gives it: validated and made canonical
+/// here, stored as its patterns' text, and applied when the log is fanned out
+/// ([`scimd_store::delivery::type_matches`]: an event goes when any pattern matches its type).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventFilter {
     patterns: Vec<Pattern>,
@@ -116,23 +97,13 @@ impl EventFilter {
     pub fn patterns(&self) -> &[Pattern] {
         &self.patterns
     }
-
-    /// Whether an event of `type_name` is delivered to the endpoint.
-    ///
-    /// [`PING`] always matches: a test delivery checks that the endpoint is reachable and
-    /// verifies signatures, whatever types it subscribed to, and an endpoint filtered to
-    /// `group.*` must still be testable.
-    #[must_use]
-    pub fn matches(&self, type_name: &str) -> bool {
-        type_name == PING || self.patterns.iter().any(|p| p.matches(type_name))
-    }
 }
 
 /// The accepted patterns, for error messages.
 fn valid() -> String {
     let mut all = vec!["*".to_owned()];
     all.extend(FAMILIES.iter().map(|f| format!("{f}.*")));
-    all.extend(EVENT_TYPES.iter().map(|t| (*t).to_owned()));
+    all.extend(EventType::ALL.iter().map(|t| t.as_str().to_owned()));
     all.join(", ")
 }
 
@@ -161,28 +132,31 @@ impl fmt::Display for EventFilter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn exact_family_and_all() {
-        let f = EventFilter::parse(["user.deactivated", "group.*"]).unwrap();
-        assert!(f.matches("user.deactivated"));
-        assert!(!f.matches("user.created"));
-        for t in EVENT_TYPES.iter().filter(|t| t.starts_with("group.")) {
-            assert!(f.matches(t), "{t}");
-        }
-        let all = EventFilter::all();
-        assert!(EVENT_TYPES.iter().all(|t| all.matches(t)));
-        assert_eq!(all, "*".parse().unwrap());
-        let users: EventFilter = "user.*".parse().unwrap();
-        assert_eq!(EVENT_TYPES.iter().filter(|t| users.matches(t)).count(), 5);
-        assert!(!users.matches("userx.created"));
-        assert!(!users.matches("user"));
+    /// What a filter lets through, as fan-out applies its stored text.
+    fn keeps(f: &EventFilter, t: &str) -> bool {
+        let stored: Vec<String> = f.patterns().iter().map(ToString::to_string).collect();
+        scimd_store::delivery::type_matches(&stored, t)
+    }
+
+    fn types() -> impl Iterator<Item = &'static str> {
+        EventType::ALL.into_iter().map(EventType::as_str)
     }
 
     #[test]
-    fn ping_passes_every_filter() {
-        for f in ["user.created", "group.*", "*"] {
-            assert!(f.parse::<EventFilter>().unwrap().matches(PING), "{f}");
+    fn exact_family_and_all() {
+        let f = EventFilter::parse(["user.deactivated", "group.*"]).unwrap();
+        assert!(keeps(&f, "user.deactivated"));
+        assert!(!keeps(&f, "user.created"));
+        for t in types().filter(|t| t.starts_with("group.")) {
+            assert!(keeps(&f, t), "{t}");
         }
+        let all = EventFilter::all();
+        assert!(types().all(|t| keeps(&all, t)));
+        assert_eq!(all, "*".parse().unwrap());
+        let users: EventFilter = "user.*".parse().unwrap();
+        assert_eq!(types().filter(|t| keeps(&users, t)).count(), 5);
+        assert!(!keeps(&users, "userx.created"));
+        assert!(!keeps(&users, "user"));
     }
 
     #[test]
@@ -203,7 +177,7 @@ mod tests {
     #[test]
     fn parses_lists_and_prints_them_back() {
         let f: EventFilter = " user.deactivated , group.*,user.deactivated".parse().unwrap();
-        assert_eq!(f.patterns(), [Pattern::Exact("user.deactivated"), Pattern::Family("group")]);
+        assert_eq!(f.patterns(), [Pattern::Exact(EventType::UserDeactivated), Pattern::Family("group")]);
         assert_eq!(f.to_string(), "user.deactivated,group.*");
         assert_eq!(f.to_string().parse::<EventFilter>().unwrap(), f);
     }

@@ -31,7 +31,7 @@ pub mod ssrf;
 
 pub use deliver::{Deliverer, DeliveryMetrics, Settings};
 pub use error::EventsError;
-pub use filter::{EVENT_TYPES, EventFilter, PING, Pattern};
+pub use filter::{EventFilter, PING, Pattern};
 pub use schedule::{MAX_RETRY_AFTER, RetrySchedule, retry_after};
 pub use set::{Mode, PushError, push_succeeded, set_claims, sign_set};
 pub use signature::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, WebhookSecret, sign};

@@ -266,6 +266,9 @@ pub struct Claimed {
     pub event_type: String,
     /// The event's JSON, or `None` when retention pruned it before it could be delivered.
     pub body: Option<String>,
+    /// When the event occurred (the log's column, so that latency is measured without parsing
+    /// the body); `None` for a ping.
+    pub occurred_at: Option<OffsetDateTime>,
     /// Attempts made before this one.
     pub attempts: u32,
 }
@@ -707,7 +710,8 @@ pub async fn claim(
     let now_ms = millis(now);
     let mut b = SqlBuilder::new(tx.dialect());
     b.push("SELECT ").push(ENDPOINT_COLUMNS);
-    b.push(", d.id, d.seq, d.event_id, coalesce(d.body, ev.body), d.attempts, coalesce(ev.type, 'ping') ");
+    b.push(", d.id, d.seq, d.event_id, coalesce(d.body, ev.body), d.attempts, coalesce(ev.type, 'ping'), ");
+    b.push("ev.occurred_at ");
     b.push("FROM deliveries d JOIN delivery_endpoints e ON e.id = d.endpoint_id ");
     b.push("LEFT JOIN events ev ON d.seq > 0 AND ev.tenant_id = d.tenant_id AND ev.seq = d.seq WHERE ");
     claimable(&mut b, now_ms);
@@ -732,6 +736,7 @@ pub async fn claim(
             body: cell(row, w + 3)?.opt_text()?.map(str::to_owned),
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
             event_type: cell(row, w + 5)?.text()?.to_owned(),
+            occurred_at: cell(row, w + 6)?.opt_text()?.map(crate::rows::time_from_db).transpose()?,
         });
     }
     let until = millis(now + lease);
@@ -766,12 +771,6 @@ pub async fn complete(
 ) -> Result<()> {
     let now_ms = millis(now);
     let mut b = SqlBuilder::new(tx.dialect());
-    b.push("SELECT endpoint_id FROM deliveries WHERE id = ").bind(text(id.to_string()));
-    b.push(" AND state = 'pending'");
-    let Some(row) = tx.rows(b.build()).await?.into_iter().next() else { return Ok(()) };
-    let endpoint = cell(&row, 0)?.text()?.to_owned();
-
-    let mut b = SqlBuilder::new(tx.dialect());
     b.push("UPDATE deliveries SET attempts = attempts + 1, lease_until = NULL, ");
     let (status, error) = match outcome {
         Outcome::Delivered { status } => {
@@ -795,7 +794,9 @@ pub async fn complete(
     b.push(", last_status = ").bind(opt_status(status));
     b.push(", last_error = ").bind(Bind::opt_text(error.map(String::as_str)));
     b.push(" WHERE id = ").bind(text(id.to_string()));
-    tx.execute(b.build()).await?;
+    b.push(" AND state = 'pending' RETURNING endpoint_id");
+    let Some(row) = tx.rows(b.build()).await?.into_iter().next() else { return Ok(()) };
+    let endpoint = cell(&row, 0)?.text()?.to_owned();
 
     let mut b = SqlBuilder::new(tx.dialect());
     match outcome {

@@ -132,6 +132,7 @@ async fn fan_out_by_type_and_one_resource_at_a_time() {
     got.sort();
     assert_eq!(got, [("user.created".to_owned(), a.clone()), ("user.created".to_owned(), b.clone())]);
     assert!(first.iter().all(|c| c.endpoint.id == ep && c.attempts == 0));
+    assert!(first.iter().all(|c| c.occurred_at == Some(w.clock.now())), "the log's time of the event");
     // Nothing more while both heads are out, and a second fan-out queues nothing twice.
     assert!(w.claim(100).await.is_empty());
     let pending = w.store.deliveries(w.ctx.tenant, ep, Some(DeliveryState::Pending), 100).await.unwrap();
@@ -307,7 +308,7 @@ async fn replay_and_ping() {
     assert!(w.store.queue_ping(w.ctx.tenant, ep, ping).await.unwrap());
     let claimed = w.claim(10).await;
     let p = claimed.iter().find(|c| c.event_type == "ping").unwrap();
-    assert_eq!((p.seq, p.body.as_deref()), (0, Some(r#"{"type":"ping"}"#)));
+    assert_eq!((p.seq, p.body.as_deref(), p.occurred_at), (0, Some(r#"{"type":"ping"}"#), None));
 
     // Another tenant cannot see, replay or ping the endpoint.
     let other = w.store.create_tenant("other").await.unwrap();
