@@ -156,41 +156,60 @@ pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// How many events one prune deletes at most: small batches, so a write waits behind at most one.
 pub const PRUNE_BATCH: u32 = 1000;
 
-/// Retention (`--event-retention`): every [`PRUNE_EVERY`], deletes the events older than
-/// `retention`, [`PRUNE_BATCH`] at a time with a pause between batches, until none is left. Runs
-/// on every replica; their deletes of the same rows simply find fewer.
-pub fn spawn_retention(
+/// How often every replica numbers events another process committed and did not number
+/// ([`scimd_store::events::EventStore::number_stranded`]).
+pub const STRANDED_EVERY: Duration = Duration::from_secs(1);
+
+/// The log's upkeep, on every replica:
+/// - every [`STRANDED_EVERY`], numbers the events a stopped process left unnumbered (PostgreSQL
+///   numbers after the commit; elsewhere there are none);
+/// - retention (`--event-retention`): every [`PRUNE_EVERY`], deletes the events older than
+///   `retention`, [`PRUNE_BATCH`] at a time with a pause between batches, until none is left.
+///   Replicas' deletes of the same rows simply find fewer.
+pub fn spawn_upkeep(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     retention: time::Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(PRUNE_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut prune = tokio::time::interval(PRUNE_EVERY);
+        prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stranded = tokio::time::interval(STRANDED_EVERY);
+        stranded.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
-            let before = clock.now() - retention;
-            let mut pruned = 0;
-            loop {
-                match store.prune_events(before, PRUNE_BATCH).await {
-                    Ok(n) => {
-                        pruned += n;
-                        if n < u64::from(PRUNE_BATCH) {
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "pruning the event log failed; retrying at the next round");
-                        break;
-                    }
-                }
-            }
-            if pruned > 0 {
-                tracing::info!(pruned, "pruned events older than the retention");
+            tokio::select! {
+                _ = stranded.tick() => match store.number_stranded().await {
+                    Ok(0) => {}
+                    Ok(numbered) => tracing::info!(numbered, "numbered events a stopped process left"),
+                    Err(e) => tracing::warn!(error = %e, "numbering stranded events failed; retrying"),
+                },
+                _ = prune.tick() => prune_expired(&*store, clock.now() - retention).await,
             }
         }
     })
+}
+
+/// Deletes the events that occurred before `before`, batch by batch.
+async fn prune_expired(store: &dyn Store, before: time::OffsetDateTime) {
+    let mut pruned = 0;
+    loop {
+        match store.prune_events(before, PRUNE_BATCH).await {
+            Ok(n) => {
+                pruned += n;
+                if n < u64::from(PRUNE_BATCH) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning the event log failed; retrying at the next round");
+                break;
+            }
+        }
+    }
+    if pruned > 0 {
+        tracing::info!(pruned, "pruned events older than the retention");
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! `EventStore` on PostgreSQL: what is read and pruned is `scimd_store::events`'s, shared with
-//! SQLite; events are appended by the write path itself (`resources.rs`).
+//! SQLite; events are appended by the write path itself (`resources.rs`) and numbered after the
+//! commit (`sequencer.rs`).
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -33,5 +34,9 @@ impl EventStore for PgStore {
     async fn event_stats(&self) -> Result<EventStats> {
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         events::stats(&mut PgTx(&mut conn)).await
+    }
+
+    async fn number_stranded(&self) -> Result<u64> {
+        crate::sequencer::number_stranded(&self.pool).await
     }
 }

@@ -27,6 +27,7 @@ mod events;
 mod log;
 mod oauth;
 mod resources;
+mod sequencer;
 mod tenants;
 
 pub(crate) use cols::Cols;
@@ -77,8 +78,10 @@ pub struct PgStore {
     pub(crate) pool: PgPool,
     /// Time and ids for rows this store creates.
     pub(crate) clock: Arc<dyn Clock>,
-    /// Wakes readers of the event log after this process commits events (`events.rs`).
+    /// Wakes readers of the event log after this process's events are numbered (`events.rs`).
     pub(crate) events: Arc<scimd_store::EventSignal>,
+    /// Numbers this process's events after their commits (`sequencer.rs`).
+    pub(crate) sequencer: Arc<sequencer::Sequencer>,
 }
 
 impl PgStore {
@@ -88,7 +91,10 @@ impl PgStore {
     ///
     /// Errors: [`StoreError::Internal`] for a malformed URL.
     pub fn open(url: &str, options: &PgOptions, clock: Arc<dyn Clock>) -> Result<Self> {
-        Ok(Self { pool: pool(url, options)?, clock, events: Arc::default() })
+        let pool = pool(url, options)?;
+        let events = Arc::<scimd_store::EventSignal>::default();
+        let sequencer = Arc::new(sequencer::Sequencer::new(pool.clone(), Arc::clone(&events)));
+        Ok(Self { pool, clock, events, sequencer })
     }
 
     /// Applies the embedded migrations (`migrations/*.sql`) not applied yet. sqlx holds a

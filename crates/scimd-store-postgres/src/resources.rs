@@ -18,7 +18,7 @@ use scimd_schema::ResourceSchema;
 use scimd_store::sql::{
     Bind, Derived, Dialect, NullType, Sql, SqlBuilder, Window, list_condition, page_statement,
 };
-use scimd_store::write::{self, Cell, PreparedDoc, Row as Cells, Tx, Written};
+use scimd_store::write::{self, Cell, EventNumbers, PreparedDoc, Row as Cells, Tx, Written};
 use scimd_store::{
     DocText, ListPage, ListQuery, Member, MemberReport, NewResource, ResourceKind, ResourceStore, Result,
     StoreError, StoredResource, Update, Updated, WriteContext,
@@ -133,12 +133,19 @@ impl Tx for PgTx<'_> {
             bind_all(sqlx::query(&sql.text), &sql.binds).fetch_all(&mut *self.0).await.map_err(map_err)?;
         rows.iter().map(|r| (0..r.len()).map(|i| cell_of(r, i)).collect()).collect()
     }
+
+    /// Placeholders, numbered after the commit (`sequencer.rs`): replicas write concurrently, and
+    /// a counter row taken here would queue every writer of the tenant behind the last one's
+    /// COMMIT.
+    async fn event_numbers(&mut self, _tenant: &str, _count: i64) -> Result<EventNumbers> {
+        Ok(EventNumbers::Placeholders(crate::sequencer::PLACEHOLDER))
+    }
 }
 
 impl PgStore {
     /// Runs one write of the shared write path in a transaction of its own, committed when it
-    /// succeeds (dropped, so rolled back, when it fails), and wakes readers of the event log when
-    /// it appended events.
+    /// succeeds (dropped, so rolled back, when it fails); when it appended events, returns once
+    /// they are numbered (`sequencer.rs`), which wakes the log's readers.
     async fn write<T>(
         &self,
         ctx: &WriteContext,
@@ -147,7 +154,13 @@ impl PgStore {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let written = write(&mut PgTx(&mut tx)).await?;
         tx.commit().await.map_err(map_err)?;
-        self.events.committed(ctx.tenant, &written.events);
+        if written.events.total() > 0
+            && let Err(e) = self.sequencer.settle(ctx.tenant, &written.events).await
+        {
+            // The write is committed and its client is told so: its events are in the log with
+            // placeholders, numbered by the tenant's next write or within a second by the sweep.
+            tracing::warn!(tenant = %ctx.tenant, error = %e, "events committed but not numbered yet");
+        }
         Ok(written.value)
     }
 }

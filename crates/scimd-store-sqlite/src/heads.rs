@@ -1,7 +1,6 @@
 //! The tenants' event counters, kept by the resource writer.
 //!
-//! On PostgreSQL each write increments its tenant's `event_heads` row as its last statement
-//! (`scimd_store::write::take_seqs`): the row's lock orders the commits of concurrent replicas.
+//! A counter row incremented in every write (`scimd_store::write::take_seqs`) would be correct:
 //! SQLite has one writer, whose group-commit batch already holds the database's write lock from
 //! `BEGIN IMMEDIATE` to `COMMIT`, so the order is given; what the row update would still cost is a
 //! statement and a page per write. The writer takes numbers here instead, and writes each tenant's

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use scimd_schema::ResourceSchema;
 use scimd_store::rows::time_from_db;
 use scimd_store::sql::{Bind, Derived, Dialect, Sql, SqlBuilder, Window, list_condition, page_statement};
-use scimd_store::write::{self, Cell, PreparedDoc, Row, Tx, Written};
+use scimd_store::write::{self, Cell, EventNumbers, PreparedDoc, Row, Tx, Written};
 use scimd_store::{
     DocText, ListPage, ListQuery, Member, MemberReport, NewResource, ResourceKind, ResourceStore, Result,
     StoreError, StoredResource, Update, Updated, WriteContext, plan,
@@ -151,11 +151,13 @@ impl Tx for SqliteTx<'_, '_> {
         done.map(|n| n as u64).map_err(|e| self.fail(e))
     }
 
-    async fn take_seqs(&mut self, tenant: &str, count: i64) -> Result<i64> {
-        match self {
-            SqliteTx::Write(batch) => batch.take_seqs(tenant, count).map_err(DbError::into_store_err),
-            SqliteTx::Read(..) => write::take_seqs(self, tenant, count).await,
-        }
+    /// Final numbers: one writer commits at a time, so the batch's counters are the commit order.
+    async fn event_numbers(&mut self, tenant: &str, count: i64) -> Result<EventNumbers> {
+        let last = match self {
+            SqliteTx::Write(batch) => batch.take_seqs(tenant, count).map_err(DbError::into_store_err)?,
+            SqliteTx::Read(..) => write::take_seqs(self, tenant, count).await?,
+        };
+        Ok(EventNumbers::From(last - count + 1))
     }
 
     async fn rows(&mut self, sql: Sql) -> Result<Vec<Row>> {

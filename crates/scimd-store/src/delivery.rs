@@ -928,7 +928,9 @@ pub async fn replay(
         ReplayFrom::Since(t) => {
             let mut b = SqlBuilder::new(tx.dialect());
             b.push("SELECT min(seq) FROM events WHERE tenant_id = ").bind(text(tenant.to_string()));
-            b.push(" AND occurred_at >= ").bind(text(crate::rows::time_to_db(t)));
+            // Numbered events only: a placeholder (PostgreSQL, negative until numbered) is not in
+            // the log yet.
+            b.push(" AND seq > 0 AND occurred_at >= ").bind(text(crate::rows::time_to_db(t)));
             match tx.rows(b.build()).await?.first().map(|r| cell(r, 0).cloned()).transpose()? {
                 Some(Cell::Int(n)) => u64::try_from(n).unwrap_or(0),
                 _ => return Ok(Replayed::default()),

@@ -1,12 +1,11 @@
 //! The event log: what the application beside scimd reads to learn what changed (docs/events.md).
 //!
-//! Every committed write appends its events in the same transaction as the change, numbered by a
-//! per-tenant counter row ([`crate::write::Tx::take_seqs`]). On PostgreSQL the transaction updates
-//! the row as its last statement and the row's lock makes the numbering the commit order: a
-//! transaction takes the next number only after the one before it committed. On SQLite the single
-//! writer numbers the writes of a batch from counters it keeps and writes the row once before the
-//! batch commits. Either way a reader that has seen `seq` N has seen every event at or below N, on
-//! one database or on PostgreSQL with several replicas writing.
+//! Every committed write appends its events in the same transaction as the change. How they are
+//! numbered is the backend's ([`crate::write::Tx::event_numbers`]): SQLite's single writer numbers
+//! the writes of a batch from counters it keeps and writes each tenant's `event_heads` row once
+//! before the batch commits; PostgreSQL inserts placeholders and numbers them after the commit in
+//! short transactions that lock the row. Either way a reader that has seen `seq` N has seen every
+//! event at or below N, on one database or on PostgreSQL with several replicas writing.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -94,6 +93,13 @@ impl Appended {
     #[must_use]
     pub fn get(&self, t: EventType) -> u64 {
         self.0[t as usize]
+    }
+
+    /// Adds `other`'s counts.
+    pub fn merge(&mut self, other: &Appended) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a += b;
+        }
     }
 
     /// How many in all.
@@ -215,6 +221,13 @@ pub trait EventStore: Send + Sync {
 
     /// The size of the whole log, for metrics.
     async fn event_stats(&self) -> Result<EventStats>;
+
+    /// Numbers the events a process committed and did not number because it stopped in between,
+    /// on a backend that numbers after the commit (PostgreSQL); returns how many. Run every
+    /// second by every replica. A backend that numbers in the write has none.
+    async fn number_stranded(&self) -> Result<u64> {
+        Ok(0)
+    }
 }
 
 /// Wakes readers waiting for events (long polls) when this process commits some of their tenant's.

@@ -348,8 +348,8 @@ fn diff_object(
 /// A numbered event as a backend stores it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventRow {
-    /// Per-tenant sequence number.
-    pub seq: i64,
+    /// Per-tenant sequence number; `None` for a placeholder ([`EventNumbers::Placeholders`]).
+    pub seq: Option<i64>,
     /// UUIDv7.
     pub id: String,
     /// The type's wire name.
@@ -380,8 +380,10 @@ const NOT_DATA: [&str; 4] = ["id", "meta", "password", "members"];
 /// The fields of an event body other than `data` (docs/events.md, "Event").
 #[derive(Serialize)]
 struct Head<'a> {
+    /// First, so that a number given after the commit is written as `{"seq":"N",` + the rest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<String>,
     id: &'a str,
-    seq: String,
     #[serde(rename = "type")]
     type_: &'a str,
     tenant: &'a str,
@@ -459,26 +461,46 @@ fn resource_data(out: &mut Vec<u8>, d: &Draft, doc: Document<'_>) -> Result<()> 
     Ok(())
 }
 
-/// Numbers `drafts` from `first_seq` and renders each body; `doc` is the write's document (see
-/// [`Data::Resource`]). `ids` mints the UUIDv7 event ids.
+/// How a write's events are numbered (`crate::write::Tx::event_numbers`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventNumbers {
+    /// Final: the events are `seq` `first`, `first + 1`, …, and their bodies say so.
+    From(i64),
+    /// Placeholders: each event's `seq` is this SQL expression, evaluated once per inserted row in
+    /// the order of the rows (the negated `nextval` of a sequence). Negative, so no reader of
+    /// `seq > N` (N ≥ 0) sees them; the backend gives each its final number after the commit, in
+    /// placeholder order, and writes `"seq"` into its body then (PostgreSQL's `sequencer.rs`).
+    Placeholders(&'static str),
+}
+
+/// Numbers `drafts` as `numbers` says and renders each body; `doc` is the write's document (see
+/// [`Data::Resource`]). `ids` mints the UUIDv7 event ids. A body has `"seq"` only when its number
+/// is final; a placeholder's is written when the backend numbers it (`"seq"` comes first in the
+/// body so that it can be, without parsing the rest).
 ///
 /// # Errors
 /// [`StoreError::Internal`] if a body does not render (a document that is not JSON text).
 pub fn seal(
     ctx: &WriteContext,
     drafts: Vec<Draft>,
-    first_seq: i64,
+    numbers: EventNumbers,
     at: OffsetDateTime,
     doc: Document<'_>,
     mut ids: impl FnMut() -> Uuid,
 ) -> Result<Vec<EventRow>> {
+    let mut next = match numbers {
+        EventNumbers::From(first) => Some(first),
+        EventNumbers::Placeholders(_) => None,
+    };
     let occurred_at = format_datetime(at);
     let mut rows = Vec::with_capacity(drafts.len());
-    for (d, seq) in drafts.into_iter().zip(first_seq..) {
+    for d in drafts {
         let id = ids().to_string();
+        let seq = next;
+        next = next.map(|n| n + 1);
         let head = Head {
+            seq: seq.map(|n| n.to_string()),
             id: &id,
-            seq: seq.to_string(),
             type_: d.type_.as_str(),
             tenant: &ctx.tenant_slug,
             occurred_at: &occurred_at,
@@ -550,12 +572,18 @@ mod tests {
     /// The bodies `seal` renders for `drafts` of a write whose document is `doc` (its `text`).
     fn render(drafts: Vec<Draft>, doc: &Value, text: Option<&str>) -> Vec<Value> {
         let mut n = 0u128;
-        let rows =
-            seal(&ctx(), drafts, 41, OffsetDateTime::UNIX_EPOCH, Document { value: doc, text }, || {
+        let rows = seal(
+            &ctx(),
+            drafts,
+            EventNumbers::From(41),
+            OffsetDateTime::UNIX_EPOCH,
+            Document { value: doc, text },
+            || {
                 n += 1;
                 Uuid::from_u128(n)
-            })
-            .unwrap();
+            },
+        )
+        .unwrap();
         rows.iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect()
     }
 

@@ -84,19 +84,22 @@ pub trait Tx: Sized {
     /// Runs a statement that returns rows (`SELECT`, `… RETURNING`).
     fn rows(&mut self, sql: Sql) -> impl Future<Output = Result<Vec<Row>>>;
 
-    /// Takes `count` numbers from the tenant's event counter (`event_heads.seq`); returns the
-    /// last. By default the counter row is incremented in this transaction ([`take_seqs`]): a
-    /// backend with a single writer may keep it itself and write it once per commit, as long as
-    /// what it commits is the same.
-    fn take_seqs(&mut self, tenant: &str, count: i64) -> impl Future<Output = Result<i64>> {
-        take_seqs(self, tenant, count)
+    /// Numbers `count` events of a write to `tenant`. By default the final numbers, taken from
+    /// the tenant's counter row in this transaction ([`take_seqs`]); a backend with a single writer
+    /// may keep the counter itself and write it once per commit, as long as what it commits is the
+    /// same; a backend whose writers commit concurrently hands out placeholders and numbers them
+    /// after the commit ([`EventNumbers::Placeholders`]).
+    fn event_numbers(&mut self, tenant: &str, count: i64) -> impl Future<Output = Result<EventNumbers>> {
+        async move { Ok(EventNumbers::From(take_seqs(self, tenant, count).await? - count + 1)) }
     }
 }
 
-/// Increments the tenant's event counter row by `count` in `tx` and returns its new value. On
-/// PostgreSQL the row's lock, held from here to the commit, is what makes numbers follow commit
-/// order across replicas (see the crate's events module), so this is a write's last statement but
-/// one.
+pub use crate::plan::EventNumbers;
+
+/// Increments the tenant's event counter row by `count` in `tx` and returns its new value. The
+/// row's lock is held from here to the commit: only for a backend with one writer at a time, or
+/// for a transaction whose only work is numbering, since every other writer of the tenant queues
+/// behind it.
 pub async fn take_seqs(tx: &mut impl Tx, tenant: &str, count: i64) -> Result<i64> {
     let mut b = builder(tx);
     b.push("INSERT INTO event_heads (tenant_id, seq) VALUES (").bind(Bind::Text(tenant.to_owned()));
@@ -378,10 +381,9 @@ async fn audit(
     Ok(())
 }
 
-/// Appends a write's events: takes `drafts.len()` numbers from the tenant's counter
-/// ([`Tx::take_seqs`]) and inserts the events, whose resource events carry `doc`. Called as the
-/// write's last statements: on PostgreSQL the counter row's lock is then held only from here to
-/// the commit. Returns what it appended.
+/// Appends a write's events: numbers them ([`Tx::event_numbers`]) and inserts them, whose
+/// resource events carry `doc`. Called as the write's last statements, so that whatever the
+/// numbering locks is held as briefly as possible. Returns what it appended.
 async fn append_events(
     tx: &mut impl Tx,
     clock: &dyn Clock,
@@ -400,9 +402,8 @@ async fn append_events(
     let count = i64::try_from(drafts.len())
         .map_err(|_| StoreError::Internal("too many events in one write".into()))?;
     let tenant = ctx.tenant.to_string();
-    let last = tx.take_seqs(&tenant, count).await?;
-    let mut sealed =
-        plan::seal(ctx, drafts, last - count + 1, at, doc, || clock.new_id())?.into_iter().peekable();
+    let numbers = tx.event_numbers(&tenant, count).await?;
+    let mut sealed = plan::seal(ctx, drafts, numbers, at, doc, || clock.new_id())?.into_iter().peekable();
     while sealed.peek().is_some() {
         let mut b = builder(tx);
         b.push("INSERT INTO events (tenant_id, seq, id, type, resource_id, occurred_at, body) VALUES ");
@@ -410,7 +411,16 @@ async fn append_events(
         for (i, e) in sealed.by_ref().take(EVENT_CHUNK).enumerate() {
             b.push(if i == 0 { "(" } else { ", (" });
             b.bind(Bind::Text(tenant.clone())).push(", ");
-            b.bind(Bind::Int(e.seq)).push(", ");
+            match (e.seq, numbers) {
+                (Some(seq), _) => b.bind(Bind::Int(seq)),
+                // In row order within a statement, and statements run in order: the write's
+                // events keep their order among its placeholders.
+                (None, EventNumbers::Placeholders(expr)) => b.push(expr),
+                (None, EventNumbers::From(_)) => {
+                    return Err(StoreError::Internal("an event without its number".into()));
+                }
+            };
+            b.push(", ");
             b.bind(Bind::Text(e.id)).push(", ");
             b.bind(Bind::Text(e.type_.to_owned())).push(", ");
             b.bind(Bind::Text(e.resource_id)).push(", ");

@@ -609,11 +609,17 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
     if store.tenant_count().await? == 0 {
         bootstrap(&*store, &*clock, &scim_url).await?;
     }
+    // Before the first request is answered: what a stopped process committed and did not number
+    // is in the log when this one answers (later leftovers of other replicas: `spawn_upkeep`).
+    match store.number_stranded().await {
+        Ok(0) => {}
+        Ok(numbered) => tracing::info!(numbered, "numbered events a stopped process left"),
+        Err(e) => tracing::warn!(error = %e, "numbering stranded events failed; retrying every second"),
+    }
     tracing::info!(%addr, scim_url, "scimd listening");
 
     let log = crate::database::open_log(&settings.database, &settings.postgres).await?;
-    let retention =
-        scimd_http::events::spawn_retention(store.clone(), clock.clone(), settings.event_retention);
+    let upkeep = scimd_http::events::spawn_upkeep(store.clone(), clock.clone(), settings.event_retention);
     let state = AppState::new(store.clone(), clock.clone(), http).with_log(log, settings.log_retention);
     let mut delivery = settings.delivery.clone();
     // RFC 8417 §2.2: a SET's `iss` is the server; without --base-url, the address it listens on.
@@ -642,7 +648,7 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
     // In-flight attempts are left to their leases: what they did not record is sent again.
     let _ = stop_delivery.send(());
     let _ = delivery_task.await;
-    retention.abort();
+    upkeep.abort();
     tracing::info!("scimd stopped");
     Ok(())
 }

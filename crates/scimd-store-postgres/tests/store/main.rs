@@ -24,6 +24,7 @@ mod delivery;
 #[path = "../../../scimd-store-sqlite/tests/differential/mod.rs"]
 mod differential;
 mod explain;
+mod numbering;
 mod parity;
 
 use scimd_store::sql::Dialect;
