@@ -156,13 +156,13 @@ pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// How many events one prune deletes at most: small batches, so a write waits behind at most one.
 pub const PRUNE_BATCH: u32 = 1000;
 
-/// How often every replica numbers events another process committed and did not number
-/// ([`scimd_store::events::EventStore::number_stranded`]).
+/// How often every replica numbers the events that wait for their numbers, for the tenants no one
+/// reads ([`scimd_store::events::EventStore::number_stranded`]).
 pub const STRANDED_EVERY: Duration = Duration::from_secs(1);
 
 /// The log's upkeep, on every replica:
-/// - every [`STRANDED_EVERY`], numbers the events a stopped process left unnumbered (PostgreSQL
-///   numbers after the commit; elsewhere there are none);
+/// - every [`STRANDED_EVERY`], numbers the events that wait for their numbers (PostgreSQL numbers
+///   after the commit, when the log is read; elsewhere there are none);
 /// - retention (`--event-retention`): every [`PRUNE_EVERY`], deletes the events older than
 ///   `retention`, [`PRUNE_BATCH`] at a time with a pause between batches, until none is left.
 ///   Replicas' deletes of the same rows simply find fewer.
@@ -180,7 +180,7 @@ pub fn spawn_upkeep(
             tokio::select! {
                 _ = stranded.tick() => match store.number_stranded().await {
                     Ok(0) => {}
-                    Ok(numbered) => tracing::info!(numbered, "numbered events a stopped process left"),
+                    Ok(numbered) => tracing::debug!(numbered, "numbered waiting events"),
                     Err(e) => tracing::warn!(error = %e, "numbering stranded events failed; retrying"),
                 },
                 _ = prune.tick() => prune_expired(&*store, clock.now() - retention).await,

@@ -1,27 +1,28 @@
 -- Event numbers given after the commit (replaces the numbering 0007 describes; see
--- src/sequencer.rs and docs/events.md, "Numbering").
+-- src/sequencer.rs and docs/events.md, "Guarantees, and how they are kept").
 --
 -- 0007 numbered a write's events from the tenant's `event_heads` row as its last statement, and
 -- the row's lock, held until the COMMIT had flushed, queued every writer of a tenant on every
 -- replica behind the one before it: with two replicas, creates fell from 1,273 to 534 per second.
 --
 -- Now a write inserts its events with placeholder numbers, the negation of values of this
--- sequence (taken in the write's order), and commits without touching `event_heads`. After the
--- commit its process numbers the tenant's placeholders with `number_events` below, one short
--- transaction that locks the `event_heads` row, gives the placeholders the next numbers in
--- placeholder order, writes `"seq"` into each body and raises the head: many writes' events per
--- transaction when writes are frequent. A reader reads `seq > N` with N ≥ 0, so it never sees a placeholder, and a
--- numbering transaction commits its numbers at once: a reader that has seen N has seen every
--- event at or below N. Two writes of one resource are ordered by the resource row's lock, and the
--- later takes its placeholders after the earlier committed: their events keep that order.
+-- sequence (taken in the write's order), and commits without touching `event_heads`. Whoever
+-- reads the log first numbers what waits, with `number_events` below: a read of the events or of
+-- the head, the delivery worker before it fans out, and every replica's sweep each second. One
+-- short transaction locks the `event_heads` row, gives the placeholders the next numbers in
+-- placeholder order, writes `"seq"` into each body and raises the head: every write since the
+-- last read in one transaction. A reader reads `seq > N` with N >= 0, so it never sees a
+-- placeholder, and a numbering commits its numbers at once: a reader that has seen N has seen
+-- every event at or below N. Two writes of one resource are ordered by the resource row's lock,
+-- and the later takes its placeholders after the earlier committed: their events keep that order.
 CREATE SEQUENCE event_placeholders;
 
--- The placeholders still waiting, for the sweep that numbers what a process committed but did
--- not number (it stopped in between): empty but for the writes of the last milliseconds.
+-- The placeholders still waiting: what a numbering looks for. Small, since every read and every
+-- second's sweep empties it.
 CREATE INDEX events_placeholders ON events (tenant_id) WHERE seq < 0;
 
 -- Numbers at most `most` of `tenant`'s placeholders; returns how many. One call is one round trip
--- and, called alone, one transaction. VOLATILE, so each statement below takes a fresh snapshot
+-- and, called alone, one transaction, which writes nothing when nothing waits. VOLATILE, so each statement below takes a fresh snapshot
 -- (PostgreSQL, "Function Volatility Categories"): the numbering statement runs after the row lock
 -- was granted and sees every number the previous holder committed, so it numbers exactly the
 -- placeholders still left, without a hole.
@@ -31,6 +32,9 @@ DECLARE
     head BIGINT;
     numbered BIGINT;
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = tenant AND e.seq < 0) THEN
+        RETURN 0;
+    END IF;
     SELECT h.seq INTO head FROM event_heads h WHERE h.tenant_id = tenant FOR UPDATE;
     IF NOT FOUND THEN
         -- The tenant's first events: the row is created, and locked by creating it.

@@ -34,6 +34,9 @@ impl PgStore {
 #[async_trait]
 impl DeliveryStore for PgStore {
     async fn create_endpoint(&self, new: NewEndpoint) -> Result<Endpoint> {
+        // It starts at the head: what the writes before it left as placeholders is numbered
+        // first, so that it is before the endpoint's start, as it was written (`sequencer.rs`).
+        crate::sequencer::number(&self.pool, new.tenant).await?;
         self.in_tx(async |t| delivery::create_endpoint(t, &new).await).await
     }
 
@@ -64,6 +67,9 @@ impl DeliveryStore for PgStore {
     }
 
     async fn fan_out(&self, now: OffsetDateTime, max: u32) -> Result<u64> {
+        // What the writes since the last read left as placeholders is numbered first: a fan-out
+        // reads events up to the head (`sequencer.rs`).
+        crate::sequencer::number_delivered(&self.pool).await?;
         let clock = self.clock.clone();
         self.in_tx(async |t| delivery::fan_out(t, now, max, &*clock).await).await
     }
@@ -104,6 +110,8 @@ impl DeliveryStore for PgStore {
         now: OffsetDateTime,
         max: u32,
     ) -> Result<Replayed> {
+        // `--since` and the head are read from numbered events only.
+        crate::sequencer::number(&self.pool, tenant).await?;
         let clock = self.clock.clone();
         self.in_tx(async |t| delivery::replay(t, tenant, endpoint, from, now, max, &*clock).await).await
     }

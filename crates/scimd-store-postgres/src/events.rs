@@ -1,6 +1,6 @@
 //! `EventStore` on PostgreSQL: what is read and pruned is `scimd_store::events`'s, shared with
 //! SQLite; events are appended by the write path itself (`resources.rs`) and numbered after the
-//! commit (`sequencer.rs`).
+//! commit, by the first read that finds them (`sequencer.rs`).
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -10,16 +10,19 @@ use scimd_store::Result;
 use scimd_store::events::{self, EventHead, EventPage, EventQuery, EventStats, EventStore};
 
 use crate::resources::PgTx;
+use crate::sequencer;
 use crate::{PgStore, map_err};
 
 #[async_trait]
 impl EventStore for PgStore {
     async fn events(&self, tenant: Uuid, query: &EventQuery) -> Result<EventPage> {
+        sequencer::number(&self.pool, tenant).await?;
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         events::read_events(&mut PgTx(&mut conn), tenant, query).await
     }
 
     async fn event_head(&self, tenant: Uuid) -> Result<EventHead> {
+        sequencer::number(&self.pool, tenant).await?;
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         events::read_head(&mut PgTx(&mut conn), tenant).await
     }
@@ -37,6 +40,6 @@ impl EventStore for PgStore {
     }
 
     async fn number_stranded(&self) -> Result<u64> {
-        crate::sequencer::number_stranded(&self.pool).await
+        sequencer::number_stranded(&self.pool).await
     }
 }

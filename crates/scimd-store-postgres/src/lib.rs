@@ -78,10 +78,8 @@ pub struct PgStore {
     pub(crate) pool: PgPool,
     /// Time and ids for rows this store creates.
     pub(crate) clock: Arc<dyn Clock>,
-    /// Wakes readers of the event log after this process's events are numbered (`events.rs`).
+    /// Wakes readers of the event log after this process commits events (`events.rs`).
     pub(crate) events: Arc<scimd_store::EventSignal>,
-    /// Numbers this process's events after their commits (`sequencer.rs`).
-    pub(crate) sequencer: Arc<sequencer::Sequencer>,
 }
 
 impl PgStore {
@@ -91,10 +89,7 @@ impl PgStore {
     ///
     /// Errors: [`StoreError::Internal`] for a malformed URL.
     pub fn open(url: &str, options: &PgOptions, clock: Arc<dyn Clock>) -> Result<Self> {
-        let pool = pool(url, options)?;
-        let events = Arc::<scimd_store::EventSignal>::default();
-        let sequencer = Arc::new(sequencer::Sequencer::new(pool.clone(), Arc::clone(&events)));
-        Ok(Self { pool, clock, events, sequencer })
+        Ok(Self { pool: pool(url, options)?, clock, events: Arc::default() })
     }
 
     /// Applies the embedded migrations (`migrations/*.sql`) not applied yet. sqlx holds a

@@ -134,9 +134,9 @@ impl Tx for PgTx<'_> {
         rows.iter().map(|r| (0..r.len()).map(|i| cell_of(r, i)).collect()).collect()
     }
 
-    /// Placeholders, numbered after the commit (`sequencer.rs`): replicas write concurrently, and
-    /// a counter row taken here would queue every writer of the tenant behind the last one's
-    /// COMMIT.
+    /// Placeholders, numbered after the commit by the log's readers (`sequencer.rs`): replicas
+    /// write concurrently, and a counter row taken here would queue every writer of the tenant
+    /// behind the last one's COMMIT.
     async fn event_numbers(&mut self, _tenant: &str, _count: i64) -> Result<EventNumbers> {
         Ok(EventNumbers::Placeholders(crate::sequencer::PLACEHOLDER))
     }
@@ -144,8 +144,8 @@ impl Tx for PgTx<'_> {
 
 impl PgStore {
     /// Runs one write of the shared write path in a transaction of its own, committed when it
-    /// succeeds (dropped, so rolled back, when it fails); when it appended events, returns once
-    /// they are numbered (`sequencer.rs`), which wakes the log's readers.
+    /// succeeds (dropped, so rolled back, when it fails), and wakes readers of the event log when
+    /// it appended events (they number them as they read: `sequencer.rs`).
     async fn write<T>(
         &self,
         ctx: &WriteContext,
@@ -154,13 +154,7 @@ impl PgStore {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let written = write(&mut PgTx(&mut tx)).await?;
         tx.commit().await.map_err(map_err)?;
-        if written.events.total() > 0
-            && let Err(e) = self.sequencer.settle(ctx.tenant, &written.events).await
-        {
-            // The write is committed and its client is told so: its events are in the log with
-            // placeholders, numbered by the tenant's next write or within a second by the sweep.
-            tracing::warn!(tenant = %ctx.tenant, error = %e, "events committed but not numbered yet");
-        }
+        self.events.committed(ctx.tenant, &written.events);
         Ok(written.value)
     }
 }

@@ -3,8 +3,8 @@
 //! Every committed write appends its events in the same transaction as the change. How they are
 //! numbered is the backend's ([`crate::write::Tx::event_numbers`]): SQLite's single writer numbers
 //! the writes of a batch from counters it keeps and writes each tenant's `event_heads` row once
-//! before the batch commits; PostgreSQL inserts placeholders and numbers them after the commit in
-//! short transactions that lock the row. Either way a reader that has seen `seq` N has seen every
+//! before the batch commits; PostgreSQL inserts placeholders, which the log's readers number after
+//! the commit in short transactions that lock the row. Either way a reader that has seen `seq` N has seen every
 //! event at or below N, on one database or on PostgreSQL with several replicas writing.
 
 use async_trait::async_trait;
@@ -222,9 +222,10 @@ pub trait EventStore: Send + Sync {
     /// The size of the whole log, for metrics.
     async fn event_stats(&self) -> Result<EventStats>;
 
-    /// Numbers the events a process committed and did not number because it stopped in between,
-    /// on a backend that numbers after the commit (PostgreSQL); returns how many. Run every
-    /// second by every replica. A backend that numbers in the write has none.
+    /// Numbers every tenant's events that wait for their numbers, on a backend that numbers after
+    /// the commit (PostgreSQL, whose reads number their own tenant's first); returns how many.
+    /// Run at start-up and every second by every replica, for the tenants nobody reads. A backend
+    /// that numbers in the write has none.
     async fn number_stranded(&self) -> Result<u64> {
         Ok(0)
     }

@@ -609,11 +609,11 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
     if store.tenant_count().await? == 0 {
         bootstrap(&*store, &*clock, &scim_url).await?;
     }
-    // Before the first request is answered: what a stopped process committed and did not number
-    // is in the log when this one answers (later leftovers of other replicas: `spawn_upkeep`).
+    // Before the first request is answered: events that wait for their numbers (PostgreSQL numbers
+    // after the commit, see docs/events.md) are in the log when this process answers.
     match store.number_stranded().await {
         Ok(0) => {}
-        Ok(numbered) => tracing::info!(numbered, "numbered events a stopped process left"),
+        Ok(numbered) => tracing::info!(numbered, "numbered events that waited for their numbers"),
         Err(e) => tracing::warn!(error = %e, "numbering stranded events failed; retrying every second"),
     }
     tracing::info!(%addr, scim_url, "scimd listening");

@@ -51,7 +51,7 @@ async fn read_all(store: &PgStore, tenant: Uuid) -> Vec<(u64, Value)> {
 }
 
 /// Writers on two pools commit concurrently: creates of their own users and member adds to one
-/// shared group. Every write's events are readable when it returns, the numbers are 1…N without a
+/// shared group. Every write's events are read by a read after it returns, the numbers are 1…N without a
 /// hole, each body carries its own number, and the group's events follow its versions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_on_two_pools_get_dense_numbers_in_order() {
@@ -79,13 +79,13 @@ async fn concurrent_writers_on_two_pools_get_dense_numbers_in_order() {
         tasks.spawn(async move {
             for i in 0..10 {
                 let (u, _) = store.create(&ctx(tenant), user(&format!("w{w}-{i}"))).await.unwrap();
-                // Read-your-writes: when a write returns, its events are numbered and readable.
+                // Read-your-writes: a read after a write returns finds the write's events.
                 let head = store.event_head(tenant).await.unwrap();
                 let mine = read_all(&store, tenant).await;
                 assert!(
                     mine.iter()
                         .any(|(_, e)| e["type"] == "user.created" && e["resource"]["id"] == u.id.as_str()),
-                    "the create's event is in the log when the create returns (head {head:?})"
+                    "the create's event is read after the create returns (head {head:?})"
                 );
                 let add = Update {
                     operation: UpdateOperation::Patch,
@@ -136,39 +136,47 @@ async fn concurrent_writers_on_two_pools_get_dense_numbers_in_order() {
     assert_eq!(versions.iter().collect::<BTreeSet<_>>().len(), 160);
 }
 
-/// A process that commits and stops before numbering leaves placeholders: invisible to readers
-/// until the sweep numbers them, after the events numbered before.
+/// What a write leaves before anyone reads: a placeholder and a body without `seq`.
+async fn leave_placeholder(store: &PgStore, tenant: Uuid, id: &str) {
+    sqlx::query(&format!(
+        "INSERT INTO events (tenant_id, seq, id, type, resource_id, occurred_at, body) \
+         VALUES ($1, -nextval('event_placeholders'), '{id}', 'user.deleted', 'r2', '2026-11-23T07:46:00Z', \
+         '{{\"id\":\"{id}\",\"type\":\"user.deleted\"}}')"
+    ))
+    .bind(tenant.to_string())
+    .execute(store.pool())
+    .await
+    .unwrap();
+}
+
+/// Placeholders are numbered by the first read that finds them, or by the sweep when no one
+/// reads, after the events numbered before, once.
 #[tokio::test]
-async fn placeholders_a_stopped_process_left_are_numbered_by_the_sweep() {
+async fn placeholders_are_numbered_by_the_first_reader_or_the_sweep() {
     let Some((_db, store, _clock)) =
-        super::store("placeholders_a_stopped_process_left_are_numbered_by_the_sweep").await
+        super::store("placeholders_are_numbered_by_the_first_reader_or_the_sweep").await
     else {
         return;
     };
     let tenant = store.create_tenant("acme").await.unwrap().id;
     store.create(&ctx(tenant), user("first")).await.unwrap();
-    assert_eq!(store.number_stranded().await.unwrap(), 0, "nothing is stranded");
-    // What a write that committed and was not numbered leaves: a placeholder and a body without
-    // `seq`.
-    sqlx::query(
-        "INSERT INTO events (tenant_id, seq, id, type, resource_id, occurred_at, body) \
-         VALUES ($1, -nextval('event_placeholders'), 'e2', 'user.deleted', 'r2', '2026-11-23T07:46:00Z', \
-         '{\"id\":\"e2\",\"type\":\"user.deleted\"}')",
-    )
-    .bind(tenant.to_string())
-    .execute(store.pool())
-    .await
-    .unwrap();
-    assert_eq!(read_all(&store, tenant).await.len(), 1, "a placeholder is not read");
-    assert_eq!(store.event_head(tenant).await.unwrap().seq, 1);
-
-    assert_eq!(store.number_stranded().await.unwrap(), 1);
-    let events = read_all(&store, tenant).await;
-    assert_eq!(events.len(), 2);
-    assert_eq!(events[1].0, 2);
-    assert_eq!(events[1].1, json!({"seq": "2", "id": "e2", "type": "user.deleted"}));
-    assert_eq!(store.event_head(tenant).await.unwrap().seq, 2);
+    assert_eq!(store.number_stranded().await.unwrap(), 1, "the create's event, which no one read yet");
     assert_eq!(store.number_stranded().await.unwrap(), 0, "numbered once");
+
+    // A reader of the head numbers what waits.
+    leave_placeholder(&store, tenant, "e2").await;
+    assert_eq!(store.event_head(tenant).await.unwrap().seq, 2);
+    // So does a reader of the events; the sweep then finds nothing.
+    leave_placeholder(&store, tenant, "e3").await;
+    let events = read_all(&store, tenant).await;
+    assert_eq!(store.number_stranded().await.unwrap(), 0);
+    assert_eq!(events.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(events[1].1, json!({"seq": "2", "id": "e2", "type": "user.deleted"}));
+    assert_eq!(events[2].1, json!({"seq": "3", "id": "e3", "type": "user.deleted"}));
+    // With no reader, the sweep.
+    leave_placeholder(&store, tenant, "e4").await;
+    assert_eq!(store.number_stranded().await.unwrap(), 1);
+    assert_eq!(store.event_stats().await.unwrap().events, 4);
 }
 
 /// One write's several events keep their order through the placeholders: a group created with
