@@ -157,11 +157,11 @@ pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 pub const PRUNE_BATCH: u32 = 1000;
 
 /// How often every replica numbers the events that wait for their numbers, for the tenants no one
-/// reads ([`scimd_store::events::EventStore::number_stranded`]).
-pub const STRANDED_EVERY: Duration = Duration::from_secs(1);
+/// reads ([`scimd_store::events::EventStore::number_waiting`]).
+pub const NUMBER_EVERY: Duration = Duration::from_secs(1);
 
 /// The log's upkeep, on every replica:
-/// - every [`STRANDED_EVERY`], numbers the events that wait for their numbers (PostgreSQL numbers
+/// - every [`NUMBER_EVERY`], numbers the events that wait for their numbers (PostgreSQL numbers
 ///   after the commit, when the log is read; elsewhere there are none);
 /// - retention (`--event-retention`): every [`PRUNE_EVERY`], deletes the events older than
 ///   `retention`, [`PRUNE_BATCH`] at a time with a pause between batches, until none is left.
@@ -174,14 +174,14 @@ pub fn spawn_upkeep(
     tokio::spawn(async move {
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut stranded = tokio::time::interval(STRANDED_EVERY);
-        stranded.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut numbering = tokio::time::interval(NUMBER_EVERY);
+        numbering.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = stranded.tick() => match store.number_stranded().await {
+                _ = numbering.tick() => match store.number_waiting().await {
                     Ok(0) => {}
                     Ok(numbered) => tracing::debug!(numbered, "numbered waiting events"),
-                    Err(e) => tracing::warn!(error = %e, "numbering stranded events failed; retrying"),
+                    Err(e) => tracing::warn!(error = %e, "numbering waiting events failed; retrying"),
                 },
                 _ = prune.tick() => prune_expired(&*store, clock.now() - retention).await,
             }

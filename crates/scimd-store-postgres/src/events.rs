@@ -39,7 +39,7 @@ impl EventStore for PgStore {
         events::stats(&mut PgTx(&mut conn)).await
     }
 
-    async fn number_stranded(&self) -> Result<u64> {
-        sequencer::number_stranded(&self.pool).await
+    async fn number_waiting(&self) -> Result<u64> {
+        sequencer::number_waiting(&self.pool).await
     }
 }

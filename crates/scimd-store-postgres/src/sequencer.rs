@@ -5,7 +5,7 @@
 //! ([`number`], one round trip that writes nothing when nothing waits), an endpoint's creation or
 //! replay, the delivery worker before it fans out (for the tenants with endpoints:
 //! [`number_delivered`]), and every replica's sweep each second for the rest
-//! ([`number_stranded`]). So a client that reads the log after its write's response sees the
+//! ([`number_waiting`]). So a client that reads the log after its write's response sees the
 //! write's events, as on SQLite, and one numbering transaction serves every write since the last
 //! read: many writes per transaction under load, instead of one more transaction per write.
 
@@ -48,7 +48,7 @@ pub(crate) async fn number(pool: &PgPool, tenant: Uuid) -> Result<u64> {
 
 /// Numbers every tenant's placeholders (found through the partial index of placeholders, which
 /// holds only what waits); returns how many.
-pub(crate) async fn number_stranded(pool: &PgPool) -> Result<u64> {
+pub(crate) async fn number_waiting(pool: &PgPool) -> Result<u64> {
     number_each(pool, "SELECT DISTINCT tenant_id FROM events WHERE seq < 0").await
 }
 

@@ -4,8 +4,9 @@
 //! numbered is the backend's ([`crate::write::Tx::event_numbers`]): SQLite's single writer numbers
 //! the writes of a batch from counters it keeps and writes each tenant's `event_heads` row once
 //! before the batch commits; PostgreSQL inserts placeholders, which the log's readers number after
-//! the commit in short transactions that lock the row. Either way a reader that has seen `seq` N has seen every
-//! event at or below N, on one database or on PostgreSQL with several replicas writing.
+//! the commit in short transactions that lock the row. Either way a reader that has seen `seq` N
+//! has seen every event at or below N, on one database or on PostgreSQL with several replicas
+//! writing.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -93,13 +94,6 @@ impl Appended {
     #[must_use]
     pub fn get(&self, t: EventType) -> u64 {
         self.0[t as usize]
-    }
-
-    /// Adds `other`'s counts.
-    pub fn merge(&mut self, other: &Appended) {
-        for (a, b) in self.0.iter_mut().zip(other.0) {
-            *a += b;
-        }
     }
 
     /// How many in all.
@@ -226,7 +220,7 @@ pub trait EventStore: Send + Sync {
     /// the commit (PostgreSQL, whose reads number their own tenant's first); returns how many.
     /// Run at start-up and every second by every replica, for the tenants nobody reads. A backend
     /// that numbers in the write has none.
-    async fn number_stranded(&self) -> Result<u64> {
+    async fn number_waiting(&self) -> Result<u64> {
         Ok(0)
     }
 }

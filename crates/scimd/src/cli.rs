@@ -611,10 +611,10 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
     }
     // Before the first request is answered: events that wait for their numbers (PostgreSQL numbers
     // after the commit, see docs/events.md) are in the log when this process answers.
-    match store.number_stranded().await {
+    match store.number_waiting().await {
         Ok(0) => {}
         Ok(numbered) => tracing::info!(numbered, "numbered events that waited for their numbers"),
-        Err(e) => tracing::warn!(error = %e, "numbering stranded events failed; retrying every second"),
+        Err(e) => tracing::warn!(error = %e, "numbering waiting events failed; retrying every second"),
     }
     tracing::info!(%addr, scim_url, "scimd listening");
 

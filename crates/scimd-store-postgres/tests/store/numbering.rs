@@ -160,8 +160,8 @@ async fn placeholders_are_numbered_by_the_first_reader_or_the_sweep() {
     };
     let tenant = store.create_tenant("acme").await.unwrap().id;
     store.create(&ctx(tenant), user("first")).await.unwrap();
-    assert_eq!(store.number_stranded().await.unwrap(), 1, "the create's event, which no one read yet");
-    assert_eq!(store.number_stranded().await.unwrap(), 0, "numbered once");
+    assert_eq!(store.number_waiting().await.unwrap(), 1, "the create's event, which no one read yet");
+    assert_eq!(store.number_waiting().await.unwrap(), 0, "numbered once");
 
     // A reader of the head numbers what waits.
     leave_placeholder(&store, tenant, "e2").await;
@@ -169,13 +169,13 @@ async fn placeholders_are_numbered_by_the_first_reader_or_the_sweep() {
     // So does a reader of the events; the sweep then finds nothing.
     leave_placeholder(&store, tenant, "e3").await;
     let events = read_all(&store, tenant).await;
-    assert_eq!(store.number_stranded().await.unwrap(), 0);
+    assert_eq!(store.number_waiting().await.unwrap(), 0);
     assert_eq!(events.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [1, 2, 3]);
     assert_eq!(events[1].1, json!({"seq": "2", "id": "e2", "type": "user.deleted"}));
     assert_eq!(events[2].1, json!({"seq": "3", "id": "e3", "type": "user.deleted"}));
     // With no reader, the sweep.
     leave_placeholder(&store, tenant, "e4").await;
-    assert_eq!(store.number_stranded().await.unwrap(), 1);
+    assert_eq!(store.number_waiting().await.unwrap(), 1);
     assert_eq!(store.event_stats().await.unwrap().events, 4);
 }
 
