@@ -330,8 +330,8 @@ async fn logs(
             status,
             since,
             before,
-            after: None,
             limit: count,
+            ..scimd_store::LogQuery::default()
         })
         .await?;
     let next = (entries.len() == count as usize).then(|| entries.last().map(|e| e.id.to_string())).flatten();

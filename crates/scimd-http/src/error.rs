@@ -160,8 +160,17 @@ fn internal(rid: &str) -> Parts {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// What the table tells a client, as a SCIM error (status, `scimType`, detail), logged as a
+    /// response would be: for surfaces that show errors their own way (the console's pages), so
+    /// that a storage fault reads the same and stays as hidden there as in a SCIM response.
+    #[must_use]
+    pub fn to_scim(&self) -> ScimError {
+        let parts = self.logged_parts();
+        ScimError { status: parts.status.as_u16(), scim_type: parts.scim_type, detail: parts.detail }
+    }
+
+    fn logged_parts(&self) -> Parts {
         let parts = self.parts();
         if parts.server_fault {
             // Inside the request's span: the log line carries the request id.
@@ -169,6 +178,13 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(status = parts.status.as_u16(), error = %self, "request refused");
         }
+        parts
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let parts = self.logged_parts();
         let body =
             ScimError { status: parts.status.as_u16(), scim_type: parts.scim_type, detail: parts.detail };
         let mut resp = scim_error_response(&body);

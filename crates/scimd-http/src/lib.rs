@@ -166,6 +166,14 @@ pub fn router(state: AppState) -> Router {
 /// [`router`] with `extra` routes merged into the SCIM router (so they appear under both SCIM
 /// prefixes and get the same middleware and authentication). For embedding applications and tests.
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
+    router_mounting(state, extra, Router::new())
+}
+
+/// [`router_with`], with `pages` merged at the top level beside the SCIM, OAuth and admin routes
+/// (the binary mounts the console here): they get the request id, `Host` check, metrics and panic
+/// guard of every route, not SCIM's authentication, and their HTML error pages pass through as
+/// they are.
+pub fn router_mounting(state: AppState, extra: Router<AppState>, pages: Router<AppState>) -> Router {
     let scim = scim::routes().merge(extra);
     let app = Router::new()
         .route("/healthz", get(health::healthz))
@@ -176,6 +184,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .nest("/tenants/{slug}/scim/v2", scim)
         .merge(oauth::routes())
         .nest("/admin/v1/tenants/{slug}", admin::routes())
+        .merge(pages)
         .fallback(middleware::not_found)
         // Layers run outside-in in the order listed (the first wraps all the others).
         .layer(

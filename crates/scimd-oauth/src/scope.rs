@@ -63,6 +63,39 @@ impl Scope {
         }
     }
 
+    /// What the scope allows, in a few words for people (the consent page, the console).
+    #[must_use]
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Scope::UsersRead => "Read users",
+            Scope::UsersCreate => "Create users",
+            Scope::UsersUpdate => "Update and deactivate users",
+            Scope::UsersDelete => "Delete users",
+            Scope::GroupsRead => "Read groups",
+            Scope::GroupsCreate => "Create groups",
+            Scope::GroupsUpdate => "Update groups and their members",
+            Scope::GroupsDelete => "Delete groups",
+            Scope::Admin => "Administer this tenant (clients, tokens, logs)",
+            Scope::EventsRead => "Read the log of what was provisioned (events)",
+        }
+    }
+
+    /// The Auth0-style names that stand for this scope ([`Scopes::parse_name`]).
+    #[must_use]
+    pub const fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Scope::UsersRead => &["get:users"],
+            Scope::UsersCreate => &["post:users"],
+            Scope::UsersUpdate => &["put:users", "patch:users"],
+            Scope::UsersDelete => &["delete:users"],
+            Scope::GroupsRead => &["get:groups"],
+            Scope::GroupsCreate => &["post:groups"],
+            Scope::GroupsUpdate => &["put:groups", "patch:groups"],
+            Scope::GroupsDelete => &["delete:groups"],
+            Scope::Admin | Scope::EventsRead => &[],
+        }
+    }
+
     const fn bit(self) -> u16 {
         1 << (self as u16)
     }
@@ -211,6 +244,32 @@ impl fmt::Debug for Scopes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_alias_parses_to_its_scope() {
+        for scope in Scope::ALL {
+            for alias in scope.aliases() {
+                assert_eq!(
+                    Scopes::parse_name(alias).map(|s| s.iter().collect::<Vec<_>>()),
+                    Some(vec![scope]),
+                    "{alias}"
+                );
+            }
+        }
+        let listed: usize = Scope::ALL.iter().map(|s| s.aliases().len()).sum();
+        let aliases = Scopes::KNOWN_NAMES
+            .iter()
+            .filter(|n| {
+                n.starts_with(|c: char| c.is_ascii_lowercase())
+                    && (n.starts_with("get:")
+                        || n.starts_with("post:")
+                        || n.starts_with("put:")
+                        || n.starts_with("patch:")
+                        || n.starts_with("delete:"))
+            })
+            .count();
+        assert_eq!(listed, aliases, "every Auth0-style name is some scope's alias");
+    }
 
     #[test]
     fn scope_names_and_aliases() {

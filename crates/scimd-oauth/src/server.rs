@@ -315,6 +315,56 @@ pub enum LoginError {
     Unavailable(String),
 }
 
+impl LoginError {
+    /// The HTTP status of a refused sign-in: 401 for wrong credentials, 429 when throttled
+    /// (RFC 6585 §4), 503 when busy or failing (RFC 9110 §15.6.4).
+    #[must_use]
+    pub fn status(&self) -> u16 {
+        match self {
+            LoginError::Invalid => 401,
+            LoginError::Throttled(_) => 429,
+            LoginError::Busy | LoginError::Unavailable(_) => 503,
+        }
+    }
+
+    /// `Retry-After` in whole seconds, rounded up (RFC 9110 §10.2.3), where waiting helps.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            LoginError::Throttled(wait) => {
+                Some((wait.whole_milliseconds().max(0) as u64).div_ceil(1000).max(1))
+            }
+            // The process's bound on concurrent password hashing frees within a second.
+            LoginError::Busy => Some(1),
+            LoginError::Invalid | LoginError::Unavailable(_) => None,
+        }
+    }
+
+    /// What a sign-in page tells the person: one message for an unknown account and a wrong
+    /// password (RFC 9700 §4.16), and how long to wait when throttled.
+    #[must_use]
+    pub fn message(&self) -> String {
+        match self {
+            LoginError::Invalid => "Wrong email or password.".to_owned(),
+            LoginError::Throttled(_) => {
+                let secs = self.retry_after().unwrap_or(1);
+                let wait = if secs < 120 {
+                    format!("{secs} seconds")
+                } else {
+                    format!("{} minutes", secs.div_ceil(60))
+                };
+                format!("Too many failed sign-ins. Wait {wait} and try again.")
+            }
+            LoginError::Busy => {
+                "The server is busy checking other sign-ins. Try again in a moment.".to_owned()
+            }
+            LoginError::Unavailable(_) => {
+                "The server cannot check sign-ins right now. Try again in a moment.".to_owned()
+            }
+        }
+    }
+}
+
 /// Why a client registration failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
@@ -1351,6 +1401,24 @@ impl AuthorizationServer {
             Some(id) => Ok(self.store.admin(id).await?),
             None => Ok(None),
         }
+    }
+
+    /// Opens a session already signed in as `admin`, working until `expires` unless moved forward
+    /// (the console: it keeps no session before the sign-in, so there is none an attacker could
+    /// have planted to fix; the cookie is new here). Returns the cookie value, shown only in the
+    /// `Set-Cookie` of this response, and the record with its CSRF token.
+    pub async fn open_session(
+        &self,
+        admin: &AdminRecord,
+        expires: OffsetDateTime,
+    ) -> Result<(Secret, SessionRecord), OAuthError> {
+        let cookie = Secret::generate(&*self.clock, "");
+        let csrf = Secret::generate(&*self.clock, "");
+        let mut record =
+            self.store.create_session(cookie.digest(), csrf.expose().to_owned(), expires).await?;
+        self.store.sign_in_session(record.id, admin.id, cookie.digest(), record.csrf.clone()).await?;
+        record.admin = Some(admin.id);
+        Ok((cookie, record))
     }
 
     /// Ends a session.

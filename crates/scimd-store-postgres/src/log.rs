@@ -88,6 +88,15 @@ impl LogStore for PgLogStore {
         if let Some(since) = q.since {
             qb.push(" AND time >= ").push_bind(time_to_db(since));
         }
+        if let Some(client) = &q.client {
+            qb.push(" AND client = ").push_bind(client.clone());
+        }
+        if let Some(method) = &q.method {
+            qb.push(" AND method = ").push_bind(method.clone());
+        }
+        if let Some(resource) = &q.resource {
+            qb.push(" AND resource_id = ").push_bind(resource.clone());
+        }
         if let Some(after) = q.after {
             qb.push(" AND id > ").push_bind(after.to_string()).push(" ORDER BY id ASC");
         } else {

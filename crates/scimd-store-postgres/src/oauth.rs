@@ -370,35 +370,41 @@ impl OAuthStore for PgStore {
         expires: OffsetDateTime,
     ) -> Result<SessionRecord> {
         let id = self.clock.new_id();
+        let now = self.clock.now();
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         // Housekeeping: sessions are short-lived and created per visit, so expired ones are
         // dropped here rather than by a background task.
         sqlx::query("DELETE FROM oauth_sessions WHERE expires < $1")
-            .bind(time_to_db(self.clock.now()))
+            .bind(time_to_db(now))
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        sqlx::query("INSERT INTO oauth_sessions (id, digest, csrf, expires) VALUES ($1, $2, $3, $4)")
-            .bind(id.to_string())
-            .bind(&digest[..])
-            .bind(&csrf)
-            .bind(time_to_db(expires))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO oauth_sessions (id, digest, csrf, expires, created) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id.to_string())
+        .bind(&digest[..])
+        .bind(&csrf)
+        .bind(time_to_db(expires))
+        .bind(time_to_db(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        Ok(SessionRecord { id, digest, csrf, admin: None, expires })
+        Ok(SessionRecord { id, digest, csrf, admin: None, expires, created: now })
     }
 
     async fn session(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>> {
-        sqlx::query("SELECT id, digest, csrf, admin_id, expires FROM oauth_sessions WHERE digest = $1")
-            .bind(&digest[..])
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(session_from_row)
-            .transpose()
+        sqlx::query(
+            "SELECT id, digest, csrf, admin_id, expires, created FROM oauth_sessions WHERE digest = $1",
+        )
+        .bind(&digest[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()
     }
 
     async fn sign_in_session(&self, id: Uuid, admin: Uuid, new_digest: [u8; 32], csrf: String) -> Result<()> {
@@ -412,6 +418,21 @@ impl OAuthStore for PgStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn touch_session(&self, id: Uuid, expires: OffsetDateTime) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let done = sqlx::query("UPDATE oauth_sessions SET expires = $2 WHERE id = $1 AND expires > $3")
+            .bind(id.to_string())
+            .bind(time_to_db(expires))
+            .bind(time_to_db(self.clock.now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

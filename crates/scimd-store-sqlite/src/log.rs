@@ -149,6 +149,15 @@ impl LogStore for SqliteLogStore {
         if let Some(since) = q.since {
             qb.push(" AND time >= ").push_bind(time_to_db(since));
         }
+        if let Some(client) = &q.client {
+            qb.push(" AND client = ").push_bind(client.clone());
+        }
+        if let Some(method) = &q.method {
+            qb.push(" AND method = ").push_bind(method.clone());
+        }
+        if let Some(resource) = &q.resource {
+            qb.push(" AND resource_id = ").push_bind(resource.clone());
+        }
         if let Some(after) = q.after {
             qb.push(" AND id > ").push_bind(after.to_string()).push(" ORDER BY id ASC");
         } else {
@@ -232,8 +241,14 @@ mod tests {
         let log = SqliteLogStore::open(&url).await.unwrap();
         assert!(dir.path().join("scimd-log.db").exists());
         let (a, b) = (Uuid::from_u128(0xa), Uuid::from_u128(0xb));
-        let entries: Vec<_> =
+        let mut entries: Vec<_> =
             (1..=6).map(|n| entry(n, a, if n % 2 == 0 { 409 } else { 201 }, n as u8)).collect();
+        // 3 and 5 are Okta's PATCHes of one resource.
+        for e in entries.iter_mut().filter(|e| [3, 5].contains(&e.id.as_u128())) {
+            e.client = "okta".into();
+            e.method = "PATCH".into();
+            e.resource_id = Some("r1".into());
+        }
         log.append(&entries).await.unwrap();
         log.append(&[entry(7, b, 201, 7)]).await.unwrap();
 
@@ -268,6 +283,20 @@ mod tests {
         assert_eq!(
             ids(log.query(&q(|q| q.since = Some(datetime!(2026-11-23 10:05 UTC)))).await.unwrap()),
             [6, 5]
+        );
+        assert_eq!(ids(log.query(&q(|q| q.client = Some("okta".into()))).await.unwrap()), [5, 3]);
+        assert_eq!(ids(log.query(&q(|q| q.method = Some("POST".into()))).await.unwrap()), [6, 4, 2, 1]);
+        assert_eq!(ids(log.query(&q(|q| q.resource = Some("r1".into()))).await.unwrap()), [5, 3]);
+        assert_eq!(
+            ids(log
+                .query(&q(|q| {
+                    q.resource = Some("r1".into());
+                    q.status = Some((400, 499));
+                }))
+                .await
+                .unwrap()),
+            [] as [u128; 0],
+            "filters combine"
         );
         assert_eq!(log.prune(datetime!(2026-11-23 10:03 UTC)).await.unwrap(), 2);
         assert_eq!(ids(log.query(&q(|_| {})).await.unwrap()), [6, 5, 4, 3]);

@@ -61,6 +61,12 @@ pub struct LogQuery {
     pub status: Option<(u16, u16)>,
     /// Only records at or after this time.
     pub since: Option<OffsetDateTime>,
+    /// Only requests from this client, as [`LogEntry::client`] names it (`entra`, `okta`, `other`).
+    pub client: Option<String>,
+    /// Only requests with this HTTP method (upper-case, as recorded).
+    pub method: Option<String>,
+    /// Only requests about this resource id (a resource's provisioning history).
+    pub resource: Option<String>,
     /// Records strictly older than this id, newest first (paging back through the log).
     pub before: Option<Uuid>,
     /// Records strictly newer than this id, oldest first (following the log). Takes precedence

@@ -207,8 +207,12 @@ pub struct SessionRecord {
     pub csrf: String,
     /// The admin who signed in, once one has.
     pub admin: Option<Uuid>,
-    /// When the session stops working.
+    /// When the session stops working unless it is moved forward ([`OAuthStore::touch_session`]:
+    /// the console's idle timeout).
     pub expires: OffsetDateTime,
+    /// When it was started: the console's absolute timeout counts from here. Sessions stored
+    /// before the column existed have none and are treated as started at `expires`.
+    pub created: OffsetDateTime,
 }
 
 impl fmt::Debug for SessionRecord {
@@ -219,6 +223,7 @@ impl fmt::Debug for SessionRecord {
             .field("csrf", &Redacted)
             .field("admin", &self.admin)
             .field("expires", &self.expires)
+            .field("created", &self.created)
             .finish()
     }
 }
@@ -481,6 +486,10 @@ pub trait OAuthStore: Send + Sync {
     /// Binds a session to the admin who signed in, with a fresh digest and CSRF token (the session
     /// id changes at sign-in, against fixation). Errors: `NotFound`.
     async fn sign_in_session(&self, id: Uuid, admin: Uuid, new_digest: [u8; 32], csrf: String) -> Result<()>;
+    /// Moves a live session's deadline to `expires` (the console's idle timeout: activity keeps a
+    /// session alive, up to its absolute bound, which the caller applies). A session that is gone
+    /// or already expired stays so: `NotFound`.
+    async fn touch_session(&self, id: Uuid, expires: OffsetDateTime) -> Result<()>;
     /// Ends a session (and every expired one, as housekeeping).
     async fn delete_session(&self, id: Uuid) -> Result<()>;
 

@@ -154,12 +154,14 @@ pub fn grant(row: &dyn Columns) -> Result<GrantRecord> {
 
 /// An `oauth_sessions` row (`id, digest, csrf, admin_id, expires`).
 pub fn session(row: &dyn Columns) -> Result<SessionRecord> {
+    let expires = time(row, "expires")?;
     Ok(SessionRecord {
         id: uuid(row, "id")?,
         digest: digest32(row.bytes("digest")?, "session")?,
         csrf: row.text("csrf")?,
         admin: opt_uuid(row, "admin_id")?,
-        expires: time(row, "expires")?,
+        expires,
+        created: opt_time(row, "created")?.unwrap_or(expires),
     })
 }
 

@@ -102,6 +102,9 @@ pub struct Options {
     pub clock: Arc<dyn Clock>,
     /// Extra routes merged into the SCIM router (see [`scimd_http::router_with`]).
     pub extra_routes: Router<AppState>,
+    /// Routes mounted beside SCIM's, as the binary mounts the console (see
+    /// [`scimd_http::router_mounting`]).
+    pub pages: Router<AppState>,
     /// The listener's timeouts and connection cap (short ones for timeout tests).
     pub listener: scimd_http::ListenerConfig,
 }
@@ -113,6 +116,7 @@ impl Default for Options {
             config: HttpConfig::default(),
             clock: Arc::new(SystemClock),
             extra_routes: Router::new(),
+            pages: Router::new(),
             listener: scimd_http::ListenerConfig::default(),
         }
     }
@@ -227,7 +231,7 @@ impl TestServer {
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
-        let app = scimd_http::router_with(state, options.extra_routes);
+        let app = scimd_http::router_mounting(state, options.extra_routes, options.pages);
         let (tx, rx) = oneshot::channel::<()>();
         // The binary's listener, so its timeouts and cap are what tests see.
         let limits = options.listener;

@@ -616,7 +616,8 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
         Ok(numbered) => tracing::info!(numbered, "numbered events that waited for their numbers"),
         Err(e) => tracing::warn!(error = %e, "numbering waiting events failed; retrying every second"),
     }
-    tracing::info!(%addr, scim_url, "scimd listening");
+    let console_url = format!("{}/console/", scim_url.trim_end_matches("/scim/v2"));
+    tracing::info!(%addr, scim_url, console_url, "scimd listening");
 
     let log = crate::database::open_log(&settings.database, &settings.postgres).await?;
     let upkeep = scimd_http::events::spawn_upkeep(store.clone(), clock.clone(), settings.event_retention);
@@ -638,7 +639,11 @@ async fn serve(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>
         let _ = delivery_stopped.await;
     }));
     // The peer address feeds the per-address sign-in throttling of the authorization pages.
-    let app = scimd_http::router(state);
+    let app = scimd_http::router_mounting(
+        state,
+        Default::default(),
+        scimd_console::routes(scimd_console::ConsoleConfig::default()),
+    );
     let shutdown = async {
         shutdown_signal().await;
         // Long polls of the event log answer now instead of holding the shutdown for their wait.

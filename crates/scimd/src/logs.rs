@@ -30,8 +30,7 @@ pub(crate) async fn run(
         None => None,
     };
     let log = crate::database::open_log(&settings.database, &settings.postgres).await?;
-    let base =
-        LogQuery { tenant: tenant.id, status, since, before: None, after: None, limit: args.limit.max(1) };
+    let base = LogQuery { tenant: tenant.id, status, since, limit: args.limit.max(1), ..LogQuery::default() };
     let print = |e: &scimd_store::LogEntry| -> Result<(), CliError> {
         crate::cli::out(scimd_http::provisioning_log::entry_json(e, &tenant.slug))?;
         Ok(())

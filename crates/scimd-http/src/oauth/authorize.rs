@@ -240,11 +240,7 @@ pub(crate) async fn submit(
             let addr = peer.map(|Extension(ConnectInfo(a))| a.ip());
             // A refused sign-in is the page again with its error: the status, the message, and
             // the seconds for Retry-After where waiting helps.
-            let (status, msg, retry_after) = match state
-                .oauth
-                .login(req.client.tenant, &email, password, addr)
-                .await
-            {
+            let refused = match state.oauth.login(req.client.tenant, &email, password, addr).await {
                 Ok(admin) => {
                     let Ok((cookie, _csrf)) = state.oauth.sign_in(&session, &admin).await else {
                         return unavailable();
@@ -256,34 +252,14 @@ pub(crate) async fn submit(
                     set_cookie(&mut resp, &cookie, ctx.secure, ctx.max_age);
                     return resp;
                 }
-                Err(LoginError::Invalid) => {
-                    (StatusCode::UNAUTHORIZED, "Wrong email or password.".to_owned(), None)
-                }
-                Err(LoginError::Throttled(wait)) => {
-                    // RFC 6585 §4: 429 with Retry-After, whole seconds rounded up (RFC 9110 §10.2.3).
-                    let secs = (wait.whole_milliseconds().max(0) as u64).div_ceil(1000).max(1);
-                    let msg = format!(
-                        "Too many failed sign-ins. Wait {} and try again.",
-                        if secs < 120 {
-                            format!("{secs} seconds")
-                        } else {
-                            format!("{} minutes", secs.div_ceil(60))
-                        }
-                    );
-                    (StatusCode::TOO_MANY_REQUESTS, msg, Some(secs))
-                }
-                // The process's bound on concurrent password hashing: 503 with Retry-After
-                // (RFC 9110 §15.6.4, §10.2.3).
-                Err(LoginError::Busy) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The server is busy checking other sign-ins. Try again in a moment.".to_owned(),
-                    Some(1),
-                ),
                 Err(LoginError::Unavailable(e)) => {
                     tracing::error!(error = %e, "sign-in check failed");
                     return unavailable();
                 }
+                Err(refused) => refused,
             };
+            let status = StatusCode::from_u16(refused.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+            let (msg, retry_after) = (refused.message(), refused.retry_after());
             let mut resp = render(&state, &ctx, &params, &req, &session, None, Some((status, &msg))).await;
             if let Some(secs) = retry_after {
                 resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -36,7 +36,7 @@ pub(crate) fn routes() -> Router<AppState> {
 /// The issuer identifier (RFC 8414 §2): `--base-url` when set, else `http://` and the request's
 /// Host (one of the allowed hosts, [`crate::head`]). Behind TLS, set `--base-url https://…`: the
 /// issuer must be the URL clients use.
-pub(crate) fn issuer(config: &HttpConfig, headers: &HeaderMap) -> String {
+pub fn issuer(config: &HttpConfig, headers: &HeaderMap) -> String {
     match &config.base_url {
         Some(base) => base.trim_end_matches('/').to_owned(),
         None => format!("http://{}", crate::head::request_host(headers)),

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use scimd_oauth::{AuthorizeParams, Scope, Scopes};
+use scimd_oauth::{AuthorizeParams, Scopes};
 
 /// HTML-escapes text for element content and double-quoted attributes.
 pub(crate) fn escape(s: &str) -> String {
@@ -98,21 +98,6 @@ pub(crate) fn login(
     page(status, "Sign in", &body)
 }
 
-fn describe(scope: Scope) -> &'static str {
-    match scope {
-        Scope::UsersRead => "Read users",
-        Scope::UsersCreate => "Create users",
-        Scope::UsersUpdate => "Update and deactivate users",
-        Scope::UsersDelete => "Delete users",
-        Scope::GroupsRead => "Read groups",
-        Scope::GroupsCreate => "Create groups",
-        Scope::GroupsUpdate => "Update groups and their members",
-        Scope::GroupsDelete => "Delete groups",
-        Scope::Admin => "Administer this tenant (clients, tokens, logs)",
-        Scope::EventsRead => "Read the log of what was provisioned (events)",
-    }
-}
-
 /// What the consent page shows.
 pub(crate) struct Consent<'a> {
     pub(crate) params: &'a AuthorizeParams,
@@ -129,7 +114,7 @@ pub(crate) fn consent(c: &Consent<'_>) -> Response {
     let items: String = c
         .scopes
         .iter()
-        .map(|s| format!("<li>{} <small><code>{}</code></small></li>", describe(s), s.as_str()))
+        .map(|s| format!("<li>{} <small><code>{}</code></small></li>", s.describe(), s.as_str()))
         .collect();
     let body = format!(
         "<h1>Approve access</h1>\

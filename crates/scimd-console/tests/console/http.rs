@@ -1,0 +1,495 @@
+//! The console over HTTP, as a browser speaks it: sessions, CSRF, throttling, escaping, and each
+//! page doing what the admin API does.
+
+use serde_json::json;
+
+use scimd_testkit::{Backend, Options, TestServer, backend_tests};
+
+use super::*;
+
+fn cookie_line<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no Set-Cookie for {name}: {headers:?}"))
+}
+
+fn cookie_value(line: &str) -> String {
+    line.split(';').next().unwrap().split_once('=').unwrap().1.to_owned()
+}
+
+backend_tests! {
+    async fn an_admin_signs_in_and_out(backend) {
+        let s = start(backend).await;
+        let b = browser();
+        // Signed out, every page sends the browser to the sign-in form.
+        for path in ["/console/", "/console/tokens", "/console/users", "/console/settings"] {
+            let (status, headers, _) = get(&b, &s, path).await;
+            assert_eq!(status, 303, "{path}");
+            assert_eq!(headers["location"], "/console/login", "{path}");
+        }
+        let (status, headers, form) = get(&b, &s, "/console/login").await;
+        assert_eq!(status, 200);
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(headers["cache-control"], "no-store");
+        // No inline script or style: every <script> has a src, and there is no <style> or style=.
+        assert!(!form.contains("<style") && !form.contains("style="), "inline style");
+        assert_eq!(form.matches("<script").count(), form.matches("<script src=").count(), "inline script");
+        let login = cookie_line(&headers, "scimd_console_login");
+        for attr in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+            assert!(login.contains(attr), "{login}");
+        }
+        // Wrong password, unknown email, unknown tenant: one answer.
+        for (tenant, email, password) in [
+            ("default", EMAIL, "wrong password, long"),
+            ("default", "nobody@acme.example", PASSWORD),
+            ("no-such-tenant", EMAIL, PASSWORD),
+        ] {
+            let (status, _, page) = sign_in(&b, &s, tenant, email, password).await;
+            assert_eq!(status, 401, "{tenant} {email}");
+            assert!(page.contains("Wrong tenant, email or password."), "{page}");
+        }
+        let (status, headers, _) = sign_in(&b, &s, "default", EMAIL, PASSWORD).await;
+        assert_eq!(status, 303);
+        assert_eq!(headers["location"], "/console/");
+        let session = cookie_line(&headers, "scimd_console");
+        for attr in ["HttpOnly", "SameSite=Lax", "Path=/console"] {
+            assert!(session.contains(attr), "{session}");
+        }
+        assert!(!session.contains("Secure"), "plain http: no Secure ({session})");
+        let session_value = cookie_value(session);
+        let (status, _, home) = get(&b, &s, "/console/").await;
+        assert_eq!(status, 200);
+        assert!(home.contains(&format!("{}/tenants/default/scim/v2", s.base_url)), "{home}");
+        assert!(home.contains(&format!("{}/oauth2/token", s.base_url)));
+        assert!(home.contains(EMAIL));
+
+        // Signing out needs the form's token; then the session is gone on the server, not only
+        // in this browser.
+        let (status, _, _) = post(&b, &s, "/console/logout", &[("csrf", "forged")]).await;
+        assert_eq!(status, 403);
+        let csrf = field(&home, "csrf");
+        let (status, headers, _) = post(&b, &s, "/console/logout", &[("csrf", &csrf)]).await;
+        assert_eq!(status, 303);
+        assert_eq!(headers["location"], "/console/login");
+        let replayed = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let r = replayed
+            .get(s.url("/console/"))
+            .header("cookie", format!("scimd_console={session_value}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "a signed-out session's cookie no longer works");
+    }
+
+    async fn each_sign_in_gets_a_new_session(backend) {
+        let s = start(backend).await;
+        let b = browser();
+        let (_, first, _) = sign_in(&b, &s, "default", EMAIL, PASSWORD).await;
+        let (_, second, _) = sign_in(&b, &s, "default", EMAIL, PASSWORD).await;
+        let (a, z) = (cookie_value(cookie_line(&first, "scimd_console")), cookie_value(cookie_line(&second, "scimd_console")));
+        assert_ne!(a, z, "the cookie is new at every sign-in");
+        // The sign-in form's token is spent with it.
+        assert!(cookie_line(&second, "scimd_console_login").contains("Max-Age=0"));
+    }
+
+    async fn the_sign_in_form_needs_its_own_token(backend) {
+        let s = start(backend).await;
+        // No token cookie at all (a form posted from another site): refused, nothing checked.
+        let b = browser();
+        let (status, _, page) = post(&b, &s, "/console/login", &[("csrf", "x"), ("tenant", "default"), ("email", EMAIL), ("password", PASSWORD)]).await;
+        assert_eq!(status, 403);
+        assert!(page.contains("out of date"), "{page}");
+        // A token from another browser does not match this one's cookie.
+        let other = browser();
+        let (_, _, form) = get(&other, &s, "/console/login").await;
+        let theirs = field(&form, "csrf");
+        let (_, _, _) = get(&b, &s, "/console/login").await;
+        let (status, _, _) = post(&b, &s, "/console/login", &[("csrf", &theirs), ("tenant", "default"), ("email", EMAIL), ("password", PASSWORD)]).await;
+        assert_eq!(status, 403);
+    }
+
+    async fn concurrent_guesses_never_overtake_the_throttle(backend) {
+        let s = start(backend).await;
+        let b = browser();
+        let (_, _, form) = get(&b, &s, "/console/login").await;
+        let csrf = field(&form, "csrf");
+        let guesses = (0..30).map(|i| {
+            let (b, url, csrf) = (b.clone(), s.url("/console/login"), csrf.clone());
+            tokio::spawn(async move {
+                let password = format!("wrong guess number {i}");
+                let r = b
+                    .post(url)
+                    .form(&[("csrf", csrf.as_str()), ("tenant", "default"), ("email", EMAIL), ("password", &password)])
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16(), r.headers().get("retry-after").is_some())
+            })
+        });
+        let mut results = Vec::new();
+        for g in guesses {
+            results.push(g.await.unwrap());
+        }
+        let checked = results.iter().filter(|(st, _)| *st == 401).count();
+        // OAuthConfig's defaults: 5 failures per account (and per account and address) are
+        // checked; the rest wait.
+        assert!(checked <= 5, "{checked} of 30 concurrent guesses were checked: {results:?}");
+        assert!(results.iter().all(|(st, _)| [401, 429, 503].contains(st)), "{results:?}");
+        assert!(results.iter().filter(|(st, _)| *st == 429).all(|(_, retry)| *retry), "429 says when to retry");
+        assert!(results.iter().any(|(st, _)| *st == 429));
+        // Even the right password now waits: the throttle is per account, not per guess.
+        let (status, _, page) = sign_in(&b, &s, "default", EMAIL, PASSWORD).await;
+        assert_eq!(status, 429, "{page}");
+        assert!(page.contains("Too many failed sign-ins"));
+    }
+
+    async fn a_token_is_shown_once_works_and_stops_when_revoked(backend) {
+        let s = start(backend).await;
+        let (b, csrf) = signed_in(&s).await;
+        let (status, _, created) = post(&b, &s, "/console/tokens", &[
+            ("csrf", &csrf), ("name", "Microsoft Entra ID"),
+            ("scope", "users:read"), ("scope", "users:create"), ("expires_days", "30"),
+        ]).await;
+        assert_eq!(status, 201, "{created}");
+        let start = created.find("<code id=\"secret\">").unwrap() + "<code id=\"secret\">".len();
+        let secret = created[start..].split('<').next().unwrap().to_owned();
+        assert!(secret.len() > 30, "{secret}");
+        // It works, with exactly its scopes.
+        let r = s.client.get(s.url("/scim/v2/Users")).bearer_auth(&secret).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let r = s.client.get(s.url("/scim/v2/Groups")).bearer_auth(&secret).send().await.unwrap();
+        assert_eq!(r.status(), 403, "no groups:read");
+        // Listed, never shown again.
+        let (_, _, list) = get(&b, &s, "/console/tokens").await;
+        assert!(list.contains("Microsoft Entra ID") && list.contains("users:read users:create"), "{list}");
+        assert!(!list.contains(&secret));
+        let token = s.store.list_tokens(s.tenant.id).await.unwrap().into_iter().find(|t| t.name == "Microsoft Entra ID").unwrap();
+        assert!(token.expires.is_some());
+        // Revoking asks first (a GET changes nothing), then needs the form's token.
+        let path = format!("/console/tokens/{}/revoke", token.id);
+        let (status, _, confirm) = get(&b, &s, &path).await;
+        assert_eq!(status, 200);
+        assert!(confirm.contains("Revoke the token"), "{confirm}");
+        let r = s.client.get(s.url("/scim/v2/Users")).bearer_auth(&secret).send().await.unwrap();
+        assert_eq!(r.status(), 200, "still works after the confirmation page");
+        let (status, _, _) = post(&b, &s, &path, &[("csrf", "forged")]).await;
+        assert_eq!(status, 403);
+        let r = s.client.get(s.url("/scim/v2/Users")).bearer_auth(&secret).send().await.unwrap();
+        assert_eq!(r.status(), 200, "a forged form revokes nothing");
+        let (status, headers, _) = post(&b, &s, &path, &[("csrf", &csrf)]).await;
+        assert_eq!(status, 303);
+        assert!(headers["location"].to_str().unwrap().starts_with("/console/tokens?revoked="));
+        let r = s.client.get(s.url("/scim/v2/Users")).bearer_auth(&secret).send().await.unwrap();
+        assert_eq!(r.status(), 401, "revoked: refused on the very next request");
+    }
+
+    async fn bad_token_forms_are_shown_again_with_the_reason(backend) {
+        let s = start(backend).await;
+        let (b, csrf) = signed_in(&s).await;
+        let before = s.store.list_tokens(s.tenant.id).await.unwrap().len();
+        for (form, reason) in [
+            (vec![("csrf", csrf.as_str()), ("name", "x")], "Choose at least one scope."),
+            (vec![("csrf", csrf.as_str()), ("scope", "users:read")], "Give the token a name"),
+            (vec![("csrf", csrf.as_str()), ("name", "x"), ("scope", "users:read"), ("expires_days", "0")], "whole number of days"),
+            (vec![("csrf", csrf.as_str()), ("name", "x"), ("scope", "users:read"), ("expires_days", "-5")], "whole number of days"),
+            (vec![("csrf", csrf.as_str()), ("name", "x"), ("scope", "root")], "unknown scope"),
+            (vec![("csrf", csrf.as_str()), ("name", "a\u{7}b"), ("scope", "users:read")], "control"),
+        ] {
+            let (status, _, page) = post(&b, &s, "/console/tokens", &form).await;
+            assert_eq!(status, 400, "{form:?}: {page}");
+            assert!(page.contains(reason), "{form:?} wants {reason:?}: {page}");
+        }
+        assert_eq!(s.store.list_tokens(s.tenant.id).await.unwrap().len(), before, "nothing created");
+    }
+
+    async fn another_tenants_credentials_are_not_found(backend) {
+        let s = start(backend).await;
+        let other = s.store.create_tenant("other").await.unwrap();
+        let their_token = s.token_for(&other, scimd_http::Scopes::all(), false).await;
+        let theirs = s.store.list_tokens(other.id).await.unwrap().remove(0);
+        let (b, csrf) = signed_in(&s).await;
+        let path = format!("/console/tokens/{}/revoke", theirs.id);
+        assert_eq!(get(&b, &s, &path).await.0, 404);
+        assert_eq!(post(&b, &s, &path, &[("csrf", &csrf)]).await.0, 404);
+        let r = s.client.get(s.url("/tenants/other/scim/v2/Users")).bearer_auth(&their_token).send().await.unwrap();
+        assert_eq!(r.status(), 200, "their token still works");
+        let (_, _, list) = get(&b, &s, "/console/tokens").await;
+        assert!(!list.contains(&theirs.id.to_string()));
+    }
+
+    async fn an_oauth_app_runs_client_credentials_rotates_and_goes(backend) {
+        let s = start(backend).await;
+        let (b, csrf) = signed_in(&s).await;
+        let (status, _, page) = post(&b, &s, "/console/clients", &[
+            ("csrf", &csrf), ("name", "Microsoft Entra ID"), ("grant_type", "client_credentials"),
+            ("scope", "users:read"), ("scope", "groups:read"),
+        ]).await;
+        assert_eq!(status, 201, "{page}");
+        let client_id = between(&page, "<code id=\"client-id\">", "<");
+        let secret = between(&page, "<code id=\"secret\">", "<");
+        let token = |id: String, secret: String| {
+            let url = s.url("/oauth2/token");
+            let c = s.client.clone();
+            async move {
+                c.post(url).basic_auth(id, Some(secret)).form(&[("grant_type", "client_credentials")]).send().await.unwrap()
+            }
+        };
+        let r = token(client_id.clone(), secret.clone()).await;
+        assert_eq!(r.status(), 200);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["scope"], "users:read groups:read");
+        let access = body["access_token"].as_str().unwrap().to_owned();
+        let r = s.client.get(s.url("/scim/v2/Users")).bearer_auth(&access).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+
+        let (status, _, rotated) = post(&b, &s, &format!("/console/clients/{client_id}/rotate"), &[("csrf", &csrf)]).await;
+        assert_eq!(status, 200, "{rotated}");
+        let new_secret = between(&rotated, "<code id=\"secret\">", "<");
+        assert_ne!(new_secret, secret);
+        assert_eq!(token(client_id.clone(), secret.clone()).await.status(), 401, "the old secret is dead");
+        assert_eq!(token(client_id.clone(), new_secret.clone()).await.status(), 200);
+        let r = s.client.get(s.url("/scim/v2/Users")).bearer_auth(&access).send().await.unwrap();
+        assert_eq!(r.status(), 401, "rotation revoked what was issued");
+
+        let (status, headers, _) = post(&b, &s, &format!("/console/clients/{client_id}/delete"), &[("csrf", &csrf)]).await;
+        assert_eq!(status, 303);
+        assert!(headers["location"].to_str().unwrap().starts_with("/console/clients?deleted="));
+        assert_eq!(token(client_id, new_secret).await.status(), 401);
+        // An authorization-code app needs a redirect URI, worded by the authorization server.
+        let (status, _, page) = post(&b, &s, "/console/clients", &[
+            ("csrf", &csrf), ("name", "Okta"), ("grant_type", "authorization_code"), ("scope", "users:read"),
+        ]).await;
+        assert_eq!(status, 400);
+        assert!(page.contains("redirect"), "{page}");
+    }
+
+    async fn what_scim_clients_send_is_shown_as_text(backend) {
+        let s = start(backend).await;
+        let evil = "<script>alert(1)</script>@acme.example";
+        let r = s.post("/scim/v2/Users", &json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": evil,
+            "displayName": "\"><img src=x onerror=alert(2)>",
+            "externalId": "'><svg onload=alert(3)>",
+            "password": "hunter2 hunter2",
+        })).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        let g = s.post("/scim/v2/Groups", &json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "<b>bold</b> & co",
+            "members": [{"value": id}],
+        })).await;
+        assert_eq!(g.status, 201);
+        let gid = g.body["id"].as_str().unwrap().to_owned();
+        let (b, _) = signed_in(&s).await;
+        let pages = [
+            "/console/users".to_owned(),
+            format!("/console/users/{id}"),
+            "/console/groups".to_owned(),
+            format!("/console/groups/{gid}"),
+        ];
+        for path in &pages {
+            let (status, _, page) = get(&b, &s, path).await;
+            assert_eq!(status, 200, "{path}");
+            for raw in ["<script>alert", "<img src=x", "<svg onload", "<b>bold</b>"] {
+                assert!(!page.contains(raw), "{path} renders {raw:?} as markup");
+            }
+            assert!(!page.contains("hunter2"), "{path} shows the password");
+        }
+        // Shown, as text.
+        let (_, _, user) = get(&b, &s, &format!("/console/users/{id}")).await;
+        let text = unescape(&user);
+        assert!(text.contains(evil), "{user}");
+        assert!(text.contains("<b>bold</b> & co"), "the group is listed: {user}");
+        let (_, _, group) = get(&b, &s, &format!("/console/groups/{gid}")).await;
+        assert!(group.contains(&format!("/console/users/{id}")), "members link to their users");
+    }
+
+    async fn the_filter_box_speaks_the_apis_filter(backend) {
+        let s = start(backend).await;
+        for name in ["alice@acme.example", "bob@acme.example", "carol@other.example"] {
+            let r = s.post("/scim/v2/Users", &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name, "active": name != "bob@acme.example"})).await;
+            assert_eq!(r.status, 201);
+        }
+        let (b, _) = signed_in(&s).await;
+        let q = |f: &str| format!("/console/users?{}", url::form_urlencoded::Serializer::new(String::new()).append_pair("filter", f).finish());
+        let (status, _, page) = get(&b, &s, &q("userName ew \"@acme.example\" and active eq true")).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("alice@acme.example") && !page.contains("bob@") && !page.contains("carol@"), "{page}");
+        assert!(page.contains("1–1 of 1"), "{page}");
+        // Errors: the API's own status and words.
+        for bad in ["userName eq", "nosuchattribute eq \"x\"", "userName xx \"a\""] {
+            let api = s.get(&format!("/scim/v2/Users?{}", url::form_urlencoded::Serializer::new(String::new()).append_pair("filter", bad).finish())).await;
+            assert_eq!(api.status, 400, "{bad}");
+            let detail = api.body["detail"].as_str().unwrap();
+            let (status, _, page) = get(&b, &s, &q(bad)).await;
+            assert_eq!(status, 400, "{bad}");
+            assert!(unescape(&page).contains(detail), "{bad}: {detail} not in {page}");
+            assert!(page.contains(api.body["scimType"].as_str().unwrap()), "{bad}");
+        }
+    }
+
+    async fn settings_are_saved_as_the_admin_api_reads_them(backend) {
+        let s = start(backend).await;
+        let (b, csrf) = signed_in(&s).await;
+        let (status, _, page) = get(&b, &s, "/console/settings").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Re-provisioning") && page.contains("Okta re-creates users"), "{page}");
+        let (status, headers, _) = post(&b, &s, "/console/settings", &[
+            ("csrf", &csrf), ("patch_response", "body"), ("reprovision", "reactivate"),
+            ("unknown_members", "refuse"), ("strict", "true"), ("rate_limit", "50"),
+        ]).await;
+        assert_eq!(status, 303);
+        assert_eq!(headers["location"], "/console/settings?saved=1");
+        let admin = s.token(&["admin"]).await;
+        let got: serde_json::Value = s.client.get(s.url("/admin/v1/tenants/default/settings")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+        assert_eq!(got, json!({"strict": true, "patch_response": "body", "require_if_match": false, "reprovision": "reactivate", "unknown_members": "refuse", "rate_limit": 50}));
+        // A value no setting has is refused and changes nothing.
+        let (status, _, page) = post(&b, &s, "/console/settings", &[("csrf", &csrf), ("patch_response", "sometimes"), ("reprovision", "reject"), ("unknown_members", "skip")]).await;
+        assert_eq!(status, 400, "{page}");
+        let (status, _, _) = post(&b, &s, "/console/settings", &[("patch_response", "auto"), ("reprovision", "reject"), ("unknown_members", "skip")]).await;
+        assert_eq!(status, 403, "no CSRF token");
+        let again: serde_json::Value = s.client.get(s.url("/admin/v1/tenants/default/settings")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+        assert_eq!(again, got);
+    }
+
+    async fn the_provisioning_log_shows_each_request_without_secrets(backend) {
+        let s = start(backend).await;
+        let r = s.post("/scim/v2/Users", &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "dana@acme.example", "password": "s3cret-value-123"})).await;
+        assert_eq!(r.status, 201);
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        let dup = s.post("/scim/v2/Users", &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "dana@acme.example"})).await;
+        assert_eq!(dup.status, 409);
+        let (b, _) = signed_in(&s).await;
+        // The log is written in the background: wait for both records.
+        let mut page = String::new();
+        for _ in 0..100 {
+            page = get(&b, &s, "/console/logs").await.2;
+            if page.matches("POST /scim/v2/Users").count() >= 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(page.matches("POST /scim/v2/Users").count(), 2, "{page}");
+        let (_, _, refused) = get(&b, &s, "/console/logs?status=4xx").await;
+        assert_eq!(refused.matches("POST /scim/v2/Users").count(), 1, "{refused}");
+        assert!(refused.contains("409"));
+        let (status, _, bad) = get(&b, &s, "/console/logs?status=nine").await;
+        assert_eq!(status, 400);
+        assert!(bad.contains("use e.g. 4xx or 409"), "{bad}");
+        // The resource's history, and the record's detail with the password replaced.
+        let (_, _, user) = get(&b, &s, &format!("/console/users/{id}")).await;
+        let record = between(&user, "href=\"/console/logs/", "\"");
+        let (status, _, detail) = get(&b, &s, &format!("/console/logs/{record}")).await;
+        assert_eq!(status, 200);
+        assert!(detail.contains("dana@acme.example") && detail.contains("***"), "{detail}");
+        assert!(!detail.contains("s3cret-value-123"), "{detail}");
+        assert_eq!(get(&b, &s, "/console/logs/not-an-id").await.0, 404);
+    }
+}
+
+/// The text of HTML character references (the named ones of markup, and numeric ones), for
+/// checking what a page shows rather than how it spells it.
+fn unescape(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let Some(end) = rest.find(';').filter(|&e| e < 10) else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let name = &rest[1..end];
+        let c = match name {
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "amp" => Some('&'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            n => n.strip_prefix('#').and_then(|d| d.parse::<u32>().ok()).and_then(char::from_u32),
+        };
+        match c {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn between(page: &str, start: &str, end: &str) -> String {
+    let i = page.find(start).unwrap_or_else(|| panic!("{start:?} not in {page}")) + start.len();
+    page[i..].split(end).next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn sessions_end_when_idle_and_after_a_working_day() {
+    let (clock, shared) = mock_clock();
+    let s = start_opts(Options { backend: Backend::Sqlite, clock: shared, ..Options::default() }).await;
+    let (b, _) = signed_in(&s).await;
+    // Used every 20 minutes, the session lives on: each page moves its idle deadline.
+    for _ in 0..3 {
+        clock.advance(time::Duration::minutes(20));
+        assert_eq!(get(&b, &s, "/console/tokens").await.0, 200);
+    }
+    // Thirty-one minutes without a request: ended.
+    clock.advance(time::Duration::minutes(31));
+    let (status, headers, _) = get(&b, &s, "/console/").await;
+    assert_eq!(status, 303);
+    assert_eq!(headers["location"], "/console/login?expired=1");
+    let (_, _, page) = get(&b, &s, "/console/login?expired=1").await;
+    assert!(page.contains("Your session ended"), "{page}");
+    // However busy, a session ends twelve hours after sign-in.
+    let (b, _) = signed_in(&s).await;
+    let mut alive = 0;
+    loop {
+        clock.advance(time::Duration::minutes(25));
+        let (status, _, _) = get(&b, &s, "/console/").await;
+        if status != 200 {
+            assert_eq!(status, 303);
+            break;
+        }
+        alive += 25;
+        assert!(alive < 13 * 60, "the session outlived its absolute timeout");
+    }
+    assert!((11 * 60 + 35..12 * 60).contains(&alive), "ended after {alive} minutes");
+}
+
+#[tokio::test]
+async fn console_files_are_served_and_unknown_pages_are_pages() {
+    let s: TestServer = start(Backend::Sqlite).await;
+    let b = browser();
+    for (file, kind) in
+        [("console.css", "text/css"), ("console.js", "text/javascript"), ("htmx.min.js", "text/javascript")]
+    {
+        let (status, headers, body) = get(&b, &s, &format!("/console/assets/{file}")).await;
+        assert_eq!(status, 200, "{file}");
+        assert!(headers["content-type"].to_str().unwrap().starts_with(kind), "{file}");
+        assert!(!body.is_empty());
+    }
+    let (status, headers, page) = get(&b, &s, "/console/no-such-page").await;
+    assert_eq!(status, 404);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.contains("There is no console page at /console/no-such-page."), "{page}");
+    assert_eq!(get(&b, &s, "/console/assets/scimd.db").await.0, 404);
+    // With or without the trailing slash: the same page (here, the way to the sign-in form).
+    for path in ["/console", "/console/"] {
+        let (status, headers, _) = get(&b, &s, path).await;
+        assert_eq!(status, 303, "{path}");
+        assert_eq!(headers["location"], "/console/login");
+    }
+}
