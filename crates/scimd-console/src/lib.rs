@@ -16,6 +16,7 @@
 mod assets;
 mod clients;
 mod connection;
+mod domains;
 mod error;
 mod logs;
 mod resources;
@@ -53,6 +54,7 @@ impl Default for ConsoleConfig {
 pub fn routes(config: ConsoleConfig) -> Router<AppState> {
     let pages = Router::new()
         .route("/", get(connection::show))
+        .route("/test", post(connection::test))
         .route("/login", get(signin::form).post(signin::submit))
         .route("/logout", post(signin::logout))
         .route("/tokens", get(tokens::list).post(tokens::create))
@@ -62,6 +64,9 @@ pub fn routes(config: ConsoleConfig) -> Router<AppState> {
         .route("/clients/new", get(clients::new_form))
         .route("/clients/{client_id}/rotate", get(clients::confirm_rotate).post(clients::rotate))
         .route("/clients/{client_id}/delete", get(clients::confirm_delete).post(clients::delete))
+        .route("/domains", get(domains::list).post(domains::add))
+        .route("/domains/{domain}/verify", post(domains::verify))
+        .route("/domains/{domain}/remove", get(domains::confirm_remove).post(domains::remove))
         .route("/settings", get(settings::show).post(settings::save))
         .route("/users", get(resources::list_users))
         .route("/users/{id}", get(resources::show_user))

@@ -204,39 +204,46 @@ pub(crate) async fn stream(
     // as the `after` parameter our script sets).
     let after = q.iter().find(|(k, _)| k == "after").and_then(|(_, v)| Uuid::parse_str(v).ok());
     let until = tokio::time::Instant::now() + TAIL_FOR;
-    let events =
-        futures_util::stream::unfold((after, Vec::<LogEntry>::new()), move |(mut after, mut queue)| {
-            let log = log.clone();
-            let filters = filters.clone();
-            async move {
-                loop {
-                    if let Some(e) = queue.pop() {
-                        after = Some(e.id);
-                        let event = Event::default().id(e.id.to_string()).data(tail_json(&e));
-                        return Some((Ok::<_, Infallible>(event), (after, queue)));
+    // Woken by the server's shutdown (and by the tenant's writes, which only means an earlier
+    // look), so an open tail never holds the graceful shutdown for its whole length.
+    let waiter = state.store.event_signal().subscribe(who.tenant.id);
+    let start = (after, Vec::<LogEntry>::new(), waiter);
+    let events = futures_util::stream::unfold(start, move |(mut after, mut queue, mut waiter)| {
+        let log = log.clone();
+        let filters = filters.clone();
+        async move {
+            loop {
+                if let Some(e) = queue.pop() {
+                    after = Some(e.id);
+                    let event = Event::default().id(e.id.to_string()).data(tail_json(&e));
+                    return Some((Ok::<_, Infallible>(event), (after, queue, waiter)));
+                }
+                if tokio::time::Instant::now() >= until || waiter.is_closing() {
+                    return None;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(TAIL_EVERY) => {}
+                    () = waiter.changed() => {}
+                }
+                if waiter.is_closing() {
+                    return None;
+                }
+                let q = match after {
+                    Some(id) => LogQuery { after: Some(id), ..filters.clone() },
+                    // The first poll starts from now: only what arrives after the page was shown.
+                    None => LogQuery { limit: 1, ..filters.clone() },
+                };
+                match log.store().query(&q).await {
+                    Ok(mut found) if after.is_some() => {
+                        // `after` reads oldest first; the queue pops from its end.
+                        found.reverse();
+                        queue = found;
                     }
-                    if tokio::time::Instant::now() >= until {
-                        return None;
-                    }
-                    tokio::time::sleep(TAIL_EVERY).await;
-                    let q = match after {
-                        Some(id) => LogQuery { after: Some(id), ..filters.clone() },
-                        // The first poll starts from now: only what arrives after the page was shown.
-                        None => LogQuery { limit: 1, ..filters.clone() },
-                    };
-                    match log.store().query(&q).await {
-                        Ok(mut found) if after.is_some() => {
-                            // `after` reads oldest first; the queue pops from its end.
-                            found.reverse();
-                            queue = found;
-                        }
-                        Ok(found) => after = Some(found.first().map_or(Uuid::nil(), |e| e.id)),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "the console's live tail could not read the log")
-                        }
-                    }
+                    Ok(found) => after = Some(found.first().map_or(Uuid::nil(), |e| e.id)),
+                    Err(e) => tracing::warn!(error = %e, "the console's live tail could not read the log"),
                 }
             }
-        });
+        }
+    });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
 }

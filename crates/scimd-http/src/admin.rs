@@ -33,6 +33,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/events", get(crate::events::list))
         .route("/events/head", get(crate::events::head))
         .route("/settings", get(get_settings).put(put_settings).patch(patch_settings))
+        .route("/domains", get(list_domains).post(add_domain))
+        .route("/domains/{domain}", delete(remove_domain))
+        .route("/domains/{domain}/verify", post(verify_domain))
         .merge(crate::webhooks::routes())
 }
 
@@ -187,6 +190,66 @@ async fn revoke_token(
         return Err(not_found());
     }
     state.store.revoke_token(id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A claimed domain as listed: the record to publish and whether it was found.
+pub fn domain_json(d: &scimd_store::DomainRecord) -> Value {
+    json!({
+        "domain": d.domain,
+        "verified": d.verified.is_some(),
+        "verified_at": d.verified.map_or(Value::Null, time),
+        "created": time(d.created),
+        "txt": crate::domains::txt_record(&d.domain, &d.token),
+    })
+}
+
+/// `GET /admin/v1/tenants/{slug}/domains`: the tenant's domains, in the order claimed.
+async fn list_domains(State(state): State<AppState>, p: Principal) -> Result<Response, ApiError> {
+    require_admin(&p)?;
+    let domains = state.store.list_domains(p.tenant.id).await?;
+    Ok(axum::Json(json!({"domains": domains.iter().map(domain_json).collect::<Vec<_>>()})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDomainBody {
+    domain: String,
+}
+
+/// `POST /admin/v1/tenants/{slug}/domains` `{"domain": "example.com"}`: claims it; the answer
+/// names the TXT record to publish.
+async fn add_domain(
+    State(state): State<AppState>,
+    p: Principal,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    require_admin(&p)?;
+    let body: NewDomainBody = serde_json::from_slice(&body)
+        .map_err(|e| ScimError::invalid_syntax(format!("the body is not {{\"domain\": …}}: {e}")))?;
+    let record = crate::domains::add(&*state.store, &*state.clock, &p.tenant, &body.domain).await?;
+    Ok((StatusCode::CREATED, axum::Json(domain_json(&record))).into_response())
+}
+
+/// `POST /admin/v1/tenants/{slug}/domains/{domain}/verify`: looks up the TXT record now.
+async fn verify_domain(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((_, domain)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    require_admin(&p)?;
+    let record = crate::domains::verify(&*state.store, &p.tenant, &domain, state.config.dns_server).await?;
+    Ok(axum::Json(domain_json(&record)).into_response())
+}
+
+/// `DELETE /admin/v1/tenants/{slug}/domains/{domain}`.
+async fn remove_domain(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((_, domain)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    require_admin(&p)?;
+    crate::domains::remove(&*state.store, &p.tenant, &domain).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

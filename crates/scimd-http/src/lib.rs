@@ -9,6 +9,7 @@
 
 mod admin;
 pub mod auth;
+pub mod domains;
 pub mod duration;
 pub mod error;
 pub mod events;
@@ -67,6 +68,9 @@ pub struct HttpConfig {
     pub max_attribute_values: usize,
     /// The authorization server's lifetimes and limits.
     pub oauth: OAuthConfig,
+    /// The DNS server domain verification asks (`serve --dns-server`, for split-horizon DNS and
+    /// tests); the system's resolver when `None`.
+    pub dns_server: Option<std::net::SocketAddr>,
     /// Requests per second per peer address that fail authentication (no credential, an unknown
     /// one, another tenant's) before they are answered 429; 0: unlimited.
     pub refused_rate_limit: u32,
@@ -84,6 +88,7 @@ impl Default for HttpConfig {
             max_attribute_values: 1000,
             oauth: OAuthConfig::default(),
             refused_rate_limit: 20,
+            dns_server: None,
         }
     }
 }

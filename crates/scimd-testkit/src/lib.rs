@@ -23,6 +23,7 @@ use scimd_store::{Clock, Store, SystemClock, Tenant};
 use scimd_store_postgres::{PgOptions, PgStore};
 use scimd_store_sqlite::SqliteStore;
 
+pub mod dns;
 pub mod pg;
 
 /// The storage backend a test server runs on.

@@ -58,7 +58,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the server (migrates the database; on an empty database creates tenant `default` and
     /// prints a bootstrap token once).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage tenants.
@@ -281,6 +281,10 @@ pub struct ServeArgs {
     /// members); more is 413. [default: 1000]
     #[arg(long, env = "SCIMD_MAX_ATTRIBUTE_VALUES", value_name = "N")]
     pub max_attribute_values: Option<usize>,
+    /// The DNS server (IP:PORT) that domain verification from the admin API and the console asks,
+    /// instead of the system's resolver.
+    #[arg(long, env = "SCIMD_DNS_SERVER", value_name = "ADDR")]
+    pub dns_server: Option<std::net::SocketAddr>,
     /// Lifetime of OAuth access tokens, e.g. 1h, 90m. [default: 1h]
     #[arg(long, env = "SCIMD_ACCESS_TOKEN_TTL", value_name = "DURATION", value_parser = scimd_http::duration::parse)]
     pub access_token_ttl: Option<Duration>,
@@ -436,7 +440,7 @@ pub(crate) fn out(line: impl std::fmt::Display) -> Result<(), CliError> {
 /// Runs a command.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let serve_args = match &cli.command {
-        Command::Serve(args) => Some(args),
+        Command::Serve(args) => Some(&**args),
         _ => None,
     };
     let settings = Settings::resolve(&cli.global, serve_args).map_err(CliError::Usage)?;

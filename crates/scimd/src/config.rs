@@ -218,6 +218,7 @@ impl Settings {
                 ..defaults.oauth.clone()
             },
             refused_rate_limit: defaults.refused_rate_limit,
+            dns_server: serve.and_then(|s| s.dns_server),
         };
         // Entra ID's gallery check accepts expires_in between 60 and 360 minutes; other clients
         // may want shorter, but under a minute is a mistake.

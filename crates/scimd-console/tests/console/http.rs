@@ -493,3 +493,92 @@ async fn console_files_are_served_and_unknown_pages_are_pages() {
         assert_eq!(headers["location"], "/console/login");
     }
 }
+
+backend_tests! {
+    async fn a_domain_is_claimed_verified_and_removed(backend) {
+        let (dns, published) = scimd_testkit::dns::txt_records("_scimd-challenge.example.com.");
+        let config = scimd_http::HttpConfig { dns_server: Some(dns), ..Default::default() };
+        let s = start_opts(Options { backend, config, ..Options::default() }).await;
+        let (b, csrf) = signed_in(&s).await;
+        let (status, _, page) = post(&b, &s, "/console/domains", &[("csrf", &csrf), ("domain", "not a domain")]).await;
+        assert_eq!(status, 400);
+        assert!(unescape(&page).contains("\"not a domain\" is not a domain name"), "{page}");
+        let (status, headers, _) = post(&b, &s, "/console/domains", &[("csrf", &csrf), ("domain", "Example.com")]).await;
+        assert_eq!(status, 303);
+        assert_eq!(headers["location"], "/console/domains?added=example.com");
+        let (_, _, page) = get(&b, &s, "/console/domains?added=example.com").await;
+        let text = unescape(&page);
+        let record = between(&text, "<code id=\"txt-1\">", "<");
+        assert!(record.starts_with("_scimd-challenge.example.com. 3600 IN TXT \"scimd-verification="), "{record}");
+        // Not published yet: the API's words.
+        let (status, _, page) = post(&b, &s, "/console/domains/example.com/verify", &[("csrf", &csrf)]).await;
+        assert_eq!(status, 400);
+        assert!(page.contains("has no TXT record"), "{page}");
+        published.lock().unwrap().push(record.split('"').nth(1).unwrap().to_owned());
+        let (status, _, _) = post(&b, &s, "/console/domains/example.com/verify", &[("csrf", "forged")]).await;
+        assert_eq!(status, 403);
+        let (status, headers, _) = post(&b, &s, "/console/domains/example.com/verify", &[("csrf", &csrf)]).await;
+        assert_eq!(status, 303, "verified");
+        assert_eq!(headers["location"], "/console/domains?verified=example.com");
+        let domains = s.store.list_domains(s.tenant.id).await.unwrap();
+        assert!(domains[0].verified.is_some());
+        let (_, _, page) = get(&b, &s, "/console/domains").await;
+        assert!(page.contains("<strong>verified</strong>"), "{page}");
+        let (status, _, confirm) = get(&b, &s, "/console/domains/example.com/remove").await;
+        assert_eq!(status, 200);
+        assert!(confirm.contains("Remove example.com?"));
+        let (status, _, _) = post(&b, &s, "/console/domains/example.com/remove", &[("csrf", &csrf)]).await;
+        assert_eq!(status, 303);
+        assert!(s.store.list_domains(s.tenant.id).await.unwrap().is_empty());
+        assert_eq!(post(&b, &s, "/console/domains/example.com/remove", &[("csrf", &csrf)]).await.0, 404);
+    }
+}
+
+backend_tests! {
+    async fn test_connection_runs_what_the_identity_provider_runs(backend) {
+        let s = start(backend).await;
+        let (b, csrf) = signed_in(&s).await;
+        for name in ["a@acme.example", "b@acme.example"] {
+            assert_eq!(s.post("/scim/v2/Users", &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name})).await.status, 201);
+        }
+        let statuses = |page: &str| -> Vec<String> {
+            let table = between(page, "<table id=\"test-results\">", "</table>");
+            table.split("<tr class=").skip(1).map(|row| between(row, "</code></td><td>", "<")).collect()
+        };
+        let run = |form: Vec<(&'static str, String)>| {
+            let (b, s, csrf) = (b.clone(), &s, csrf.clone());
+            async move {
+                let mut form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                form.push(("csrf", &csrf));
+                let (status, _, page) = post(&b, s, "/console/test", &form).await;
+                assert_eq!(status, 200, "{page}");
+                page
+            }
+        };
+        let good = s.token(&["scim"]).await;
+        let page = run(vec![("kind", "token".into()), ("token", good.clone())]).await;
+        assert_eq!(statuses(&page), ["200", "200"], "{page}");
+        assert!(page.contains("totalResults 2"), "{page}");
+        let groups_only = s.token(&["groups:read"]).await;
+        let page = run(vec![("kind", "token".into()), ("token", groups_only)]).await;
+        assert_eq!(statuses(&page), ["403", "200"], "{page}");
+        assert!(page.contains("lacks users:read"));
+        let page = run(vec![("kind", "token".into()), ("token", "scimd_not-a-real-token".into())]).await;
+        assert_eq!(statuses(&page), ["401", "401"]);
+        let other = s.store.create_tenant("other").await.unwrap();
+        let theirs = s.token_for(&other, scimd_http::Scopes::all(), false).await;
+        let page = run(vec![("kind", "token".into()), ("token", theirs)]).await;
+        assert_eq!(statuses(&page), ["403", "403"]);
+        assert!(page.contains("another tenant"));
+        // Client credentials: the token endpoint first, then the same two requests.
+        let (_, _, created) = post(&b, &s, "/console/clients", &[("csrf", &csrf), ("name", "Entra"), ("grant_type", "client_credentials"), ("scope", "scim")]).await;
+        let id = between(&created, "<code id=\"client-id\">", "<");
+        let secret = between(&created, "<code id=\"secret\">", "<");
+        let page = run(vec![("kind", "client".into()), ("client_id", id.clone()), ("client_secret", secret)]).await;
+        assert_eq!(statuses(&page), ["200", "200", "200"], "{page}");
+        let page = run(vec![("kind", "client".into()), ("client_id", id), ("client_secret", "wrong".into())]).await;
+        assert_eq!(statuses(&page), ["401"], "{page}");
+        assert!(page.contains("invalid_client"));
+        assert_eq!(post(&b, &s, "/console/test", &[("kind", "token"), ("token", &good)]).await.0, 403, "no CSRF token");
+    }
+}

@@ -26,6 +26,53 @@ fn deactivate() -> Value {
 }
 
 backend_tests! {
+async fn domains_are_claimed_verified_and_removed_through_the_admin_api(backend) {
+    let (dns, published) = scimd_testkit::dns::txt_records("_scimd-challenge.example.com.");
+    let config = scimd_http::HttpConfig { dns_server: Some(dns), ..Default::default() };
+    let s = TestServer::start_opts(scimd_testkit::Options { backend, config, ..Default::default() }).await;
+    let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
+    let scim_only = s.token(&[]).await;
+    let url = |p: &str| s.url(&format!("/admin/v1/tenants/default/domains{p}"));
+    let r = s.send(s.client.post(url("")).bearer_auth(&scim_only).json(&json!({"domain": "example.com"}))).await;
+    assert_eq!(r.status, 403, "the admin scope is needed");
+    let r = s.send(s.client.post(url("")).bearer_auth(&admin).json(&json!({"domain": "not a domain"}))).await;
+    assert_eq!((r.status.as_u16(), r.body["scimType"].as_str()), (400, Some("invalidValue")), "{}", r.body);
+    let r = s.send(s.client.post(url("")).bearer_auth(&admin).json(&json!({"domain": "Example.COM."}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["domain"], "example.com");
+    assert_eq!(r.body["verified"], false);
+    let txt = r.body["txt"].as_str().unwrap().to_owned();
+    let value = txt.split('"').nth(1).unwrap().to_owned();
+    assert!(txt.starts_with("_scimd-challenge.example.com. 3600 IN TXT \"scimd-verification="), "{txt}");
+    let r = s.send(s.client.post(url("")).bearer_auth(&admin).json(&json!({"domain": "example.com"}))).await;
+    assert_eq!((r.status.as_u16(), r.body["scimType"].as_str()), (409, Some("uniqueness")));
+    // The server asks the DNS server it was given; the record is not there yet.
+    published.lock().unwrap().push("v=spf1 -all".into());
+    let r = s.send(s.client.post(url("/example.com/verify")).bearer_auth(&admin)).await;
+    assert_eq!((r.status.as_u16(), r.body["scimType"].as_str()), (400, Some("invalidValue")), "{}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("has no TXT record"), "{}", r.body);
+    let r = s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "x@elsewhere.example"})).await;
+    assert_eq!(r.status, 201, "an unverified domain enforces nothing");
+    published.lock().unwrap().push(value);
+    let r = s.send(s.client.post(url("/example.com/verify")).bearer_auth(&admin)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["verified"], true);
+    let r = s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "y@elsewhere.example"})).await;
+    assert_eq!(r.status, 400, "verified: addresses outside it are refused: {}", r.body);
+    let list = s.send(s.client.get(url("")).bearer_auth(&admin)).await;
+    assert_eq!(list.body["domains"].as_array().unwrap().len(), 1);
+    assert_eq!(list.body["domains"][0]["txt"], txt.as_str());
+    assert_eq!(list.body["domains"][0]["verified"], true);
+    let r = s.send(s.client.post(url("/nope.example/verify")).bearer_auth(&admin)).await;
+    assert_eq!(r.status, 404);
+    let r = s.send(s.client.delete(url("/example.com")).bearer_auth(&admin)).await;
+    assert_eq!(r.status, 204);
+    let r = s.send(s.client.delete(url("/example.com")).bearer_auth(&admin)).await;
+    assert_eq!(r.status, 404);
+    let r = s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "z@elsewhere.example"})).await;
+    assert_eq!(r.status, 201, "no verified domain left: anything goes again");
+}
+
 async fn okta_reprovisioning_reactivates_an_inactive_user_when_asked(backend) {
     let s = TestServer::start_with(backend).await;
     let user = json!({"schemas": [USER], "userName": "rehire@example.com", "name": {"givenName": "Old"}, "active": true});

@@ -1,52 +1,8 @@
 //! `scimd domain add` / `verify` against a DNS server the test runs on 127.0.0.1.
 
-use std::net::UdpSocket;
-
-use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::TXT;
-use hickory_proto::rr::{Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::BinEncodable as _;
+use scimd_testkit::dns::txt_server as dns_server;
 
 use super::{scimd, stderr, stdout};
-
-/// A DNS server on 127.0.0.1 (UDP) that answers TXT queries for `name` with `values` and NXDOMAIN
-/// for everything else, until the test process ends.
-fn dns_server(name: &str, values: Vec<String>) -> std::net::SocketAddr {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = socket.local_addr().unwrap();
-    let name = Name::from_ascii(name).unwrap();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 512];
-        loop {
-            let Ok((n, peer)) = socket.recv_from(&mut buf) else { return };
-            let Ok(query) = Message::from_vec(&buf[..n]) else { continue };
-            let mut resp = Message::new();
-            resp.set_id(query.id())
-                .set_message_type(MessageType::Response)
-                .set_op_code(OpCode::Query)
-                .set_recursion_desired(query.recursion_desired())
-                .set_recursion_available(true)
-                .add_queries(query.queries().to_vec());
-            let q = query.queries().first();
-            if q.is_some_and(|q| {
-                q.name().to_ascii().eq_ignore_ascii_case(&name.to_ascii())
-                    && q.query_type() == RecordType::TXT
-            }) {
-                for v in &values {
-                    resp.add_answer(Record::from_rdata(
-                        name.clone(),
-                        60,
-                        RData::TXT(TXT::new(vec![v.clone()])),
-                    ));
-                }
-            } else {
-                resp.set_response_code(ResponseCode::NXDomain);
-            }
-            let _ = socket.send_to(&resp.to_bytes().unwrap(), peer);
-        }
-    });
-    addr
-}
 
 #[test]
 fn a_domain_is_verified_through_its_txt_record() {
