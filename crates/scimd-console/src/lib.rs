@@ -13,6 +13,7 @@
 //! files (`default-src 'self'`, no inline script or style) and forbids framing.
 #![warn(missing_docs)]
 
+mod admins;
 mod assets;
 mod clients;
 mod connection;
@@ -67,6 +68,9 @@ pub fn routes(config: ConsoleConfig) -> Router<AppState> {
         .route("/domains", get(domains::list).post(domains::add))
         .route("/domains/{domain}/verify", post(domains::verify))
         .route("/domains/{domain}/remove", get(domains::confirm_remove).post(domains::remove))
+        .route("/admins", get(admins::list).post(admins::create))
+        .route("/admins/{id}/password", get(admins::password_form).post(admins::reset_password))
+        .route("/admins/{id}/remove", get(admins::confirm_remove).post(admins::remove))
         .route("/settings", get(settings::show).post(settings::save))
         .route("/users", get(resources::list_users))
         .route("/users/{id}", get(resources::show_user))

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use scimd_oauth::{ClientRegistration, RegisterError};
 use scimd_schema::ScimError;
-use scimd_store::oauth::{ClientRecord, GrantType};
+use scimd_store::oauth::{AdminRecord, ClientRecord, GrantType};
 use scimd_store::{StoreError, TokenRecord};
 
 use crate::AppState;
@@ -27,6 +27,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/clients", get(list_clients).post(create_client))
         .route("/clients/{client_id}", delete(delete_client))
         .route("/clients/{client_id}/secret", post(rotate_secret))
+        .route("/admins", get(list_admins).post(create_admin))
+        .route("/admins/{id}", delete(delete_admin))
+        .route("/admins/{id}/password", post(reset_admin_password))
         .route("/tokens", get(list_tokens))
         .route("/tokens/{id}", delete(revoke_token))
         .route("/logs", get(logs))
@@ -61,6 +64,11 @@ pub fn client_json(c: &ClientRecord) -> Value {
         "created": time(c.created),
         "secret_rotated": c.secret_rotated.map_or(Value::Null, time),
     })
+}
+
+/// An admin as listed: never the password hash.
+pub fn admin_json(a: &AdminRecord) -> Value {
+    json!({"id": a.id, "email": a.email, "created": time(a.created)})
 }
 
 /// A token as listed: never its secret.
@@ -168,6 +176,85 @@ async fn delete_client(
     require_admin(&p)?;
     let client = own_client(&state, &p, &client_id).await?;
     state.store.delete_client(&client.client_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /admin/v1/tenants/{slug}/admins`: the tenant's admins, oldest first.
+async fn list_admins(State(state): State<AppState>, p: Principal) -> Result<Response, ApiError> {
+    require_admin(&p)?;
+    let admins = state.store.list_admins(p.tenant.id).await?;
+    Ok(axum::Json(json!({"admins": admins.iter().map(admin_json).collect::<Vec<_>>()})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAdminBody {
+    email: String,
+    password: String,
+}
+
+/// `POST /admin/v1/tenants/{slug}/admins` `{"email", "password"}`: a new admin of the tenant.
+async fn create_admin(
+    State(state): State<AppState>,
+    p: Principal,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    require_admin(&p)?;
+    let body: NewAdminBody = serde_json::from_slice(&body)
+        .map_err(|_| ScimError::invalid_syntax("the body is not {\"email\": …, \"password\": …}"))?;
+    let admin = state.oauth.create_admin(&p.tenant, &body.email, body.password).await.map_err(|m| {
+        if m.contains("already exists") {
+            ApiError::from(ScimError::new(scimd_schema::ScimType::Uniqueness, m))
+        } else {
+            ApiError::from(ScimError::invalid_value(m))
+        }
+    })?;
+    tracing::info!(admin = %admin.id, tenant = %p.tenant.slug, "admin created through the admin API");
+    Ok((StatusCode::CREATED, axum::Json(admin_json(&admin))).into_response())
+}
+
+/// The admin, if they are of the principal's tenant; another tenant's is "not found".
+async fn own_admin(state: &AppState, p: &Principal, id: &str) -> Result<AdminRecord, ApiError> {
+    let not_found = || ApiError::from(ScimError::not_found(format!("no admin {id:?} in this tenant")));
+    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+    match state.store.admin(id).await? {
+        Some(a) if a.tenant == p.tenant.id => Ok(a),
+        _ => Err(not_found()),
+    }
+}
+
+/// `DELETE /admin/v1/tenants/{slug}/admins/{id}`: their sessions end with them.
+async fn delete_admin(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    require_admin(&p)?;
+    let admin = own_admin(&state, &p, &id).await?;
+    state.store.delete_admin(admin.id).await?;
+    tracing::info!(admin = %admin.id, tenant = %p.tenant.slug, "admin deleted through the admin API");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    password: String,
+}
+
+/// `POST /admin/v1/tenants/{slug}/admins/{id}/password` `{"password"}`: ends their sessions.
+async fn reset_admin_password(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((_, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    require_admin(&p)?;
+    let admin = own_admin(&state, &p, &id).await?;
+    let body: PasswordBody = serde_json::from_slice(&body)
+        .map_err(|_| ScimError::invalid_syntax("the body is not {\"password\": …}"))?;
+    state.oauth.reset_admin_password(&admin, body.password).await.map_err(ScimError::invalid_value)?;
+    tracing::info!(admin = %admin.id, tenant = %p.tenant.slug, "admin password reset through the admin API");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

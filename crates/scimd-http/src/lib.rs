@@ -35,7 +35,7 @@ use tower_http::normalize_path::NormalizePathLayer;
 
 use scimd_store::{Clock, Store};
 
-pub use admin::{client_json, token_json};
+pub use admin::{admin_json, client_json, domain_json, token_json};
 pub use auth::{
     AccessTokenVerifier, ChainVerifier, CredentialVerifier, Principal, Scope, Scopes, StaticTokenVerifier,
 };

@@ -261,6 +261,53 @@ impl OAuthStore for SqliteStore {
             .transpose()
     }
 
+    async fn list_admins(&self, tenant: Uuid) -> Result<Vec<AdminRecord>> {
+        sqlx::query(&format!(
+            "SELECT {ADMIN_COLUMNS} FROM oauth_admins WHERE tenant_id = ?1 ORDER BY created, id"
+        ))
+        .bind(tenant.to_string())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(admin_from_row)
+        .collect()
+    }
+
+    async fn delete_admin(&self, id: Uuid) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        // Their sessions go by the foreign key's ON DELETE CASCADE; grants they approved stay,
+        // with no admin (ON DELETE SET NULL).
+        let done = sqlx::query("DELETE FROM oauth_admins WHERE id = ?1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn set_admin_password(&self, id: Uuid, password_hash: &str) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE oauth_admins SET password_hash = ?2 WHERE id = ?1")
+            .bind(id.to_string())
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM oauth_sessions WHERE admin_id = ?1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
     async fn record_login(&self, admin: Uuid, success: bool) -> Result<()> {
         let mut tx = self.write_tx().await?;
         let q = if success {

@@ -459,6 +459,14 @@ pub trait OAuthStore: Send + Sync {
     async fn admin_by_email(&self, tenant: Uuid, email: &str) -> Result<Option<AdminRecord>>;
     /// The admin with this id.
     async fn admin(&self, id: Uuid) -> Result<Option<AdminRecord>>;
+    /// The tenant's admins, oldest first.
+    async fn list_admins(&self, tenant: Uuid) -> Result<Vec<AdminRecord>>;
+    /// Removes an admin; their sessions end with them. Errors: `NotFound`.
+    async fn delete_admin(&self, id: Uuid) -> Result<()>;
+    /// Replaces an admin's password hash and ends every session they have (OWASP Session
+    /// Management Cheat Sheet, "Renew the Session ID After Any Privilege Level Change": a new
+    /// password signs out whoever knew the old one). Errors: `NotFound`.
+    async fn set_admin_password(&self, id: Uuid, password_hash: &str) -> Result<()>;
     /// Records a sign-in outcome: success resets the failure count, failure increments it.
     async fn record_login(&self, admin: Uuid, success: bool) -> Result<()>;
     /// Reserves one sign-in attempt on every throttle of `throttles` — a digest naming an account

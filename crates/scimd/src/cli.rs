@@ -240,6 +240,33 @@ pub enum AdminCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// List the tenant's admins as JSON lines (never their password hashes).
+    List {
+        /// The tenant.
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+    },
+    /// Remove an admin; their console and consent-page sessions end with them.
+    Delete {
+        /// The tenant.
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+        /// The admin's email.
+        #[arg(long, value_name = "E")]
+        email: String,
+    },
+    /// Give an admin a new password, read from stdin (one line); ends every session they have.
+    ResetPassword {
+        /// The tenant.
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+        /// The admin's email.
+        #[arg(long, value_name = "E")]
+        email: String,
+        /// Read the password from stdin (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -491,6 +518,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Client(cmd) => crate::credentials::client(&store, &clock, &settings, cmd).await,
         Command::Admin(AdminCommand::Create { tenant, email, password_stdin: _ }) => {
             crate::credentials::admin_create(&store, &clock, &settings, &tenant, &email).await
+        }
+        Command::Admin(AdminCommand::List { tenant }) => {
+            crate::credentials::admin_list(&*store, &tenant).await
+        }
+        Command::Admin(AdminCommand::Delete { tenant, email }) => {
+            crate::credentials::admin_delete(&*store, &tenant, &email).await
+        }
+        Command::Admin(AdminCommand::ResetPassword { tenant, email, password_stdin: _ }) => {
+            crate::credentials::admin_reset_password(&store, &clock, &settings, &tenant, &email).await
         }
         Command::Key(KeyCommand::Rotate) => crate::credentials::key_rotate(&store, &clock, &settings).await,
         Command::Logs(args) => crate::logs::run(&*store, &*clock, &settings, args).await,

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use scimd_http::Scopes;
 use scimd_oauth::{AuthorizationServer, ClientRegistration};
-use scimd_store::oauth::GrantType;
-use scimd_store::{Clock, Store, StoreError};
+use scimd_store::oauth::{AdminRecord, GrantType};
+use scimd_store::{Clock, Store, StoreError, Tenant};
 
 use crate::cli::{CliError, ClientCommand, tenant_by_slug};
 use crate::config::Settings;
@@ -126,15 +126,65 @@ pub(crate) async fn admin_create(
     email: &str,
 ) -> Result<(), CliError> {
     let tenant = tenant_by_slug(&**store, tenant).await?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    let password = password_from_stdin()?;
     let admin = server(store, clock, settings)
         .create_admin(&tenant, email, password)
         .await
         .map_err(CliError::Usage)?;
     tracing::info!(admin = %admin.id, tenant = %tenant.slug, "admin created");
     crate::cli::out(json!({"id": admin.id, "email": admin.email, "tenant": tenant.slug}))?;
+    Ok(())
+}
+
+/// One line of stdin, without its line ending: passwords never go on the command line, where
+/// other users of the machine and the shell's history see them.
+fn password_from_stdin() -> Result<String, CliError> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+/// The tenant's admin with this email (compared as sign-in compares it).
+async fn admin_by_email(store: &dyn Store, tenant: &Tenant, email: &str) -> Result<AdminRecord, CliError> {
+    store
+        .admin_by_email(tenant.id, email.trim())
+        .await?
+        .ok_or_else(|| CliError::Usage(format!("tenant {:?} has no admin {:?}", tenant.slug, email.trim())))
+}
+
+/// `admin list`: JSON lines, oldest first.
+pub(crate) async fn admin_list(store: &dyn Store, tenant: &str) -> Result<(), CliError> {
+    let tenant = tenant_by_slug(store, tenant).await?;
+    for a in store.list_admins(tenant.id).await? {
+        crate::cli::out(scimd_http::admin_json(&a))?;
+    }
+    Ok(())
+}
+
+/// `admin delete`.
+pub(crate) async fn admin_delete(store: &dyn Store, tenant: &str, email: &str) -> Result<(), CliError> {
+    let tenant = tenant_by_slug(store, tenant).await?;
+    let admin = admin_by_email(store, &tenant, email).await?;
+    store.delete_admin(admin.id).await?;
+    tracing::info!(admin = %admin.id, tenant = %tenant.slug, "admin deleted");
+    eprintln!("admin {} removed from tenant {}", admin.email, tenant.slug);
+    Ok(())
+}
+
+/// `admin reset-password`.
+pub(crate) async fn admin_reset_password(
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    settings: &Settings,
+    tenant: &str,
+    email: &str,
+) -> Result<(), CliError> {
+    let tenant = tenant_by_slug(&**store, tenant).await?;
+    let admin = admin_by_email(&**store, &tenant, email).await?;
+    let password = password_from_stdin()?;
+    server(store, clock, settings).reset_admin_password(&admin, password).await.map_err(CliError::Usage)?;
+    tracing::info!(admin = %admin.id, tenant = %tenant.slug, "admin password reset");
+    eprintln!("admin {}'s password was changed; their sessions have ended", admin.email);
     Ok(())
 }
 

@@ -582,3 +582,52 @@ backend_tests! {
         assert_eq!(post(&b, &s, "/console/test", &[("kind", "token"), ("token", &good)]).await.0, 403, "no CSRF token");
     }
 }
+
+backend_tests! {
+    async fn admins_are_created_given_new_passwords_and_removed(backend) {
+        let s = start(backend).await;
+        let (b, csrf) = signed_in(&s).await;
+        let (status, _, page) = post(&b, &s, "/console/admins", &[("csrf", &csrf), ("email", "ops@acme.example"), ("password", "short"), ("confirm", "short")]).await;
+        assert_eq!(status, 400);
+        assert!(page.contains("at least 12 characters"), "{page}");
+        let (status, _, page) = post(&b, &s, "/console/admins", &[("csrf", &csrf), ("email", "ops@acme.example"), ("password", "one long passphrase"), ("confirm", "another passphrase")]).await;
+        assert_eq!(status, 400);
+        assert!(page.contains("The two passwords differ."));
+        let (status, headers, _) = post(&b, &s, "/console/admins", &[("csrf", &csrf), ("email", "ops@acme.example"), ("password", "one long passphrase"), ("confirm", "one long passphrase")]).await;
+        assert_eq!(status, 303);
+        assert_eq!(headers["location"], "/console/admins?created=ops%40acme.example");
+        let (status, _, page) = post(&b, &s, "/console/admins", &[("csrf", &csrf), ("email", "OPS@acme.example"), ("password", "one long passphrase"), ("confirm", "one long passphrase")]).await;
+        assert_eq!(status, 400);
+        assert!(page.contains("already exists"), "{page}");
+        // The new admin signs in in another browser.
+        let ops = browser();
+        assert_eq!(sign_in(&ops, &s, "default", "ops@acme.example", "one long passphrase").await.0, 303);
+        assert_eq!(get(&ops, &s, "/console/").await.0, 200);
+        let id = s.store.admin_by_email(s.tenant.id, "ops@acme.example").await.unwrap().unwrap().id;
+        // A new password signs them out everywhere; the old one stops working.
+        let (status, _, _) = post(&b, &s, &format!("/console/admins/{id}/password"), &[("csrf", &csrf), ("password", "the newest passphrase"), ("confirm", "the newest passphrase")]).await;
+        assert_eq!(status, 303);
+        assert_eq!(get(&ops, &s, "/console/").await.0, 303, "signed out by the reset");
+        assert_eq!(sign_in(&ops, &s, "default", "ops@acme.example", "one long passphrase").await.0, 401);
+        assert_eq!(sign_in(&ops, &s, "default", "ops@acme.example", "the newest passphrase").await.0, 303);
+        // Nobody removes themselves; another admin can, and the session ends with the account.
+        let me = s.store.admin_by_email(s.tenant.id, EMAIL).await.unwrap().unwrap().id;
+        assert_eq!(post(&b, &s, &format!("/console/admins/{me}/remove"), &[("csrf", &csrf)]).await.0, 403);
+        assert_eq!(post(&b, &s, &format!("/console/admins/{id}/remove"), &[("csrf", "forged")]).await.0, 403);
+        assert_eq!(post(&b, &s, &format!("/console/admins/{id}/remove"), &[("csrf", &csrf)]).await.0, 303);
+        assert_eq!(get(&ops, &s, "/console/").await.0, 303, "a removed admin's session is gone");
+        let (_, _, page) = get(&b, &s, "/console/admins").await;
+        assert!(!between(&page, "<table id=\"admins\">", "</table>").contains("ops@acme.example"), "{page}");
+        // Another tenant's admin is not found.
+        let other = s.store.create_tenant("other").await.unwrap();
+        add_admin(&s, &other, "them@other.example").await;
+        let theirs = s.store.admin_by_email(other.id, "them@other.example").await.unwrap().unwrap().id;
+        assert_eq!(get(&b, &s, &format!("/console/admins/{theirs}/password")).await.0, 404);
+        assert_eq!(post(&b, &s, &format!("/console/admins/{theirs}/remove"), &[("csrf", &csrf)]).await.0, 404);
+        // Changing one's own password signs this session out too.
+        let (status, headers, _) = post(&b, &s, &format!("/console/admins/{me}/password"), &[("csrf", &csrf), ("password", "my own new passphrase"), ("confirm", "my own new passphrase")]).await;
+        assert_eq!(status, 303);
+        assert_eq!(headers["location"], "/console/login");
+        assert_eq!(get(&b, &s, "/console/").await.0, 303);
+    }
+}

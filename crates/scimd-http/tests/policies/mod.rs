@@ -26,6 +26,35 @@ fn deactivate() -> Value {
 }
 
 backend_tests! {
+async fn admins_are_managed_through_the_admin_api(backend) {
+    let s = TestServer::start_with(backend).await;
+    let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
+    let url = |p: &str| s.url(&format!("/admin/v1/tenants/default/admins{p}"));
+    let r = s.send(s.client.post(url("")).bearer_auth(&s.token).json(&json!({"email": "it@acme.example", "password": "correct horse battery"}))).await;
+    assert_eq!(r.status, 403, "the SCIM scopes do not make admins");
+    let r = s.send(s.client.post(url("")).bearer_auth(&admin).json(&json!({"email": "it@acme.example", "password": "short"}))).await;
+    assert_eq!((r.status.as_u16(), r.body["scimType"].as_str()), (400, Some("invalidValue")), "{}", r.body);
+    let r = s.send(s.client.post(url("")).bearer_auth(&admin).json(&json!({"email": "it@acme.example", "password": "correct horse battery"}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    assert!(r.body.get("password").is_none() && r.body.get("password_hash").is_none());
+    let r = s.send(s.client.post(url("")).bearer_auth(&admin).json(&json!({"email": "IT@acme.example", "password": "correct horse battery"}))).await;
+    assert_eq!((r.status.as_u16(), r.body["scimType"].as_str()), (409, Some("uniqueness")), "{}", r.body);
+    let list = s.send(s.client.get(url("")).bearer_auth(&admin)).await;
+    assert_eq!(list.body["admins"][0]["email"], "it@acme.example");
+    let before = s.store.admin(id.parse().unwrap()).await.unwrap().unwrap().password_hash;
+    let r = s.send(s.client.post(url(&format!("/{id}/password"))).bearer_auth(&admin).json(&json!({"password": "a whole new passphrase"}))).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_ne!(s.store.admin(id.parse().unwrap()).await.unwrap().unwrap().password_hash, before);
+    let r = s.send(s.client.post(url(&format!("/{id}/password"))).bearer_auth(&admin).json(&json!({"password": "short"}))).await;
+    assert_eq!(r.status, 400);
+    let r = s.send(s.client.delete(url(&format!("/{id}"))).bearer_auth(&admin)).await;
+    assert_eq!(r.status, 204);
+    let r = s.send(s.client.delete(url(&format!("/{id}"))).bearer_auth(&admin)).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(s.send(s.client.delete(url("/not-an-id")).bearer_auth(&admin)).await.status, 404);
+}
+
 async fn domains_are_claimed_verified_and_removed_through_the_admin_api(backend) {
     let (dns, published) = scimd_testkit::dns::txt_records("_scimd-challenge.example.com.");
     let config = scimd_http::HttpConfig { dns_server: Some(dns), ..Default::default() };

@@ -15,12 +15,23 @@ fn json_lines(s: &str) -> Vec<Value> {
 }
 
 fn admin_create(dir: &Path, tenant: &str, email: &str, password: &str) -> std::process::Output {
+    admin_with_password(dir, "create", tenant, email, password)
+}
+
+/// `scimd admin create|reset-password … --password-stdin` with `password` on stdin.
+fn admin_with_password(
+    dir: &Path,
+    command: &str,
+    tenant: &str,
+    email: &str,
+    password: &str,
+) -> std::process::Output {
     let mut child = Command::new(BIN)
         .args([
             "--database",
             &db_url(dir),
             "admin",
-            "create",
+            command,
             "--tenant",
             tenant,
             "--email",
@@ -36,6 +47,54 @@ fn admin_create(dir: &Path, tenant: &str, email: &str, password: &str) -> std::p
         .unwrap();
     child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
     child.wait_with_output().unwrap()
+}
+
+#[test]
+fn admin_list_reset_password_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(scimd(dir.path(), &["tenant", "create", "acme"]).status.success());
+    assert!(scimd(dir.path(), &["tenant", "create", "other"]).status.success());
+    for email in ["it@acme.example", "ops@acme.example"] {
+        let o = admin_create(dir.path(), "acme", email, "correct horse battery");
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = scimd(dir.path(), &["admin", "list", "--tenant", "acme"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listed = json_lines(&stdout(&o));
+    assert_eq!(
+        listed.iter().map(|a| a["email"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["it@acme.example", "ops@acme.example"]
+    );
+    assert!(!stdout(&o).contains("argon2"), "never the hash");
+    assert!(json_lines(&stdout(&scimd(dir.path(), &["admin", "list", "--tenant", "other"]))).is_empty());
+
+    let o = admin_with_password(dir.path(), "reset-password", "acme", "IT@acme.example", "short");
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("at least 12 characters"), "{}", stderr(&o));
+    let o = admin_with_password(
+        dir.path(),
+        "reset-password",
+        "acme",
+        "IT@acme.example",
+        "a brand new passphrase",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = admin_with_password(
+        dir.path(),
+        "reset-password",
+        "other",
+        "it@acme.example",
+        "a brand new passphrase",
+    );
+    assert!(!o.status.success(), "another tenant's admin is not found");
+
+    let o = scimd(dir.path(), &["admin", "delete", "--tenant", "acme", "--email", "ops@acme.example"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listed = json_lines(&stdout(&scimd(dir.path(), &["admin", "list", "--tenant", "acme"])));
+    assert_eq!(listed.len(), 1);
+    let o = scimd(dir.path(), &["admin", "delete", "--tenant", "acme", "--email", "ops@acme.example"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("has no admin"), "{}", stderr(&o));
 }
 
 #[test]
