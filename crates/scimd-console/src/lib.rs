@@ -24,6 +24,7 @@ mod resources;
 mod session;
 mod settings;
 mod signin;
+mod tenants;
 mod tokens;
 mod view;
 
@@ -72,6 +73,8 @@ pub fn routes(config: ConsoleConfig) -> Router<AppState> {
         .route("/admins/{id}/password", get(admins::password_form).post(admins::reset_password))
         .route("/admins/{id}/remove", get(admins::confirm_remove).post(admins::remove))
         .route("/settings", get(settings::show).post(settings::save))
+        .route("/tenants", get(tenants::list).post(tenants::create))
+        .route("/tenants/select", post(tenants::select))
         .route("/users", get(resources::list_users))
         .route("/users/{id}", get(resources::show_user))
         .route("/groups", get(resources::list_groups))

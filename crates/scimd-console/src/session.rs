@@ -129,7 +129,15 @@ impl FromRequestParts<AppState> for SignedIn {
             Ok(None) => return Err(to_sign_in(false)),
             Err(e) => return Err(unavailable(&e)),
         };
-        let tenant = match state.store.tenant_by_id(admin.tenant).await {
+        // An operator acts in the tenant they chose (the Tenants page), while it exists; everyone
+        // else, and an operator who chose none, in their own.
+        let acting = session.tenant.filter(|_| admin.operator).unwrap_or(admin.tenant);
+        let tenant = match state.store.tenant_by_id(acting).await {
+            Ok(Some(t)) => Ok(Some(t)),
+            Ok(None) if acting != admin.tenant => state.store.tenant_by_id(admin.tenant).await,
+            other => other,
+        };
+        let tenant = match tenant {
             Ok(Some(t)) => t,
             Ok(None) => return Err(to_sign_in(false)),
             Err(e) => return Err(unavailable(&e)),

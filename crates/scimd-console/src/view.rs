@@ -15,6 +15,8 @@ pub(crate) struct Layout {
     pub(crate) admin: Option<String>,
     pub(crate) tenant: Option<String>,
     pub(crate) csrf: String,
+    /// An operator: the navigation offers every tenant.
+    pub(crate) operator: bool,
 }
 
 impl Layout {
@@ -25,11 +27,19 @@ impl Layout {
             admin: Some(s.admin.email.clone()),
             tenant: Some(s.tenant.slug.clone()),
             csrf: s.session.csrf.clone(),
+            operator: s.admin.operator,
         }
     }
 
     pub(crate) fn public(title: impl Into<String>) -> Self {
-        Layout { title: title.into(), nav: "", admin: None, tenant: None, csrf: String::new() }
+        Layout {
+            title: title.into(),
+            nav: "",
+            admin: None,
+            tenant: None,
+            csrf: String::new(),
+            operator: false,
+        }
     }
 }
 

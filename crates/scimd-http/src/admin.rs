@@ -42,6 +42,58 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(crate::webhooks::routes())
 }
 
+/// `/admin/v1/tenants`: every tenant, and new ones, for operator tokens only (what `scimd tenant
+/// list|create` do).
+pub(crate) fn tenant_routes() -> Router<AppState> {
+    Router::new().route("/", get(list_tenants).post(create_tenant))
+}
+
+/// A tenant as listed.
+pub fn tenant_json(t: &scimd_store::Tenant) -> Value {
+    json!({"slug": t.slug, "id": t.id, "created": time(t.created)})
+}
+
+fn require_operator(p: &Principal) -> Result<(), ApiError> {
+    if p.credential.operator {
+        Ok(())
+    } else {
+        Err(ScimError::status(403, "listing and creating tenants takes an operator token").into())
+    }
+}
+
+/// `GET /admin/v1/tenants`.
+async fn list_tenants(State(state): State<AppState>, p: Principal) -> Result<Response, ApiError> {
+    require_operator(&p)?;
+    let tenants = state.store.list_tenants().await?;
+    Ok(axum::Json(json!({"tenants": tenants.iter().map(tenant_json).collect::<Vec<_>>()})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTenantBody {
+    slug: String,
+}
+
+/// `POST /admin/v1/tenants` `{"slug": "acme"}`.
+async fn create_tenant(
+    State(state): State<AppState>,
+    p: Principal,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    require_operator(&p)?;
+    let body: NewTenantBody = serde_json::from_slice(&body)
+        .map_err(|_| ScimError::invalid_syntax("the body is not {\"slug\": …}"))?;
+    let tenant = state.store.create_tenant(&body.slug).await.map_err(|e| match e {
+        StoreError::Conflict(_) => ApiError::from(ScimError::new(
+            scimd_schema::ScimType::Uniqueness,
+            format!("a tenant {:?} exists already", body.slug),
+        )),
+        other => other.into(),
+    })?;
+    tracing::info!(tenant = %tenant.slug, "tenant created through the admin API");
+    Ok((StatusCode::CREATED, axum::Json(tenant_json(&tenant))).into_response())
+}
+
 /// The `admin` scope opens the admin API of the credential's own tenant; an operator
 /// token reaches every tenant's, with or without it.
 pub(crate) fn require_admin(p: &Principal) -> Result<(), ApiError> {
@@ -68,7 +120,7 @@ pub fn client_json(c: &ClientRecord) -> Value {
 
 /// An admin as listed: never the password hash.
 pub fn admin_json(a: &AdminRecord) -> Value {
-    json!({"id": a.id, "email": a.email, "created": time(a.created)})
+    json!({"id": a.id, "email": a.email, "operator": a.operator, "created": time(a.created)})
 }
 
 /// A token as listed: never its secret.

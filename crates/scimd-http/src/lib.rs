@@ -35,7 +35,7 @@ use tower_http::normalize_path::NormalizePathLayer;
 
 use scimd_store::{Clock, Store};
 
-pub use admin::{admin_json, client_json, domain_json, token_json};
+pub use admin::{admin_json, client_json, domain_json, tenant_json, token_json};
 pub use auth::{
     AccessTokenVerifier, ChainVerifier, CredentialVerifier, Principal, Scope, Scopes, StaticTokenVerifier,
 };
@@ -189,6 +189,7 @@ pub fn router_mounting(state: AppState, extra: Router<AppState>, pages: Router<A
         .nest("/tenants/{slug}/scim/v2", scim)
         .merge(oauth::routes())
         .nest("/admin/v1/tenants/{slug}", admin::routes())
+        .nest("/admin/v1/tenants", admin::tenant_routes())
         .merge(pages)
         .fallback(middleware::not_found)
         // Layers run outside-in in the order listed (the first wraps all the others).

@@ -675,6 +675,28 @@ impl AuthorizationServer {
         email: &str,
         password: String,
     ) -> Result<AdminRecord, String> {
+        self.create_account(tenant, email, password, false).await
+    }
+
+    /// Creates an admin of `tenant` who may also act in every other tenant from the console
+    /// (`scimd admin create --operator`). The authorization pages still let them approve
+    /// connections for their own tenant only.
+    pub async fn create_operator(
+        &self,
+        tenant: &Tenant,
+        email: &str,
+        password: String,
+    ) -> Result<AdminRecord, String> {
+        self.create_account(tenant, email, password, true).await
+    }
+
+    async fn create_account(
+        &self,
+        tenant: &Tenant,
+        email: &str,
+        password: String,
+        operator: bool,
+    ) -> Result<AdminRecord, String> {
         let email = email.trim();
         valid_text("the email", email, MAX_EMAIL_CHARS)?;
         if !email.contains('@') {
@@ -683,7 +705,12 @@ impl AuthorizationServer {
         check_password(&password)?;
         let hash = password::hash(password, &self.clock).await.map_err(|e| e.to_string())?;
         self.store
-            .create_admin(NewAdmin { tenant: tenant.id, email: email.to_owned(), password_hash: hash })
+            .create_admin(NewAdmin {
+                tenant: tenant.id,
+                email: email.to_owned(),
+                password_hash: hash,
+                operator,
+            })
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(_) => {

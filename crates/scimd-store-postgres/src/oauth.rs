@@ -218,8 +218,8 @@ impl OAuthStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         tenant_exists(&mut tx, new.tenant).await?;
         sqlx::query(
-            "INSERT INTO oauth_admins (id, tenant_id, email, email_key, password_hash, created)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO oauth_admins (id, tenant_id, email, email_key, password_hash, created, operator)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id.to_string())
         .bind(new.tenant.to_string())
@@ -227,6 +227,7 @@ impl OAuthStore for PgStore {
         .bind(fold_case(&new.email).as_ref())
         .bind(&new.password_hash)
         .bind(time_to_db(self.clock.now()))
+        .bind(new.operator)
         .execute(&mut *tx)
         .await
         .map_err(map_err)
@@ -438,12 +439,12 @@ impl OAuthStore for PgStore {
         .await
         .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        Ok(SessionRecord { id, digest, csrf, admin: None, expires, created: now })
+        Ok(SessionRecord { id, digest, csrf, admin: None, expires, created: now, tenant: None })
     }
 
     async fn session(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>> {
         sqlx::query(
-            "SELECT id, digest, csrf, admin_id, expires, created FROM oauth_sessions WHERE digest = $1",
+            "SELECT id, digest, csrf, admin_id, expires, created, tenant_id FROM oauth_sessions WHERE digest = $1",
         )
         .bind(&digest[..])
         .fetch_optional(&self.pool)
@@ -477,6 +478,20 @@ impl OAuthStore for PgStore {
             .bind(id.to_string())
             .bind(time_to_db(expires))
             .bind(time_to_db(self.clock.now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn set_session_tenant(&self, id: Uuid, tenant: Option<Uuid>) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let done = sqlx::query("UPDATE oauth_sessions SET tenant_id = $2 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(tenant.map(|t| t.to_string()))
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;

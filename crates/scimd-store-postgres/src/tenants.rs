@@ -45,6 +45,16 @@ impl TenantStore for PgStore {
         Ok(Tenant { created: time_from_db(&created)?, ..tenant })
     }
 
+    async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        sqlx::query("SELECT id, slug, created, settings::text AS settings FROM tenants ORDER BY slug")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(tenant_from_row)
+            .collect()
+    }
+
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {
         sqlx::query("SELECT id, slug, created, settings::text AS settings FROM tenants WHERE slug = $1")
             .bind(slug)

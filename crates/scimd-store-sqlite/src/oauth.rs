@@ -210,8 +210,8 @@ impl OAuthStore for SqliteStore {
         let mut tx = self.write_tx().await?;
         tenant_exists(&mut tx, new.tenant).await?;
         sqlx::query(
-            "INSERT INTO oauth_admins (id, tenant_id, email, email_key, password_hash, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO oauth_admins (id, tenant_id, email, email_key, password_hash, created, operator)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .bind(id.to_string())
         .bind(new.tenant.to_string())
@@ -219,6 +219,7 @@ impl OAuthStore for SqliteStore {
         .bind(fold_case(&new.email).as_ref())
         .bind(&new.password_hash)
         .bind(time_to_db(self.clock.now()))
+        .bind(new.operator)
         .execute(&mut *tx)
         .await
         .map_err(map_err)
@@ -423,12 +424,12 @@ impl OAuthStore for SqliteStore {
         .await
         .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        Ok(SessionRecord { id, digest, csrf, admin: None, expires, created: now })
+        Ok(SessionRecord { id, digest, csrf, admin: None, expires, created: now, tenant: None })
     }
 
     async fn session(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>> {
         sqlx::query(
-            "SELECT id, digest, csrf, admin_id, expires, created FROM oauth_sessions WHERE digest = ?1",
+            "SELECT id, digest, csrf, admin_id, expires, created, tenant_id FROM oauth_sessions WHERE digest = ?1",
         )
         .bind(&digest[..])
         .fetch_optional(&self.reader)
@@ -462,6 +463,20 @@ impl OAuthStore for SqliteStore {
             .bind(id.to_string())
             .bind(time_to_db(expires))
             .bind(time_to_db(self.clock.now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn set_session_tenant(&self, id: Uuid, tenant: Option<Uuid>) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE oauth_sessions SET tenant_id = ?2 WHERE id = ?1")
+            .bind(id.to_string())
+            .bind(tenant.map(|t| t.to_string()))
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -798,8 +813,12 @@ mod tests {
     async fn admins_and_sessions() {
         let (_dir, store) = test_support::store().await;
         let t = store.create_tenant("acme").await.unwrap();
-        let new =
-            NewAdmin { tenant: t.id, email: "IT@Acme.example".into(), password_hash: "$argon2id$x".into() };
+        let new = NewAdmin {
+            tenant: t.id,
+            email: "IT@Acme.example".into(),
+            password_hash: "$argon2id$x".into(),
+            operator: false,
+        };
         let a = store.create_admin(new.clone()).await.unwrap();
         assert!(format!("{a:?}").contains("***") && !format!("{a:?}").contains("argon2id"));
         assert!(matches!(

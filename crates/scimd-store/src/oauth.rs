@@ -151,6 +151,8 @@ pub struct NewAdmin {
     pub email: String,
     /// Argon2id PHC string of the password.
     pub password_hash: String,
+    /// An operator: may act in every tenant from the console.
+    pub operator: bool,
 }
 
 impl fmt::Debug for NewAdmin {
@@ -180,6 +182,8 @@ pub struct AdminRecord {
     pub last_failed_login: Option<OffsetDateTime>,
     /// When the admin was created.
     pub created: OffsetDateTime,
+    /// An operator: may act in every tenant from the console (`scimd admin create --operator`).
+    pub operator: bool,
 }
 
 impl fmt::Debug for AdminRecord {
@@ -191,6 +195,7 @@ impl fmt::Debug for AdminRecord {
             .field("password_hash", &Redacted)
             .field("failed_logins", &self.failed_logins)
             .field("last_failed_login", &self.last_failed_login)
+            .field("operator", &self.operator)
             .finish_non_exhaustive()
     }
 }
@@ -213,6 +218,8 @@ pub struct SessionRecord {
     /// When it was started: the console's absolute timeout counts from here. Sessions stored
     /// before the column existed have none and are treated as started at `expires`.
     pub created: OffsetDateTime,
+    /// The tenant an operator chose to act in; `None`: the admin's own.
+    pub tenant: Option<Uuid>,
 }
 
 impl fmt::Debug for SessionRecord {
@@ -224,6 +231,7 @@ impl fmt::Debug for SessionRecord {
             .field("admin", &self.admin)
             .field("expires", &self.expires)
             .field("created", &self.created)
+            .field("tenant", &self.tenant)
             .finish()
     }
 }
@@ -498,6 +506,8 @@ pub trait OAuthStore: Send + Sync {
     /// session alive, up to its absolute bound, which the caller applies). A session that is gone
     /// or already expired stays so: `NotFound`.
     async fn touch_session(&self, id: Uuid, expires: OffsetDateTime) -> Result<()>;
+    /// Sets the tenant an operator's session acts in (`None`: the admin's own). Errors: `NotFound`.
+    async fn set_session_tenant(&self, id: Uuid, tenant: Option<Uuid>) -> Result<()>;
     /// Ends a session (and every expired one, as housekeeping).
     async fn delete_session(&self, id: Uuid) -> Result<()>;
 

@@ -121,7 +121,7 @@ pub fn client(row: &dyn Columns) -> Result<ClientRecord> {
 
 /// The columns [`admin`] reads.
 pub const ADMIN_COLUMNS: &str =
-    "id, tenant_id, email, password_hash, failed_logins, last_failed_login, created";
+    "id, tenant_id, email, password_hash, failed_logins, last_failed_login, created, operator";
 
 /// An `oauth_admins` row.
 pub fn admin(row: &dyn Columns) -> Result<AdminRecord> {
@@ -133,6 +133,7 @@ pub fn admin(row: &dyn Columns) -> Result<AdminRecord> {
         failed_logins: u32::try_from(row.int("failed_logins")?).unwrap_or(u32::MAX),
         last_failed_login: opt_time(row, "last_failed_login")?,
         created: time(row, "created")?,
+        operator: row.flag("operator")?,
     })
 }
 
@@ -162,6 +163,7 @@ pub fn session(row: &dyn Columns) -> Result<SessionRecord> {
         admin: opt_uuid(row, "admin_id")?,
         expires,
         created: opt_time(row, "created")?.unwrap_or(expires),
+        tenant: opt_uuid(row, "tenant_id")?,
     })
 }
 

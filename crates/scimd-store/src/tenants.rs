@@ -39,6 +39,9 @@ pub trait TenantStore: Send + Sync {
     /// Drops a domain. Errors: `NotFound`.
     async fn remove_domain(&self, tenant: Uuid, domain: &str) -> Result<()>;
 
+    /// Every tenant, by slug (operators' console; `scimd tenant list`).
+    async fn list_tenants(&self) -> Result<Vec<Tenant>>;
+
     /// How many tenants exist (`serve` bootstraps tenant `default` when there are none).
     async fn tenant_count(&self) -> Result<u64>;
 }

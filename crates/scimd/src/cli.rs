@@ -239,6 +239,9 @@ pub enum AdminCommand {
         /// Read the password from stdin (required: passwords never go on the command line).
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// An operator: signs in with this tenant and may act in every tenant from the console.
+        #[arg(long)]
+        operator: bool,
     },
     /// List the tenant's admins as JSON lines (never their password hashes).
     List {
@@ -361,6 +364,8 @@ pub enum TenantCommand {
         /// URL name: 1-63 characters a-z, 0-9 and '-'.
         slug: String,
     },
+    /// List every tenant as JSON lines (slug, id, created), by slug.
+    List,
     /// Print a tenant's settings as JSON.
     Show {
         /// The tenant.
@@ -502,6 +507,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             out(tenant.slug)?;
             Ok(())
         }
+        Command::Tenant(TenantCommand::List) => {
+            for t in store.list_tenants().await? {
+                out(scimd_http::tenant_json(&t))?;
+            }
+            Ok(())
+        }
         Command::Tenant(TenantCommand::Show { slug }) => {
             let tenant = tenant_by_slug(&*store, &slug).await?;
             out(settings_json(&tenant.settings)?)?;
@@ -516,8 +527,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             crate::credentials::token_revoke(&*store, &tenant, &id).await
         }
         Command::Client(cmd) => crate::credentials::client(&store, &clock, &settings, cmd).await,
-        Command::Admin(AdminCommand::Create { tenant, email, password_stdin: _ }) => {
-            crate::credentials::admin_create(&store, &clock, &settings, &tenant, &email).await
+        Command::Admin(AdminCommand::Create { tenant, email, password_stdin: _, operator }) => {
+            crate::credentials::admin_create(&store, &clock, &settings, &tenant, &email, operator).await
         }
         Command::Admin(AdminCommand::List { tenant }) => {
             crate::credentials::admin_list(&*store, &tenant).await

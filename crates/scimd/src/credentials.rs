@@ -124,15 +124,21 @@ pub(crate) async fn admin_create(
     settings: &Settings,
     tenant: &str,
     email: &str,
+    operator: bool,
 ) -> Result<(), CliError> {
     let tenant = tenant_by_slug(&**store, tenant).await?;
     let password = password_from_stdin()?;
-    let admin = server(store, clock, settings)
-        .create_admin(&tenant, email, password)
-        .await
-        .map_err(CliError::Usage)?;
-    tracing::info!(admin = %admin.id, tenant = %tenant.slug, "admin created");
-    crate::cli::out(json!({"id": admin.id, "email": admin.email, "tenant": tenant.slug}))?;
+    let oauth = server(store, clock, settings);
+    let admin = if operator {
+        oauth.create_operator(&tenant, email, password).await
+    } else {
+        oauth.create_admin(&tenant, email, password).await
+    }
+    .map_err(CliError::Usage)?;
+    tracing::info!(admin = %admin.id, tenant = %tenant.slug, operator, "admin created");
+    crate::cli::out(
+        json!({"id": admin.id, "email": admin.email, "tenant": tenant.slug, "operator": admin.operator}),
+    )?;
     Ok(())
 }
 

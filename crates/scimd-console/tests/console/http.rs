@@ -631,3 +631,50 @@ backend_tests! {
         assert_eq!(get(&b, &s, "/console/").await.0, 303);
     }
 }
+
+backend_tests! {
+    async fn an_operator_acts_in_every_tenant(backend) {
+        let s = start(backend).await;
+        let server = scimd_oauth::AuthorizationServer::new(s.store.clone(), s.clock.clone(), scimd_oauth::OAuthConfig::default());
+        server.create_operator(&s.tenant, "ops@scimd.example", PASSWORD.into()).await.unwrap();
+        // A tenant's own admin has no Tenants page and cannot choose another tenant.
+        let (b, csrf) = signed_in(&s).await;
+        assert_eq!(get(&b, &s, "/console/tenants").await.0, 404);
+        assert_eq!(post(&b, &s, "/console/tenants/select", &[("csrf", &csrf), ("slug", "default")]).await.0, 404);
+        assert_eq!(post(&b, &s, "/console/tenants", &[("csrf", &csrf), ("slug", "sneaky")]).await.0, 404);
+        assert!(s.store.tenant_by_slug("sneaky").await.unwrap().is_none());
+
+        let ops = browser();
+        assert_eq!(sign_in(&ops, &s, "default", "ops@scimd.example", PASSWORD).await.0, 303);
+        let (_, _, home) = get(&ops, &s, "/console/").await;
+        assert!(home.contains("(operator)"), "{home}");
+        let csrf = field(&home, "csrf");
+        let (status, _, page) = post(&ops, &s, "/console/tenants", &[("csrf", &csrf), ("slug", "Not A Slug")]).await;
+        assert_eq!(status, 400);
+        assert!(page.contains("invalid tenant slug"), "{page}");
+        assert_eq!(post(&ops, &s, "/console/tenants", &[("csrf", &csrf), ("slug", "acme")]).await.0, 303);
+        assert_eq!(post(&ops, &s, "/console/tenants", &[("csrf", &csrf), ("slug", "acme")]).await.0, 400, "exists");
+        let (_, _, page) = get(&ops, &s, "/console/tenants").await;
+        assert!(page.contains("<code>acme</code>") && page.contains("<code>default</code>"), "{page}");
+        assert_eq!(post(&ops, &s, "/console/tenants/select", &[("csrf", "forged"), ("slug", "acme")]).await.0, 403);
+        assert_eq!(post(&ops, &s, "/console/tenants/select", &[("csrf", &csrf), ("slug", "nope")]).await.0, 404);
+        assert_eq!(post(&ops, &s, "/console/tenants/select", &[("csrf", &csrf), ("slug", "acme")]).await.0, 303);
+        // Every page now works in acme: a token made here is acme's.
+        let (_, _, home) = get(&ops, &s, "/console/").await;
+        assert!(home.contains(&format!("{}/tenants/acme/scim/v2", s.base_url)), "{home}");
+        let (status, _, created) = post(&ops, &s, "/console/tokens", &[("csrf", &csrf), ("name", "acme's Entra"), ("scope", "scim")]).await;
+        assert_eq!(status, 201);
+        let secret = between(&created, "<code id=\"secret\">", "<");
+        let r = s.client.get(s.url("/tenants/acme/scim/v2/Users")).bearer_auth(&secret).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let r = s.client.get(s.url("/tenants/default/scim/v2/Users")).bearer_auth(&secret).send().await.unwrap();
+        assert_eq!(r.status(), 403, "not default's");
+        // The tenant's own admin sees nothing of it.
+        let (_, _, list) = get(&b, &s, "/console/tokens").await;
+        assert!(!list.contains("acme's Entra"));
+        // Back home.
+        assert_eq!(post(&ops, &s, "/console/tenants/select", &[("csrf", &csrf), ("slug", "default")]).await.0, 303);
+        let (_, _, home) = get(&ops, &s, "/console/").await;
+        assert!(home.contains(&format!("{}/tenants/default/scim/v2", s.base_url)));
+    }
+}

@@ -334,3 +334,23 @@ async fn put_settings_replaces_every_field_and_patch_merges(backend) {
     assert_eq!(r.status, 400, "{}", r.body);
 }
 }
+
+scimd_testkit::backend_tests! {
+async fn operators_list_and_create_tenants_through_the_admin_api(backend) {
+    let s = TestServer::start_with(backend).await;
+    let operator = s.token_for(&s.tenant, Scopes::all(), true).await;
+    let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
+    let url = s.url("/admin/v1/tenants");
+    assert_eq!(s.send(s.client.get(&url).bearer_auth(&admin)).await.status, 403, "a tenant's admin token is not enough");
+    let r = s.send(s.client.post(&url).bearer_auth(&operator).json(&json!({"slug": "acme"}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["slug"], "acme");
+    let r = s.send(s.client.post(&url).bearer_auth(&operator).json(&json!({"slug": "acme"}))).await;
+    assert_eq!((r.status.as_u16(), r.body["scimType"].as_str()), (409, Some("uniqueness")));
+    let r = s.send(s.client.post(&url).bearer_auth(&operator).json(&json!({"slug": "Not A Slug"}))).await;
+    assert_eq!((r.status.as_u16(), r.body["scimType"].as_str()), (400, Some("invalidValue")));
+    let r = s.send(s.client.get(&url).bearer_auth(&operator)).await;
+    let slugs: Vec<&str> = r.body["tenants"].as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs, ["acme", "default"]);
+}
+}

@@ -95,6 +95,39 @@ fn admin_list_reset_password_and_delete() {
     let o = scimd(dir.path(), &["admin", "delete", "--tenant", "acme", "--email", "ops@acme.example"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("has no admin"), "{}", stderr(&o));
+
+    // An operator, and the tenants an operator sees.
+    let mut child = Command::new(BIN)
+        .args([
+            "--database",
+            &db_url(dir.path()),
+            "admin",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "root@scimd.example",
+            "--password-stdin",
+            "--operator",
+        ])
+        .env_remove("SCIMD_DATABASE_URL")
+        .env_remove("SCIMD_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"correct horse battery\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let created: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(created["operator"], true);
+    let listed = json_lines(&stdout(&scimd(dir.path(), &["admin", "list", "--tenant", "acme"])));
+    assert_eq!(listed.iter().map(|a| a["operator"].as_bool().unwrap()).collect::<Vec<_>>(), [false, true]);
+    let o = scimd(dir.path(), &["tenant", "list"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tenants = json_lines(&stdout(&o));
+    assert_eq!(tenants.iter().map(|t| t["slug"].as_str().unwrap()).collect::<Vec<_>>(), ["acme", "other"]);
 }
 
 #[test]

@@ -1,0 +1,15 @@
+-- The console (docs/console.md).
+--
+-- Sessions: a session's `expires` is its idle deadline, moved forward while the admin works
+-- (`touch_session`), and `created` bounds its whole life whatever the activity (OWASP Session
+-- Management Cheat Sheet, "Session Expiration": idle and absolute timeouts). Sessions of the
+-- authorization pages never move and read `created` only for the absolute bound. `tenant_id` is the
+-- tenant an operator chose to act in (NULL: the admin's own).
+--
+-- Operators: an admin with `operator` set may act in every tenant from the console
+-- (`scimd admin create --operator`).
+--
+-- Numbered 0010, not 0009: the two backends keep one numbering and PostgreSQL's 0009 is its own.
+ALTER TABLE oauth_sessions ADD COLUMN created TEXT;
+ALTER TABLE oauth_sessions ADD COLUMN tenant_id TEXT REFERENCES tenants(id) ON DELETE SET NULL;
+ALTER TABLE oauth_admins ADD COLUMN operator INTEGER NOT NULL DEFAULT 0 CHECK (operator IN (0, 1));
