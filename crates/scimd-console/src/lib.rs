@@ -27,6 +27,7 @@ mod signin;
 mod tenants;
 mod tokens;
 mod view;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -72,6 +73,14 @@ pub fn routes(config: ConsoleConfig) -> Router<AppState> {
         .route("/admins", get(admins::list).post(admins::create))
         .route("/admins/{id}/password", get(admins::password_form).post(admins::reset_password))
         .route("/admins/{id}/remove", get(admins::confirm_remove).post(admins::remove))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/{id}", get(webhooks::show))
+        .route("/webhooks/{id}/test", post(webhooks::test))
+        .route("/webhooks/{id}/enabled", post(webhooks::set_enabled))
+        .route("/webhooks/{id}/replay", post(webhooks::replay))
+        .route("/webhooks/{id}/rotate", get(webhooks::confirm_rotate).post(webhooks::rotate))
+        .route("/webhooks/{id}/delete", get(webhooks::confirm_delete).post(webhooks::delete))
+        .route("/events", get(webhooks::events))
         .route("/settings", get(settings::show).post(settings::save))
         .route("/tenants", get(tenants::list).post(tenants::create))
         .route("/tenants/select", post(tenants::select))

@@ -277,6 +277,26 @@ async fn an_admin_connects_an_identity_provider_in_chromium() {
     .await;
     assert!(text(c, "#log tbody tr:first-child").await.contains("GET /scim/v2/Users"));
 
+    // A webhook for the application, its secret once, and the events it will carry.
+    c.find(Locator::LinkText("Events")).await.unwrap().click().await.unwrap();
+    assert_eq!(path(c).await, "/console/webhooks");
+    fill(c, "#url", "https://app.example.com/scim-events").await;
+    fill(c, "#types", "user.* group.member_added").await;
+    click(c, "#create-webhook").await;
+    assert!(text(c, "#secret").await.starts_with("whsec_"));
+    click(c, "#stored").await;
+    click(c, "#done").await;
+    eventually("the webhook's page", || async { path(c).await.starts_with("/console/webhooks/") }).await;
+    click(c, "#send-test").await;
+    assert!(text(c, "#notice").await.contains("ping is queued"));
+    shot(c, "webhook").await;
+    c.goto(&s.url("/console/events")).await.unwrap();
+    assert!(text(c, "#events tbody tr:first-child").await.contains("user.created"));
+    shot(c, "events").await;
+    c.goto(&s.url("/console/admins")).await.unwrap();
+    assert!(text(c, "#admins").await.contains(EMAIL));
+    shot(c, "admins").await;
+
     // Signing out ends the session.
     click(c, "#sign-out").await;
     assert_eq!(path(c).await, "/console/login");

@@ -678,3 +678,74 @@ backend_tests! {
         assert!(home.contains(&format!("{}/tenants/default/scim/v2", s.base_url)));
     }
 }
+
+backend_tests! {
+    async fn webhooks_and_events_are_managed_in_the_console(backend) {
+        let s = start(backend).await;
+        let (b, csrf) = signed_in(&s).await;
+        // The address guard: a tenant admin cannot aim scimd at its own network.
+        let (status, _, page) = post(&b, &s, "/console/webhooks", &[("csrf", &csrf), ("url", "http://127.0.0.1:9/hook")]).await;
+        assert_eq!(status, 400);
+        assert!(page.contains("is not a permitted webhook target"), "{page}");
+        let (status, _, page) = post(&b, &s, "/console/webhooks", &[("csrf", &csrf), ("url", "https://hooks.example.com/scim"), ("types", "user.nope")]).await;
+        assert_eq!(status, 400, "{page}");
+        let (status, _, created) = post(&b, &s, "/console/webhooks", &[
+            ("csrf", &csrf), ("url", "https://hooks.example.com/scim"), ("types", "user.* group.member_added"), ("format", "standard"),
+        ]).await;
+        assert_eq!(status, 201, "{created}");
+        let secret = between(&created, "<code id=\"secret\">", "<");
+        assert!(secret.starts_with("whsec_"), "{secret}");
+        let endpoint = s.store.endpoints(s.tenant.id).await.unwrap().remove(0);
+        let (_, _, list) = get(&b, &s, "/console/webhooks").await;
+        assert!(list.contains("https://hooks.example.com/scim") && list.contains("user.* group.member_added"), "{list}");
+        assert!(!list.contains(&secret), "shown once");
+        let path = format!("/console/webhooks/{}", endpoint.id);
+        // A test ping is queued as a delivery.
+        let (status, headers, _) = post(&b, &s, &format!("{path}/test"), &[("csrf", &csrf)]).await;
+        assert_eq!(status, 303);
+        assert_eq!(headers["location"].to_str().unwrap(), format!("{path}?tested=1"));
+        let (_, _, page) = get(&b, &s, &path).await;
+        assert!(page.contains("test ping") && page.contains("pending"), "{page}");
+        assert_eq!(get(&b, &s, &format!("{path}?state=sideways")).await.0, 400);
+        // Disable and enable.
+        assert_eq!(post(&b, &s, &format!("{path}/enabled"), &[("csrf", &csrf), ("enabled", "false")]).await.0, 303);
+        assert!(!s.store.endpoint(s.tenant.id, endpoint.id).await.unwrap().unwrap().enabled);
+        assert_eq!(post(&b, &s, &format!("{path}/enabled"), &[("csrf", &csrf), ("enabled", "true")]).await.0, 303);
+        assert!(s.store.endpoint(s.tenant.id, endpoint.id).await.unwrap().unwrap().enabled);
+        // Replays: a bad start is refused with the reason.
+        let (status, _, page) = post(&b, &s, &format!("{path}/replay"), &[("csrf", &csrf), ("from", "minus one")]).await;
+        assert_eq!(status, 400);
+        assert!(page.contains("a seq is a non-negative whole number"), "{page}");
+        let (status, headers, _) = post(&b, &s, &format!("{path}/replay"), &[("csrf", &csrf), ("dead_letters", "1")]).await;
+        assert_eq!(status, 303);
+        assert!(headers["location"].to_str().unwrap().contains("queued="));
+        // Rotation shows a new secret once.
+        let (status, _, rotated) = post(&b, &s, &format!("{path}/rotate"), &[("csrf", &csrf)]).await;
+        assert_eq!(status, 200);
+        let new_secret = between(&rotated, "<code id=\"secret\">", "<");
+        assert!(new_secret.starts_with("whsec_") && new_secret != secret);
+        assert!(rotated.contains("Old secret signs until"));
+        assert_eq!(post(&b, &s, &format!("{path}/rotate"), &[("csrf", "forged")]).await.0, 403);
+        // The events page shows what SCIM did, newest first, with the types filter of the API.
+        let u = s.post("/scim/v2/Users", &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "eve@acme.example"})).await;
+        let id = u.body["id"].as_str().unwrap().to_owned();
+        let p = s.patch(&format!("/scim/v2/Users/{id}"), &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "active", "value": false}]})).await;
+        assert_eq!(p.status, 200);
+        let (status, _, page) = get(&b, &s, "/console/events").await;
+        assert_eq!(status, 200);
+        let deactivated = page.find("user.deactivated").unwrap_or_else(|| panic!("{page}"));
+        let created = page.find("user.created").unwrap();
+        assert!(deactivated < created, "newest first");
+        assert!(page.contains(&format!("/console/users/{id}")));
+        let (_, _, only) = get(&b, &s, "/console/events?type=user.deactivated").await;
+        assert!(only.contains("user.deactivated") && !only.contains("<code>user.created</code>"), "{only}");
+        let (status, _, bad) = get(&b, &s, "/console/events?type=user.nope").await;
+        assert_eq!(status, 400);
+        assert!(bad.contains("use an event type such as"), "{bad}");
+        // Deleting asks first, then the webhook and its deliveries are gone.
+        assert_eq!(get(&b, &s, &format!("{path}/delete")).await.0, 200);
+        assert_eq!(post(&b, &s, &format!("{path}/delete"), &[("csrf", &csrf)]).await.0, 303);
+        assert!(s.store.endpoints(s.tenant.id).await.unwrap().is_empty());
+        assert_eq!(get(&b, &s, &path).await.0, 404);
+    }
+}
