@@ -1,6 +1,7 @@
 //! The provisioning log: every SCIM request of the tenant with its outcome, filtered by status,
 //! client, method and time, newest first and paged back; each record's detail with the request
-//! body as recorded (passwords replaced by `***` before it was stored); and a live tail.
+//! and response bodies as recorded (passwords replaced by `***` before they were stored); and a
+//! live tail.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -57,6 +58,7 @@ struct DetailPage {
     resource: Option<(String, String)>,
     request_id: String,
     request_body: String,
+    response_body: String,
 }
 
 /// The filters of the list, read from the query string; `Err` says what is wrong, worded as the
@@ -143,14 +145,16 @@ pub(crate) async fn show(
         let kind = if e.path.contains("/Groups") { "groups" } else { "users" };
         (format!("/console/{kind}/{r}"), r)
     });
-    let request_body = match e.request_body.as_deref() {
-        // Pretty-printed when it is JSON (it is stored truncated, so it may not be).
+    // Pretty-printed when it is JSON (bodies are stored truncated, so they may not be).
+    let pretty = |b: Option<&str>| match b {
         Some(b) => serde_json::from_str::<serde_json::Value>(b)
             .ok()
             .and_then(|v| serde_json::to_string_pretty(&v).ok())
             .unwrap_or_else(|| b.to_owned()),
         None => String::new(),
     };
+    let request_body = pretty(e.request_body.as_deref());
+    let response_body = pretty(e.response_body.as_deref());
     let page = DetailPage {
         l: Layout::signed_in(&who, "Log record", "logs"),
         client: e.client.clone(),
@@ -164,6 +168,7 @@ pub(crate) async fn show(
         resource,
         request_id: e.request_id.clone().unwrap_or_default(),
         request_body,
+        response_body,
         e: Row::of(&e),
     };
     Ok(view::render(StatusCode::OK, &page))

@@ -27,8 +27,9 @@ use crate::AppState;
 use crate::auth::{CredentialKind, Principal};
 use crate::error::ApiError;
 
-/// Records queued but not yet written before new ones are dropped. With [`MAX_BODY`] this bounds
-/// the queue's memory to about 8 MiB however far the log store falls behind.
+/// Records queued but not yet written before new ones are dropped. With [`MAX_BODY`] and
+/// [`MAX_RESPONSE_BODY`] this bounds the queue's memory to about 12 MiB however far the log store
+/// falls behind.
 const QUEUE: usize = 2_000;
 /// Records per write.
 const BATCH: usize = 500;
@@ -42,6 +43,10 @@ const RETRY_MAX: Duration = Duration::from_secs(10);
 const MAX_BODY: usize = 4 * 1024;
 /// How much of an error response is read to find its scimType and detail.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// How much of a response body is kept: a user, an error. A write's response is kept only when it
+/// is already in memory whole and no larger than [`MAX_ERROR_BODY`] (a large group's is not
+/// buffered for the log's sake; its size is noted instead).
+const MAX_RESPONSE_BODY: usize = 2 * 1024;
 /// OAuth client names remembered before the memory is cleared.
 const MAX_CLIENT_NAMES: usize = 10_000;
 
@@ -404,15 +409,38 @@ pub(crate) async fn record(State(state): State<AppState>, req: Request, next: Ne
     };
 
     let status = resp.status();
-    let (resp, scim_type, detail) = if status.is_client_error() || status.is_server_error() {
+    let failed = status.is_client_error() || status.is_server_error();
+    let write = matches!(method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    let (resp, scim_type, detail, response_body) = if failed || write {
         let (rparts, rbody) = resp.into_parts();
-        let bytes = axum::body::to_bytes(rbody, MAX_ERROR_BODY).await.unwrap_or_default();
-        let err: Option<Value> = serde_json::from_slice(&bytes).ok();
-        let field = |k: &str| err.as_ref().and_then(|e| e.get(k)).and_then(Value::as_str).map(str::to_owned);
-        let (t, d) = (field("scimType"), field("detail"));
-        (Response::from_parts(rparts, Body::from(bytes)), t, d)
+        let size = axum::body::HttpBody::size_hint(&rbody).exact();
+        // An error is read to find its scimType and detail (bounded); a successful write's body
+        // only when it is whole in memory already and small, so the log never makes a response
+        // wait or costs its size in memory.
+        let readable = failed || size.is_some_and(|n| n <= MAX_ERROR_BODY as u64);
+        if readable {
+            let bytes = axum::body::to_bytes(rbody, MAX_ERROR_BODY).await.unwrap_or_default();
+            let mut parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
+            let field =
+                |k: &str| parsed.as_ref().and_then(|e| e.get(k)).and_then(Value::as_str).map(str::to_owned);
+            let (t, d) = if failed { (field("scimType"), field("detail")) } else { (None, None) };
+            let kept = match parsed.as_mut() {
+                // The same redaction as requests': a response never carries a password, and if a
+                // bug ever made one, the log would not keep it.
+                Some(v) => {
+                    redact(v, &method, &path);
+                    Some(truncate(v.to_string(), MAX_RESPONSE_BODY))
+                }
+                None if bytes.is_empty() => None,
+                None => Some(format!("(not JSON, {} bytes)", bytes.len())),
+            };
+            (Response::from_parts(rparts, Body::from(bytes)), t, d, kept)
+        } else {
+            let note = size.map(|n| format!("({n} bytes, not kept)"));
+            (Response::from_parts(rparts, rbody), None, None, note)
+        }
     } else {
-        (resp, None, None)
+        (resp, None, None, None)
     };
 
     // Only a request authenticated by a credential valid for the tenant it acts in reaches that
@@ -455,6 +483,7 @@ pub(crate) async fn record(State(state): State<AppState>, req: Request, next: Ne
         resource_id,
         request_body: body_text,
         request_id: crate::request_id::current(),
+        response_body,
     });
     resp
 }

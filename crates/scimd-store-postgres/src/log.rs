@@ -45,11 +45,11 @@ impl LogStore for PgLogStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        // PostgreSQL allows 65535 bound parameters per statement; 16 per row, so chunks of 500.
+        // PostgreSQL allows 65535 bound parameters per statement; 17 per row, so chunks of 500.
         for chunk in entries.chunks(500) {
             let mut qb: QueryBuilder<'_, Postgres> = QueryBuilder::new(
                 "INSERT INTO log (id, time, tenant_id, credential_id, credential_name, credential_kind, client, \
-                 method, path, status, scim_type, detail, duration_us, resource_id, request_body, request_id) ",
+                 method, path, status, scim_type, detail, duration_us, resource_id, request_body, request_id, response_body) ",
             );
             qb.push_values(chunk, |mut b, e| {
                 b.push_bind(e.id.to_string())
@@ -67,7 +67,8 @@ impl LogStore for PgLogStore {
                     .push_bind(i64::try_from(e.duration_us).unwrap_or(i64::MAX))
                     .push_bind(e.resource_id.clone())
                     .push_bind(e.request_body.clone())
-                    .push_bind(e.request_id.clone());
+                    .push_bind(e.request_id.clone())
+                    .push_bind(e.response_body.clone());
             });
             // A batch retried after a lost acknowledgement repeats ids: recorded once.
             qb.push(" ON CONFLICT (id) DO NOTHING");

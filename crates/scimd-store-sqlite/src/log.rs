@@ -92,11 +92,11 @@ impl SqliteLogStore {
 
     async fn append_batch(&self, entries: &[LogEntry]) -> Result<()> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
-        // SQLite allows 32766 bound parameters per statement; 16 per row, so chunks of 500.
+        // SQLite allows 32766 bound parameters per statement; 17 per row, so chunks of 500.
         for chunk in entries.chunks(500) {
             let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
                 "INSERT OR IGNORE INTO log (id, time, tenant_id, credential_id, credential_name, credential_kind, client, \
-                 method, path, status, scim_type, detail, duration_us, resource_id, request_body, request_id) ",
+                 method, path, status, scim_type, detail, duration_us, resource_id, request_body, request_id, response_body) ",
             );
             qb.push_values(chunk, |mut b, e| {
                 b.push_bind(e.id.to_string())
@@ -114,7 +114,8 @@ impl SqliteLogStore {
                     .push_bind(i64::try_from(e.duration_us).unwrap_or(i64::MAX))
                     .push_bind(e.resource_id.clone())
                     .push_bind(e.request_body.clone())
-                    .push_bind(e.request_id.clone());
+                    .push_bind(e.request_id.clone())
+                    .push_bind(e.response_body.clone());
             });
             // Not kept in the connection's statement cache: every batch size is a statement of
             // its own, and sqlx kept up to 100 of them (SQLite: ~190 KB each, 8 MB of the
@@ -231,6 +232,7 @@ mod tests {
             resource_id: None,
             request_body: Some("{}".into()),
             request_id: None,
+            response_body: Some("{\"id\":\"x\"}".into()),
         }
     }
 

@@ -50,6 +50,10 @@ pub struct LogEntry {
     pub request_body: Option<String>,
     /// The request id (also in the server's own log lines).
     pub request_id: Option<String>,
+    /// The response body of a write or an error, secrets replaced, truncated; a note of its size
+    /// when it was too large to keep; `None` for reads (their answer can be read again).
+    #[serde(default)]
+    pub response_body: Option<String>,
 }
 
 /// What to read from the log.

@@ -221,5 +221,6 @@ pub fn log_entry(row: &dyn Columns) -> Result<LogEntry> {
         resource_id: row.opt_text("resource_id")?,
         request_body: row.opt_text("request_body")?,
         request_id: row.opt_text("request_id")?,
+        response_body: row.opt_text("response_body")?,
     })
 }

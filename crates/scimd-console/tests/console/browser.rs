@@ -338,3 +338,29 @@ async fn a_form_posted_from_another_site_changes_nothing() {
     assert_eq!(s.store.list_tokens(s.tenant.id).await.unwrap().len(), before, "no token was made");
     chrome.client.clone().close().await.unwrap();
 }
+
+/// Guessing from the browser: after the account's free attempts the form says to wait, and the
+/// right password waits too.
+#[tokio::test]
+async fn guesses_in_the_browser_meet_the_throttle() {
+    let Some(chrome) = chrome("guesses_in_the_browser_meet_the_throttle").await else { return };
+    let c = &chrome.client;
+    let s = start(Backend::Sqlite).await;
+    c.goto(&s.url("/console/login")).await.unwrap();
+    let mut messages = Vec::new();
+    for i in 0..6 {
+        fill(c, "#tenant", "default").await;
+        fill(c, "#email", EMAIL).await;
+        fill(c, "#password", &format!("wrong guess {i}")).await;
+        click(c, "#sign-in").await;
+        messages.push(text(c, "#login-error").await);
+    }
+    assert!(messages[..5].iter().all(|m| m == "Wrong tenant, email or password."), "{messages:?}");
+    assert!(messages[5].starts_with("Too many failed sign-ins. Wait "), "{messages:?}");
+    fill(c, "#password", PASSWORD).await;
+    click(c, "#sign-in").await;
+    assert!(text(c, "#login-error").await.starts_with("Too many failed sign-ins"));
+    assert_eq!(path(c).await, "/console/login");
+    shot(c, "sign-in-throttled").await;
+    chrome.client.clone().close().await.unwrap();
+}

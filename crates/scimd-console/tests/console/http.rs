@@ -390,6 +390,14 @@ backend_tests! {
         assert_eq!(status, 200);
         assert!(detail.contains("dana@acme.example") && detail.contains("***"), "{detail}");
         assert!(!detail.contains("s3cret-value-123"), "{detail}");
+        // The response as scimd sent it: the created user with its id.
+        let response = between(&detail, "<pre id=\"response-body\">", "</pre>");
+        assert!(unescape(&response).contains(&format!("\"id\": \"{id}\"")), "{detail}");
+        // The refused duplicate: its error body.
+        let (_, _, refused_page) = get(&b, &s, "/console/logs?status=409").await;
+        let dup_record = between(&refused_page, "href=\"/console/logs/", "\"");
+        let (_, _, dup) = get(&b, &s, &format!("/console/logs/{dup_record}")).await;
+        assert!(unescape(&between(&dup, "<pre id=\"response-body\">", "</pre>")).contains("\"scimType\": \"uniqueness\""), "{dup}");
         assert_eq!(get(&b, &s, "/console/logs/not-an-id").await.0, 404);
     }
 }

@@ -447,3 +447,31 @@ async fn a_throttled_request_names_its_credential_and_oauth_names_the_client(bac
     assert_eq!(oauth[0]["credential_name"], "Microsoft Entra ID", "the client's name, not its id");
 }
 }
+
+backend_tests! {
+async fn responses_of_writes_and_errors_are_kept_small_and_redacted(backend) {
+    let s = TestServer::start_with(backend).await;
+    let admin = s.token_for(&s.tenant, Scopes::parse(["admin"]).unwrap(), false).await;
+    let user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "kim@acme.example", "password": "hunter2 hunter2"});
+    let created = s.post("/scim/v2/Users", &user).await;
+    assert_eq!(created.status, 201);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.get(&format!("/scim/v2/Users/{id}")).await.status, 200);
+    assert_eq!(s.post("/scim/v2/Users", &user).await.status, 409);
+    // A response too large to keep whole: its size only.
+    let big = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "big@acme.example", "displayName": "x".repeat(70_000)});
+    assert_eq!(s.post("/scim/v2/Users", &big).await.status, 201);
+    let list = entries(&s, &admin, "", 4).await;
+    let by = |method: &str, status: u64| list.iter().find(|e| e["method"] == method && e["status"] == status).unwrap().clone();
+    let post = list.iter().find(|e| e["status"] == 201 && e["request_body"].as_str().unwrap().contains("kim@")).unwrap();
+    let kept: Value = serde_json::from_str(post["response_body"].as_str().unwrap()).unwrap();
+    assert_eq!(kept["id"], id.as_str(), "the created user as answered");
+    assert!(!post["response_body"].as_str().unwrap().contains("hunter2"));
+    assert!(by("GET", 200)["response_body"].is_null(), "reads are not kept");
+    let dup: Value = serde_json::from_str(by("POST", 409)["response_body"].as_str().unwrap()).unwrap();
+    assert_eq!(dup["scimType"], "uniqueness");
+    let large = list.iter().find(|e| e["status"] == 201 && e["request_body"].as_str().unwrap().contains("big@")).unwrap();
+    let note = large["response_body"].as_str().unwrap();
+    assert!(note.starts_with('(') && note.ends_with(" bytes, not kept)"), "{note}");
+}
+}
