@@ -6,7 +6,7 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use uuid::Uuid;
 
 use scimd_http::AppState;
@@ -63,8 +63,7 @@ async fn list_page(state: &AppState, who: &SignedIn) -> Result<ListPage, Console
 }
 
 fn back(key: &str, email: &str) -> Response {
-    let q = url::form_urlencoded::Serializer::new(String::new()).append_pair(key, email).finish();
-    Redirect::to(&format!("/console/admins?{q}")).into_response()
+    view::see_other("/console/admins", key, email)
 }
 
 /// The new password from a form: both fields, equal.

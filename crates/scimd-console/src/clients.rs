@@ -8,7 +8,7 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 
 use scimd_http::AppState;
 use scimd_oauth::{ClientRegistration, RegisterError, Scopes};
@@ -258,9 +258,5 @@ pub(crate) async fn delete(
     let client = own_client(&state, &who, &client_id).await?;
     state.store.delete_client(&client.client_id).await?;
     tracing::info!(admin = %who.admin.id, client = %client.client_id, "OAuth client deleted in the console");
-    let to = format!(
-        "/console/clients?{}",
-        url::form_urlencoded::Serializer::new(String::new()).append_pair("deleted", &client.name).finish()
-    );
-    Ok(Redirect::to(&to).into_response())
+    Ok(view::see_other("/console/clients", "deleted", &client.name))
 }

@@ -6,7 +6,7 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 
 use scimd_http::domains::{self, DomainError, txt_record};
 use scimd_http::{ApiError, AppState};
@@ -69,8 +69,7 @@ async fn refused(
 }
 
 fn back(key: &str, domain: &str) -> Response {
-    let q = url::form_urlencoded::Serializer::new(String::new()).append_pair(key, domain).finish();
-    Redirect::to(&format!("/console/domains?{q}")).into_response()
+    view::see_other("/console/domains", key, domain)
 }
 
 /// `GET /console/domains`.

@@ -35,18 +35,7 @@ pub(crate) const LOGIN_COOKIE: &str = "scimd_console_login";
 /// not write a row every time.
 const TOUCH_GRANULARITY: time::Duration = time::Duration::minutes(1);
 
-/// A cookie's value from the request (the first one of that name).
-pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (n, value) = pair.trim().split_once('=')?;
-            (n == name && !value.is_empty()).then_some(value)
-        })
-}
+pub(crate) use scimd_http::oauth::cookie;
 
 /// Whether cookies must be `Secure`: scimd is reached over https (its base URL says so).
 pub(crate) fn secure(state: &AppState, headers: &HeaderMap) -> bool {

@@ -7,7 +7,7 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use uuid::Uuid;
 
 use scimd_http::AppState;
@@ -239,9 +239,5 @@ pub(crate) async fn revoke(
     let token = own_token(&state, &who, &id).await?;
     state.store.revoke_token(token.id).await?;
     tracing::info!(admin = %who.admin.id, credential = %token.id, "token revoked in the console");
-    let to = format!(
-        "/console/tokens?{}",
-        url::form_urlencoded::Serializer::new(String::new()).append_pair("revoked", &token.name).finish()
-    );
-    Ok(Redirect::to(&to).into_response())
+    Ok(view::see_other("/console/tokens", "revoked", &token.name))
 }

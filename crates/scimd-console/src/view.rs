@@ -83,6 +83,12 @@ pub(crate) fn render<T: Template>(status: StatusCode, page: &T) -> Response {
     }
 }
 
+/// 303 to `path?key=value` (post/redirect/get): the page then says what was done.
+pub(crate) fn see_other(path: &str, key: &str, value: &str) -> Response {
+    let q = url::form_urlencoded::Serializer::new(String::new()).append_pair(key, value).finish();
+    axum::response::Redirect::to(&format!("{path}?{q}")).into_response()
+}
+
 /// A time as admins read it: `2026-12-03 14:31 UTC`.
 pub(crate) fn when(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);

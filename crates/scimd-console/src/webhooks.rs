@@ -272,8 +272,7 @@ pub(crate) async fn show(
 }
 
 fn back(id: &str, key: &str, value: &str) -> Response {
-    let q = url::form_urlencoded::Serializer::new(String::new()).append_pair(key, value).finish();
-    Redirect::to(&format!("/console/webhooks/{id}?{q}")).into_response()
+    view::see_other(&format!("/console/webhooks/{id}"), key, value)
 }
 
 /// `POST /console/webhooks/{id}/test`: a signed `ping`, sent by the worker like any event.

@@ -31,15 +31,7 @@ use crate::AppState;
 pub(crate) const COOKIE: &str = "scimd_session";
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == COOKIE && !value.is_empty()).then(|| value.to_owned())
-        })
+    super::cookie(headers, COOKIE).map(str::to_owned)
 }
 
 fn set_cookie(resp: &mut Response, value: &Secret, secure: bool, max_age: i64) {

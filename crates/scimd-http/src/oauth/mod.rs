@@ -33,6 +33,21 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/.well-known/oauth-authorization-server", get(metadata))
 }
 
+/// The value of the cookie `name` in a request (RFC 6265 §5.4: `Cookie: a=1; b=2`, possibly in
+/// several header lines), the first one if it repeats; an empty value is no cookie. For the
+/// browser pages: the authorization pages here and the console.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (n, value) = pair.trim().split_once('=')?;
+            (n == name && !value.is_empty()).then_some(value)
+        })
+}
+
 /// The issuer identifier (RFC 8414 §2): `--base-url` when set, else `http://` and the request's
 /// Host (one of the allowed hosts, [`crate::head`]). Behind TLS, set `--base-url https://…`: the
 /// issuer must be the URL clients use.
