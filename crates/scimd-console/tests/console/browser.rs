@@ -97,13 +97,33 @@ async fn text(c: &Client, css: &str) -> String {
 }
 
 async fn fill(c: &Client, css: &str, value: &str) {
-    let e = c.find(Locator::Css(css)).await.unwrap();
+    let e = c.wait().for_element(Locator::Css(css)).await.unwrap();
     e.clear().await.unwrap();
     e.send_keys(value).await.unwrap();
 }
 
+/// Clicks what changes nothing but the page it is on (a checkbox, a copy button).
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css(css)).await.unwrap().click().await.unwrap();
+}
+
+/// Clicks what loads another page (a submit button, a link) and waits until the old page is gone,
+/// so that the next look finds the new one, however slow the machine.
+async fn submit(c: &Client, css: &str) {
+    follow(c, c.wait().for_element(Locator::Css(css)).await.unwrap()).await;
+}
+
+async fn follow(c: &Client, e: fantoccini::elements::Element) {
+    let _ = c;
+    e.click().await.unwrap();
+    for _ in 0..300 {
+        // An element of a page that was replaced is "stale".
+        if e.is_enabled().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the click did not load another page");
 }
 
 async fn path(c: &Client) -> String {
@@ -145,24 +165,24 @@ async fn an_admin_connects_an_identity_provider_in_chromium() {
     fill(c, "#tenant", "default").await;
     fill(c, "#email", EMAIL).await;
     fill(c, "#password", "not the password").await;
-    click(c, "#sign-in").await;
+    submit(c, "#sign-in").await;
     assert_eq!(text(c, "#login-error").await, "Wrong tenant, email or password.");
     shot(c, "sign-in-refused").await;
     fill(c, "#password", PASSWORD).await;
-    click(c, "#sign-in").await;
+    submit(c, "#sign-in").await;
     assert_eq!(path(c).await, "/console/");
     let scim_url = format!("{}/tenants/default/scim/v2", s.base_url);
     assert_eq!(text(c, "#scim-url").await, scim_url);
     shot(c, "connection").await;
 
     // A token, shown once; "Done" needs the "I have stored it" box.
-    c.find(Locator::LinkText("Tokens")).await.unwrap().click().await.unwrap();
+    follow(c, c.find(Locator::LinkText("Tokens")).await.unwrap()).await;
     assert_eq!(path(c).await, "/console/tokens");
-    click(c, "#new-token").await;
+    submit(c, "#new-token").await;
     assert_eq!(path(c).await, "/console/tokens/new");
     fill(c, "#name", "Microsoft Entra ID").await;
     fill(c, "#expires_days", "90").await;
-    click(c, "#create-token").await;
+    submit(c, "#create-token").await;
     let secret = text(c, "#secret").await;
     assert!(secret.len() > 30, "{secret}");
     shot(c, "token-created").await;
@@ -170,7 +190,7 @@ async fn an_admin_connects_an_identity_provider_in_chromium() {
     assert_eq!(path(c).await, "/console/tokens", "the required box blocks Done");
     assert!(c.source().await.unwrap().contains(&secret), "still on the secret page");
     click(c, "#stored").await;
-    click(c, "#done").await;
+    submit(c, "#done").await;
     eventually("back on the list", || async {
         path(c).await.starts_with("/console/tokens") && !c.source().await.unwrap().contains(&secret)
     })
@@ -187,7 +207,7 @@ async fn an_admin_connects_an_identity_provider_in_chromium() {
     .await
     .unwrap();
     assert!(text(c, "h1").await.starts_with("Revoke the token"));
-    click(c, "#confirm").await;
+    submit(c, "#confirm").await;
     assert!(text(c, ".notice").await.contains("was revoked"));
     shot(c, "tokens").await;
     assert_eq!(scim_status(&s, "/scim/v2/Users", &secret).await, 401, "revoked");
@@ -196,7 +216,7 @@ async fn an_admin_connects_an_identity_provider_in_chromium() {
     c.goto(&s.url("/console/clients/new")).await.unwrap();
     fill(c, "#name", "Entra (OAuth)").await;
     click(c, "#grant-cc").await;
-    click(c, "#create-client").await;
+    submit(c, "#create-client").await;
     let client_id = text(c, "#client-id").await;
     let client_secret = text(c, "#secret").await;
     shot(c, "client-created").await;
@@ -234,7 +254,7 @@ async fn an_admin_connects_an_identity_provider_in_chromium() {
 
     // The filter box: the API's error for a bad filter, and (htmx) results as one types.
     fill(c, "#filter", "userName eq").await;
-    click(c, "#apply-filter").await;
+    submit(c, "#apply-filter").await;
     assert!(text(c, "#filter-error").await.starts_with("invalidFilter: "));
     shot(c, "filter-error").await;
     c.goto(&s.url("/console/users")).await.unwrap();
@@ -250,7 +270,7 @@ async fn an_admin_connects_an_identity_provider_in_chromium() {
 
     // The user's page, and its history in the provisioning log.
     c.goto(&s.url("/console/users")).await.unwrap();
-    c.find(Locator::LinkText(evil)).await.unwrap().click().await.unwrap();
+    follow(c, c.find(Locator::LinkText(evil)).await.unwrap()).await;
     assert_eq!(text(c, "#resource-title").await, evil);
     assert!(!c.source().await.unwrap().contains("hunter2"));
     shot(c, "user").await;
@@ -261,7 +281,7 @@ async fn an_admin_connects_an_identity_provider_in_chromium() {
     })
     .await;
     shot(c, "log").await;
-    c.find(Locator::Css("#log tbody tr a")).await.unwrap().click().await.unwrap();
+    follow(c, c.find(Locator::Css("#log tbody tr a")).await.unwrap()).await;
     assert!(text(c, "#request-body").await.contains("***"));
 
     // The live tail adds a request as it arrives.
@@ -278,16 +298,16 @@ async fn an_admin_connects_an_identity_provider_in_chromium() {
     assert!(text(c, "#log tbody tr:first-child").await.contains("GET /scim/v2/Users"));
 
     // A webhook for the application, its secret once, and the events it will carry.
-    c.find(Locator::LinkText("Events")).await.unwrap().click().await.unwrap();
+    follow(c, c.find(Locator::LinkText("Events")).await.unwrap()).await;
     assert_eq!(path(c).await, "/console/webhooks");
     fill(c, "#url", "https://app.example.com/scim-events").await;
     fill(c, "#types", "user.* group.member_added").await;
-    click(c, "#create-webhook").await;
+    submit(c, "#create-webhook").await;
     assert!(text(c, "#secret").await.starts_with("whsec_"));
     click(c, "#stored").await;
-    click(c, "#done").await;
+    submit(c, "#done").await;
     eventually("the webhook's page", || async { path(c).await.starts_with("/console/webhooks/") }).await;
-    click(c, "#send-test").await;
+    submit(c, "#send-test").await;
     assert!(text(c, "#notice").await.contains("ping is queued"));
     shot(c, "webhook").await;
     c.goto(&s.url("/console/events")).await.unwrap();
@@ -298,7 +318,7 @@ async fn an_admin_connects_an_identity_provider_in_chromium() {
     shot(c, "admins").await;
 
     // Signing out ends the session.
-    click(c, "#sign-out").await;
+    submit(c, "#sign-out").await;
     assert_eq!(path(c).await, "/console/login");
     c.goto(&s.url("/console/tokens")).await.unwrap();
     assert_eq!(path(c).await, "/console/login");
@@ -317,7 +337,7 @@ async fn a_form_posted_from_another_site_changes_nothing() {
     fill(c, "#tenant", "default").await;
     fill(c, "#email", EMAIL).await;
     fill(c, "#password", PASSWORD).await;
-    click(c, "#sign-in").await;
+    submit(c, "#sign-in").await;
     assert_eq!(path(c).await, "/console/");
     let before = s.store.list_tokens(s.tenant.id).await.unwrap().len();
 
@@ -352,13 +372,13 @@ async fn guesses_in_the_browser_meet_the_throttle() {
         fill(c, "#tenant", "default").await;
         fill(c, "#email", EMAIL).await;
         fill(c, "#password", &format!("wrong guess {i}")).await;
-        click(c, "#sign-in").await;
+        submit(c, "#sign-in").await;
         messages.push(text(c, "#login-error").await);
     }
     assert!(messages[..5].iter().all(|m| m == "Wrong tenant, email or password."), "{messages:?}");
     assert!(messages[5].starts_with("Too many failed sign-ins. Wait "), "{messages:?}");
     fill(c, "#password", PASSWORD).await;
-    click(c, "#sign-in").await;
+    submit(c, "#sign-in").await;
     assert!(text(c, "#login-error").await.starts_with("Too many failed sign-ins"));
     assert_eq!(path(c).await, "/console/login");
     shot(c, "sign-in-throttled").await;
