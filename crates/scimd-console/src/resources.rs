@@ -23,10 +23,14 @@ const PAGE: u64 = 50;
 /// Log records shown in a resource's history.
 const HISTORY: u32 = 50;
 
-fn schema(kind: ResourceKind) -> ResourceSchema {
+/// The core schemas, built once (they are the API's: the filter box checks against them).
+static SCHEMAS: std::sync::LazyLock<[ResourceSchema; 2]> =
+    std::sync::LazyLock::new(|| [ResourceSchema::user(), ResourceSchema::group()]);
+
+fn schema(kind: ResourceKind) -> &'static ResourceSchema {
     match kind {
-        ResourceKind::User => ResourceSchema::user(),
-        ResourceKind::Group => ResourceSchema::group(),
+        ResourceKind::User => &SCHEMAS[0],
+        ResourceKind::Group => &SCHEMAS[1],
     }
 }
 
@@ -158,7 +162,7 @@ async fn list(
     } else {
         let checked = scimd_filter::parse_filter(&filter_text)
             .map_err(|e| ScimError::invalid_filter(e.to_string()))
-            .and_then(|f| scimd_schema::filter_eval::validate_filter(&rs, &f).map(|()| f));
+            .and_then(|f| scimd_schema::filter_eval::validate_filter(rs, &f).map(|()| f));
         match checked {
             Ok(f) => Some(f),
             Err(e) => return Ok(refused(page, &e)),
@@ -171,7 +175,7 @@ async fn list(
         paging: Paging::Index { start_index: start, count: PAGE },
         with_members: false,
     };
-    let found = match state.store.list(who.tenant.id, kind, &rs, &query).await {
+    let found = match state.store.list(who.tenant.id, kind, rs, &query).await {
         Ok(found) => found,
         // A filter the database cannot answer (an unsupported operator on this attribute).
         Err(StoreError::Scim(e)) => return Ok(refused(page, &e)),

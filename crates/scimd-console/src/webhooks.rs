@@ -214,9 +214,10 @@ async fn detail(
     };
     let filter = q.iter().find(|(k, _)| k == "state").map(|(_, v)| v.clone()).unwrap_or_default();
     let mut error = None;
-    let deliveries = match hooks::deliveries_query(
-        &q.iter().filter(|(k, _)| k == "state" && !filter.is_empty()).cloned().collect::<Vec<_>>(),
-    ) {
+    // The admin API's parameters, checked by its own function; "Any" sends an empty state.
+    let asked: Vec<(String, String)> =
+        if filter.is_empty() { Vec::new() } else { vec![("state".into(), filter.clone())] };
+    let deliveries = match hooks::deliveries_query(&asked) {
         Ok((wanted, limit)) => state.store.deliveries(who.tenant.id, e.id, wanted, limit).await?,
         Err(m) => {
             error = Some(m);
@@ -467,8 +468,10 @@ fn event_row(seq: u64, body: &str) -> EventRow {
         format!("{} {}", s(&["data", "member_type"]), s(&["data", "member"]))
     } else if let Some(changed) = v.get("changed").and_then(Value::as_array) {
         changed.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
+    } else if s(&["resource", "type"]) == "User" {
+        s(&["data", "userName"])
     } else {
-        s(&["data", "userName"]).to_string() + &s(&["data", "displayName"])
+        s(&["data", "displayName"])
     };
     EventRow {
         seq: seq.to_string(),
