@@ -343,6 +343,37 @@ fn truncate(mut s: String, max: usize) -> String {
     s
 }
 
+/// What the log keeps of a response body: its text, truncated. A response never carries a
+/// password (RFC 7643 §4.1.1: `returned` is `never`), so the text is kept as sent, without the
+/// cost of parsing every write's answer; should one ever name a password (a bug), it is parsed
+/// and redacted like a request before anything is kept.
+fn response_text(bytes: &[u8], method: &Method, path: &str) -> Option<String> {
+    if bytes.is_empty() {
+        return None;
+    }
+    let mentions_password = bytes.windows(8).any(|w| w.eq_ignore_ascii_case(b"password"));
+    if mentions_password {
+        return Some(match serde_json::from_slice::<Value>(bytes) {
+            Ok(mut v) => {
+                redact(&mut v, method, path);
+                truncate(v.to_string(), MAX_RESPONSE_BODY)
+            }
+            Err(_) => format!("(not JSON, {} bytes)", bytes.len()),
+        });
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) if text.len() <= MAX_RESPONSE_BODY => Some(text.to_owned()),
+        Ok(text) => {
+            let mut cut = MAX_RESPONSE_BODY;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            Some(format!("{}…", &text[..cut]))
+        }
+        Err(_) => Some(format!("(not text, {} bytes)", bytes.len())),
+    }
+}
+
 /// `…/Users/{id}` or `…/Groups/{id}` → the id.
 fn resource_in_path(path: &str) -> Option<String> {
     let mut parts = path.rsplit('/');
@@ -420,21 +451,20 @@ pub(crate) async fn record(State(state): State<AppState>, req: Request, next: Ne
         let readable = failed || size.is_some_and(|n| n <= MAX_ERROR_BODY as u64);
         if readable {
             let bytes = axum::body::to_bytes(rbody, MAX_ERROR_BODY).await.unwrap_or_default();
-            let mut parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
-            let field =
-                |k: &str| parsed.as_ref().and_then(|e| e.get(k)).and_then(Value::as_str).map(str::to_owned);
-            let (t, d) = if failed { (field("scimType"), field("detail")) } else { (None, None) };
-            let kept = match parsed.as_mut() {
-                // The same redaction as requests': a response never carries a password, and if a
-                // bug ever made one, the log would not keep it.
-                Some(v) => {
-                    redact(v, &method, &path);
-                    Some(truncate(v.to_string(), MAX_RESPONSE_BODY))
-                }
-                None if bytes.is_empty() => None,
-                None => Some(format!("(not JSON, {} bytes)", bytes.len())),
+            let (t, d) = if failed {
+                let err: Option<Value> = serde_json::from_slice(&bytes).ok();
+                let field =
+                    |k: &str| err.as_ref().and_then(|e| e.get(k)).and_then(Value::as_str).map(str::to_owned);
+                (field("scimType"), field("detail"))
+            } else {
+                (None, None)
             };
-            (Response::from_parts(rparts, Body::from(bytes)), t, d, kept)
+            (
+                Response::from_parts(rparts, Body::from(bytes.clone())),
+                t,
+                d,
+                response_text(&bytes, &method, &path),
+            )
         } else {
             let note = size.map(|n| format!("({n} bytes, not kept)"));
             (Response::from_parts(rparts, rbody), None, None, note)
@@ -494,6 +524,25 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn response_bodies_are_kept_as_sent_and_redacted_if_they_ever_name_a_password() {
+        let user = br#"{"id":"1","userName":"a@b.example"}"#;
+        assert_eq!(
+            response_text(user, &Method::POST, "/scim/v2/Users").as_deref(),
+            Some(r#"{"id":"1","userName":"a@b.example"}"#)
+        );
+        let leaked = br#"{"id":"1","userName":"a@b.example","PassWord":"hunter2"}"#;
+        let kept = response_text(leaked, &Method::POST, "/scim/v2/Users").unwrap();
+        assert!(!kept.contains("hunter2") && kept.contains("***"), "{kept}");
+        let long = format!("\"{}\"", "é".repeat(5000));
+        let kept = response_text(long.as_bytes(), &Method::PUT, "/scim/v2/Users/1").unwrap();
+        assert!(
+            kept.len() <= MAX_RESPONSE_BODY + '…'.len_utf8() && kept.ends_with('…'),
+            "cut on a character boundary"
+        );
+        assert_eq!(response_text(b"", &Method::DELETE, "/scim/v2/Users/1"), None);
+    }
 
     #[test]
     fn status_and_since_filters() {

@@ -757,3 +757,42 @@ backend_tests! {
         assert_eq!(get(&b, &s, &path).await.0, 404);
     }
 }
+
+/// Behind TLS (`--base-url https://…`) the cookies are `Secure`, and the pages name the public URLs.
+#[tokio::test]
+async fn behind_https_the_cookies_are_secure() {
+    let config =
+        scimd_http::HttpConfig { base_url: Some("https://scim.example.com".into()), ..Default::default() };
+    let s = start_opts(Options { backend: Backend::Sqlite, config, ..Options::default() }).await;
+    let b = browser();
+    let (_, headers, _) = get(&b, &s, "/console/login").await;
+    assert!(cookie_line(&headers, "scimd_console_login").contains("; Secure"));
+    let (_, _, form) = get(&b, &s, "/console/login").await;
+    let csrf = field(&form, "csrf");
+    // The login cookie is Secure, so this plain-http client does not send it back: set it by hand,
+    // as a browser on https would send it.
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(s.url("/console/login"))
+        .header("cookie", format!("scimd_console_login={csrf}"))
+        .form(&[("csrf", csrf.as_str()), ("tenant", "default"), ("email", EMAIL), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let session = cookie_line(r.headers(), "scimd_console").to_owned();
+    assert!(session.contains("; Secure") && session.contains("HttpOnly"), "{session}");
+    let value = cookie_value(&session);
+    let home = reqwest::Client::new()
+        .get(s.url("/console/"))
+        .header("cookie", format!("scimd_console={value}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("https://scim.example.com/tenants/default/scim/v2"), "{home}");
+}
