@@ -84,6 +84,7 @@ pub fn routes(config: ConsoleConfig) -> Router<AppState> {
         .route("/settings", get(settings::show).post(settings::save))
         .route("/tenants", get(tenants::list).post(tenants::create))
         .route("/tenants/select", post(tenants::select))
+        .route("/tenants/{slug}/delete", get(tenants::confirm_delete).post(tenants::delete))
         .route("/users", get(resources::list_users))
         .route("/users/{id}", get(resources::show_user))
         .route("/groups", get(resources::list_groups))

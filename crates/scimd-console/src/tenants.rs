@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -13,7 +13,7 @@ use scimd_store::StoreError;
 
 use crate::error::ConsoleError;
 use crate::session::{Form, SignedIn};
-use crate::view::{self, Layout, when};
+use crate::view::{self, ConfirmPage, Layout, when};
 
 struct TenantRow {
     slug: String,
@@ -106,4 +106,63 @@ pub(crate) async fn create(
     p.error = Some(refused);
     p.typed = slug;
     Ok(view::render(StatusCode::BAD_REQUEST, &p))
+}
+
+/// The tenant an operator may delete: any but the one their own account belongs to (deleting it
+/// would delete them with it; `scimd tenant delete` can).
+async fn deletable(
+    state: &AppState,
+    who: &SignedIn,
+    slug: &str,
+) -> Result<scimd_store::Tenant, ConsoleError> {
+    operator_only(who)?;
+    let Some(tenant) = state.store.tenant_by_slug(slug).await? else {
+        return Err(ConsoleError::NotFound(format!("There is no tenant {slug:?}.")));
+    };
+    if tenant.id == who.admin.tenant {
+        return Err(ConsoleError::Forbidden(
+            "Your own account belongs to this tenant: another tenant's operator or `scimd tenant delete` can delete it."
+                .into(),
+        ));
+    }
+    Ok(tenant)
+}
+
+/// `GET /console/tenants/{slug}/delete`: asks first, naming what would go.
+pub(crate) async fn confirm_delete(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(slug): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let tenant = deletable(&state, &who, &slug).await?;
+    let held = scimd_http::resource_totals(&*state.store, tenant.id).await?;
+    let explanation = format!(
+        "It holds {} users and {} groups. They go with it, and so do its tokens, OAuth clients, admins, \
+         domains, webhooks, event log and provisioning log: its identity providers are refused from now on. \
+         This cannot be undone.",
+        held["users"], held["groups"]
+    );
+    let page = ConfirmPage {
+        l: Layout::signed_in(&who, "Delete tenant", "tenants"),
+        question: format!("Delete tenant {}?", tenant.slug),
+        explanation: &explanation,
+        action: format!("/console/tenants/{}/delete", tenant.slug),
+        button: "Delete tenant",
+        back: "/console/tenants",
+    };
+    Ok(view::render(StatusCode::OK, &page))
+}
+
+/// `POST /console/tenants/{slug}/delete`.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(slug): Path<String>,
+    body: Bytes,
+) -> Result<Response, ConsoleError> {
+    who.check_csrf(&Form::parse(&body))?;
+    let tenant = deletable(&state, &who, &slug).await?;
+    scimd_http::delete_tenant_serving(&state, &tenant).await?;
+    tracing::info!(admin = %who.admin.id, tenant = %tenant.slug, "tenant deleted in the console");
+    Ok(Redirect::to("/console/tenants").into_response())
 }

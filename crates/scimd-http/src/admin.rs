@@ -45,7 +45,7 @@ pub(crate) fn routes() -> Router<AppState> {
 /// `/admin/v1/tenants`: every tenant, and new ones, for operator tokens only (what `scimd tenant
 /// list|create` do).
 pub(crate) fn tenant_routes() -> Router<AppState> {
-    Router::new().route("/", get(list_tenants).post(create_tenant))
+    Router::new().route("/", get(list_tenants).post(create_tenant)).route("/{slug}", delete(delete_tenant))
 }
 
 /// A tenant as listed.
@@ -57,7 +57,7 @@ fn require_operator(p: &Principal) -> Result<(), ApiError> {
     if p.credential.operator {
         Ok(())
     } else {
-        Err(ScimError::status(403, "listing and creating tenants takes an operator token").into())
+        Err(ScimError::status(403, "managing tenants takes an operator token").into())
     }
 }
 
@@ -92,6 +92,82 @@ async fn create_tenant(
     })?;
     tracing::info!(tenant = %tenant.slug, "tenant created through the admin API");
     Ok((StatusCode::CREATED, axum::Json(tenant_json(&tenant))).into_response())
+}
+
+/// `DELETE /admin/v1/tenants/{slug}`: the tenant and every row of it, its provisioning log
+/// included; answers what was removed ([`delete_tenant_everywhere`]). An operator token cannot
+/// delete the tenant it belongs to: it would be deleted with it, and the operator locked out.
+async fn delete_tenant(State(state): State<AppState>, p: Principal) -> Result<Response, ApiError> {
+    require_operator(&p)?;
+    if p.credential.home == p.tenant.id {
+        return Err(ScimError::new(
+            scimd_schema::ScimType::Mutability,
+            format!("this operator token belongs to tenant {:?}: delete it with another tenant's operator token or `scimd tenant delete`", p.tenant.slug),
+        )
+        .into());
+    }
+    let deleted = delete_tenant_serving(&state, &p.tenant).await?;
+    tracing::info!(tenant = %p.tenant.slug, "tenant deleted through the admin API");
+    Ok(axum::Json(deleted).into_response())
+}
+
+/// [`delete_tenant_everywhere`] in a serving process: between the two, the provisioning log's
+/// queue is written out, so the tenant's requests answered just before leave no record behind.
+///
+/// # Errors
+/// As [`delete_tenant_everywhere`].
+pub async fn delete_tenant_serving(
+    state: &AppState,
+    tenant: &scimd_store::Tenant,
+) -> Result<Value, StoreError> {
+    let mut deleted = delete_tenant_everywhere(&*state.store, None, tenant).await?;
+    if let Some(log) = &state.log {
+        log.flush().await;
+        deleted["deleted"]["log"] = json!(log.store().delete_tenant(tenant.id).await?);
+    }
+    Ok(deleted)
+}
+
+/// Deletes `tenant` from the store ([`scimd_store::TenantStore::delete_tenant`]) and then its
+/// provisioning log, and says what went: `{"slug", "id", "deleted": {table: rows}}`. The CLI's
+/// `scimd tenant delete` and the console call this too.
+///
+/// # Errors
+/// The store's; a tenant deleted meanwhile is [`StoreError::NotFound`]. A deletion that fails
+/// part way leaves a smaller tenant; deleting it again finishes.
+pub async fn delete_tenant_everywhere(
+    store: &dyn scimd_store::Store,
+    log: Option<&dyn scimd_store::LogStore>,
+    tenant: &scimd_store::Tenant,
+) -> Result<Value, StoreError> {
+    let mut deletion = store.delete_tenant(tenant.id).await?;
+    if let Some(log) = log {
+        deletion.rows.insert("log", log.delete_tenant(tenant.id).await?);
+    }
+    Ok(json!({"slug": tenant.slug, "id": tenant.id, "deleted": deletion.rows}))
+}
+
+/// How many users and groups `tenant` holds, `{"users": n, "groups": m}`: what a deletion's
+/// confirmation names (`scimd tenant delete` without `--yes`, the console).
+///
+/// # Errors
+/// The store's.
+pub async fn resource_totals(store: &dyn scimd_store::Store, tenant: Uuid) -> Result<Value, StoreError> {
+    use scimd_store::{ListQuery, Paging, ResourceKind};
+    let count = |kind, schema| async move {
+        let q = ListQuery {
+            filter: None,
+            sort_by: None,
+            sort_order: Default::default(),
+            // RFC 7644 §3.4.2.4: count 0 asks for totalResults alone.
+            paging: Paging::Index { start_index: 1, count: 0 },
+            with_members: false,
+        };
+        store.list(tenant, kind, &schema, &q).await.map(|page| page.total_results)
+    };
+    let users = count(ResourceKind::User, scimd_schema::ResourceSchema::user()).await?;
+    let groups = count(ResourceKind::Group, scimd_schema::ResourceSchema::group()).await?;
+    Ok(json!({"users": users, "groups": groups}))
 }
 
 /// The `admin` scope opens the admin API of the credential's own tenant; an operator

@@ -75,6 +75,8 @@ pub struct CredentialInfo {
     pub kind: CredentialKind,
     /// Whether it reaches every tenant.
     pub operator: bool,
+    /// The tenant it belongs to: [`Principal::tenant`] unless an operator names another.
+    pub home: uuid::Uuid,
 }
 
 /// The authenticated caller of a request: the tenant it acts in, what it may do, and by which
@@ -156,6 +158,7 @@ impl CredentialVerifier for StaticTokenVerifier {
                 tracing::warn!(credential = %record.id, error = %e, "could not record the token's last use");
             }
         }
+        let home = tenant.id;
         Ok(Some(Principal {
             tenant,
             scopes: Scopes::parse_lenient(record.scopes.iter().map(String::as_str)),
@@ -164,6 +167,7 @@ impl CredentialVerifier for StaticTokenVerifier {
                 name: record.name,
                 kind: CredentialKind::StaticToken,
                 operator: record.operator,
+                home,
             },
         }))
     }
@@ -208,6 +212,7 @@ impl CredentialVerifier for AccessTokenVerifier {
                 name: access.client_id,
                 kind: CredentialKind::OAuthAccessToken,
                 operator: false,
+                home: access.tenant,
             },
         }))
     }

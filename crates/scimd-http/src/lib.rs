@@ -35,7 +35,10 @@ use tower_http::normalize_path::NormalizePathLayer;
 
 use scimd_store::{Clock, Store};
 
-pub use admin::{admin_json, client_json, domain_json, tenant_json, token_json};
+pub use admin::{
+    admin_json, client_json, delete_tenant_everywhere, delete_tenant_serving, domain_json, resource_totals,
+    tenant_json, token_json,
+};
 pub use auth::{
     AccessTokenVerifier, ChainVerifier, CredentialVerifier, Principal, Scope, Scopes, StaticTokenVerifier,
 };

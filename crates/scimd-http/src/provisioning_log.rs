@@ -52,11 +52,21 @@ const MAX_CLIENT_NAMES: usize = 10_000;
 
 /// The recorder: a queue in front of the log store.
 pub struct ProvisioningLog {
-    tx: mpsc::Sender<LogEntry>,
+    tx: mpsc::Sender<Queued>,
     store: Arc<dyn LogStore>,
     dropped: std::sync::atomic::AtomicU64,
     /// OAuth client id → name, for the records' `credential_name`.
     client_names: Mutex<std::collections::HashMap<String, String>>,
+}
+
+/// What the writer task receives: a record, or a request to write what it holds now and say so.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every message is a record; boxing it would cost an allocation per request"
+)]
+enum Queued {
+    Entry(LogEntry),
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 impl std::fmt::Debug for ProvisioningLog {
@@ -69,17 +79,22 @@ impl ProvisioningLog {
     /// Starts the writer task (and hourly pruning of records older than `retention`) on the
     /// current tokio runtime.
     pub fn start(store: Arc<dyn LogStore>, clock: Arc<dyn Clock>, retention: time::Duration) -> Arc<Self> {
-        let (tx, mut rx) = mpsc::channel::<LogEntry>(QUEUE);
+        let (tx, mut rx) = mpsc::channel::<Queued>(QUEUE);
         let writer = store.clone();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             let mut last_prune: Option<OffsetDateTime> = None;
             while let Some(first) = rx.recv().await {
-                batch.push(first);
+                let mut flushed = Vec::new();
+                match first {
+                    Queued::Entry(e) => batch.push(e),
+                    Queued::Flush(done) => flushed.push(done),
+                }
                 let deadline = tokio::time::Instant::now() + LINGER;
-                while batch.len() < BATCH {
+                while batch.len() < BATCH && flushed.is_empty() {
                     match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(e)) => batch.push(e),
+                        Ok(Some(Queued::Entry(e))) => batch.push(e),
+                        Ok(Some(Queued::Flush(done))) => flushed.push(done),
                         Ok(None) | Err(_) => break,
                     }
                 }
@@ -99,6 +114,9 @@ impl ProvisioningLog {
                     wait = (wait * 2).min(RETRY_MAX);
                 }
                 batch.clear();
+                for done in flushed {
+                    let _ = done.send(());
+                }
                 let now = clock.now();
                 if last_prune.is_none_or(|t| now - t >= time::Duration::hours(1)) {
                     last_prune = Some(now);
@@ -156,8 +174,17 @@ impl ProvisioningLog {
         }
     }
 
+    /// Returns once every record queued before the call is in the store: a tenant's deletion
+    /// waits for it, so that its requests answered just before are not written after it.
+    pub async fn flush(&self) {
+        let (done, written) = tokio::sync::oneshot::channel();
+        if self.tx.send(Queued::Flush(done)).await.is_ok() {
+            let _ = written.await;
+        }
+    }
+
     fn record(&self, entry: LogEntry) {
-        if self.tx.try_send(entry).is_err() {
+        if self.tx.try_send(Queued::Entry(entry)).is_err() {
             self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
@@ -524,6 +551,64 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// A log store in memory: what was appended, in order.
+    #[derive(Default)]
+    struct Memory(Mutex<Vec<LogEntry>>);
+
+    #[async_trait::async_trait]
+    impl LogStore for Memory {
+        async fn append(&self, entries: &[LogEntry]) -> scimd_store::Result<()> {
+            self.0.lock().unwrap().extend_from_slice(entries);
+            Ok(())
+        }
+        async fn query(&self, _: &scimd_store::LogQuery) -> scimd_store::Result<Vec<LogEntry>> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+        async fn prune(&self, _: OffsetDateTime) -> scimd_store::Result<u64> {
+            Ok(0)
+        }
+        async fn delete_tenant(&self, _: uuid::Uuid) -> scimd_store::Result<u64> {
+            Ok(0)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn flush_writes_what_is_queued_without_waiting_for_the_batch_to_fill() {
+        let memory = Arc::new(Memory::default());
+        let clock = Arc::new(scimd_store::MockClock::new(time::macros::datetime!(2026-12-04 12:00 UTC)));
+        let log = ProvisioningLog::start(memory.clone(), clock, time::Duration::days(30));
+        let entry = |n: u128| LogEntry {
+            id: uuid::Uuid::from_u128(n),
+            time: time::macros::datetime!(2026-12-04 12:00 UTC),
+            tenant: uuid::Uuid::nil(),
+            credential_id: None,
+            credential_name: None,
+            credential_kind: None,
+            client: "other".into(),
+            method: "GET".into(),
+            path: "/scim/v2/Users".into(),
+            status: 200,
+            scim_type: None,
+            detail: None,
+            duration_us: 1,
+            resource_id: None,
+            request_body: None,
+            request_id: None,
+            response_body: None,
+        };
+        log.record(entry(1));
+        log.record(entry(2));
+        // Tokio's clock is paused, so it moves only when every task waits on a timer: a flush
+        // that waited out the writer's linger would show as virtual time passed.
+        let asked = tokio::time::Instant::now();
+        log.flush().await;
+        assert!(asked.elapsed() < LINGER, "the flush waited for the linger: {:?}", asked.elapsed());
+        let written: Vec<u128> = memory.0.lock().unwrap().iter().map(|e| e.id.as_u128()).collect();
+        assert_eq!(written, [1, 2]);
+        log.flush().await;
+        assert_eq!(memory.0.lock().unwrap().len(), 2, "an empty flush writes nothing");
+    }
 
     #[test]
     fn response_bodies_are_kept_as_sent_and_redacted_if_they_ever_name_a_password() {

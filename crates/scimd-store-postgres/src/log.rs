@@ -7,7 +7,10 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
+use scimd_store::sql::Dialect;
+use scimd_store::tenants::{DELETION_BATCH, until_empty};
 use scimd_store::{LogEntry, LogQuery, LogStore, Result};
+use uuid::Uuid;
 
 use crate::{PgOptions, map_err, time_to_db};
 
@@ -108,6 +111,16 @@ impl LogStore for PgLogStore {
         }
         qb.push(" LIMIT ").push_bind(i64::from(q.limit));
         qb.build().fetch_all(&self.pool).await.map_err(map_err)?.iter().map(entry_from_row).collect()
+    }
+
+    async fn delete_tenant(&self, tenant: Uuid) -> Result<u64> {
+        let sql = scimd_store::tenants::batch_delete(Dialect::Postgres, "log", "id");
+        let tenant = tenant.to_string();
+        until_empty(|| async {
+            let done = sqlx::query(&sql).bind(&tenant).bind(DELETION_BATCH).execute(&self.pool).await;
+            Ok(done.map_err(map_err)?.rows_affected())
+        })
+        .await
     }
 
     async fn prune(&self, before: OffsetDateTime) -> Result<u64> {

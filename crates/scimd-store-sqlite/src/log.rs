@@ -13,7 +13,10 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 
+use scimd_store::sql::Dialect;
+use scimd_store::tenants::{DELETION_BATCH, until_empty};
 use scimd_store::{LogEntry, LogQuery, LogStore, Result, StoreError};
+use uuid::Uuid;
 
 use crate::map_err;
 use crate::pool::{clean_after_use, time_to_db};
@@ -178,6 +181,21 @@ impl LogStore for SqliteLogStore {
             .await
             .map_err(map_err);
         Ok(self.health.record(done)?.rows_affected())
+    }
+
+    async fn delete_tenant(&self, tenant: Uuid) -> Result<u64> {
+        let sql = scimd_store::tenants::batch_delete(Dialect::Sqlite, "log", "id");
+        let tenant = tenant.to_string();
+        until_empty(|| async {
+            let done = sqlx::query(&sql)
+                .bind(&tenant)
+                .bind(DELETION_BATCH)
+                .execute(&self.writer)
+                .await
+                .map_err(map_err);
+            Ok(self.health.record(done)?.rows_affected())
+        })
+        .await
     }
 
     /// After a failed write, a probe write must reach the log's disk (`write_health.rs`).

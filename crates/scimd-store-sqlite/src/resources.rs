@@ -873,4 +873,36 @@ mod store_tests {
             matches!(bad, Err(StoreError::Scim(ref e)) if e.scim_type == Some(scimd_schema::ScimType::InvalidCursor))
         );
     }
+
+    /// More rows than one batch of a deletion: the batches repeat until the tenant is empty, and
+    /// the other tenant keeps everything.
+    #[tokio::test]
+    async fn a_tenant_larger_than_a_batch_is_deleted_whole() {
+        let (_dir, s) = store().await;
+        let acme = ctx(&s).await;
+        let beta = s.create_tenant("beta").await.unwrap();
+        let beta_ctx = WriteContext { tenant: beta.id, ..acme.clone() };
+        s.create(&beta_ctx, user("kept")).await.unwrap();
+        let n = usize::try_from(scimd_store::tenants::DELETION_BATCH).unwrap() + 200;
+        let mut writes = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let (s, acme) = (s.clone(), acme.clone());
+            writes.spawn(async move { s.create(&acme, user(&format!("u{i}"))).await.unwrap().0.id });
+        }
+        let ids = writes.join_all().await;
+        s.create(&acme, group("everyone", ids)).await.unwrap();
+
+        let deletion = s.delete_tenant(acme.tenant).await.unwrap();
+        assert_eq!(deletion.rows["resources"], n as u64 + 1);
+        assert_eq!(deletion.rows["members"], n as u64);
+        assert_eq!(deletion.rows["events"], 2 * n as u64 + 1, "a creation each, and the group's additions");
+        assert_eq!(deletion.rows["tenants"], 1);
+        assert_eq!(s.tenant_by_id(acme.tenant).await.unwrap(), None);
+        assert!(matches!(s.delete_tenant(acme.tenant).await, Err(StoreError::NotFound)));
+        let left =
+            s.list_of(beta.id, ResourceKind::User, None, Paging::Index { start_index: 1, count: 10 }).await;
+        assert_eq!(left.unwrap().total_results, 1);
+        // The counters the group commit keeps are read again after another connection's commit.
+        s.create(&beta_ctx, user("after")).await.unwrap();
+    }
 }

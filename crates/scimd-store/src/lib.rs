@@ -34,7 +34,7 @@ pub use model::*;
 pub use oauth::OAuthStore;
 pub use resources::ResourceStore;
 pub use search::search_document;
-pub use tenants::TenantStore;
+pub use tenants::{TenantDeletion, TenantStore};
 pub use token::TokenSecret;
 
 /// Everything a backend provides: what the HTTP layer holds as `Arc<dyn Store>`.

@@ -89,6 +89,10 @@ pub trait LogStore: Send + Sync + 'static {
     async fn query(&self, q: &LogQuery) -> Result<Vec<LogEntry>>;
     /// Deletes records older than `before` (retention); returns how many.
     async fn prune(&self, before: OffsetDateTime) -> Result<u64>;
+    /// Deletes every record of a tenant that is being deleted
+    /// ([`crate::TenantStore::delete_tenant`]), in transactions of at most
+    /// [`crate::tenants::DELETION_BATCH`] rows; returns how many.
+    async fn delete_tenant(&self, tenant: Uuid) -> Result<u64>;
     /// Answers when records can be written (`/readyz`): a store that remembers a failed write
     /// checks that writes reach its disk again. By default, always.
     async fn ping(&self) -> Result<()> {

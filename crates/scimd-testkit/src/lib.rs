@@ -25,6 +25,7 @@ use scimd_store_sqlite::SqliteStore;
 
 pub mod dns;
 pub mod pg;
+pub mod tables;
 
 /// The storage backend a test server runs on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

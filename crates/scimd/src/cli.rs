@@ -366,6 +366,16 @@ pub enum TenantCommand {
     },
     /// List every tenant as JSON lines (slug, id, created), by slug.
     List,
+    /// Delete a tenant and everything of it: users, groups, credentials, admins, domains,
+    /// event log, deliveries and provisioning log. Prints what was removed as JSON. Cannot be
+    /// undone; without --yes it only says what it would delete.
+    Delete {
+        /// The tenant.
+        slug: String,
+        /// Really delete.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Print a tenant's settings as JSON.
     Show {
         /// The tenant.
@@ -511,6 +521,20 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             for t in store.list_tenants().await? {
                 out(scimd_http::tenant_json(&t))?;
             }
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Delete { slug, yes }) => {
+            let tenant = tenant_by_slug(&*store, &slug).await?;
+            if !yes {
+                let held = scimd_http::resource_totals(&*store, tenant.id).await?;
+                return Err(CliError::Usage(format!(
+                    "tenant {slug:?} holds {} users and {} groups: deleting it removes them, its credentials, \
+                     admins, domains, events and provisioning log, and cannot be undone; run again with --yes",
+                    held["users"], held["groups"]
+                )));
+            }
+            let log = crate::database::open_log(&settings.database, &settings.postgres).await?;
+            out(scimd_http::delete_tenant_everywhere(&*store, Some(&*log), &tenant).await?)?;
             Ok(())
         }
         Command::Tenant(TenantCommand::Show { slug }) => {

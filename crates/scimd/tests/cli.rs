@@ -20,6 +20,7 @@ mod events;
 mod faults;
 mod oauth;
 mod provisioning_log;
+mod tenants;
 mod webhooks;
 
 const BIN: &str = env!("CARGO_BIN_EXE_scimd");

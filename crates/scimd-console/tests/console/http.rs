@@ -684,6 +684,30 @@ backend_tests! {
         assert_eq!(post(&ops, &s, "/console/tenants/select", &[("csrf", &csrf), ("slug", "default")]).await.0, 303);
         let (_, _, home) = get(&ops, &s, "/console/").await;
         assert!(home.contains(&format!("{}/tenants/default/scim/v2", s.base_url)));
+
+        // Deleting a tenant: asked first, with what it holds; never the operator's own.
+        let user = serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ada"});
+        let r = s.client.post(s.url("/tenants/acme/scim/v2/Users")).bearer_auth(&secret).json(&user).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        assert_eq!(post(&ops, &s, "/console/tenants/select", &[("csrf", &csrf), ("slug", "acme")]).await.0, 303);
+        let (status, _, confirm) = get(&ops, &s, "/console/tenants/acme/delete").await;
+        assert_eq!(status, 200);
+        assert!(confirm.contains("Delete tenant acme?") && confirm.contains("holds 1 users and 0 groups"), "{confirm}");
+        assert_eq!(get(&ops, &s, "/console/tenants/default/delete").await.0, 403, "the operator's own tenant");
+        assert_eq!(post(&ops, &s, "/console/tenants/default/delete", &[("csrf", &csrf)]).await.0, 403);
+        assert_eq!(get(&b, &s, "/console/tenants/acme/delete").await.0, 404, "not for a tenant's own admin");
+        assert_eq!(post(&ops, &s, "/console/tenants/acme/delete", &[("csrf", "forged")]).await.0, 403);
+        assert_eq!(get(&ops, &s, "/console/tenants/nope/delete").await.0, 404);
+        let (status, headers, _) = post(&ops, &s, "/console/tenants/acme/delete", &[("csrf", &csrf)]).await;
+        assert_eq!((status, headers["location"].to_str().unwrap()), (303, "/console/tenants"));
+        assert!(s.store.tenant_by_slug("acme").await.unwrap().is_none());
+        let r = s.client.get(s.url("/tenants/acme/scim/v2/Users")).bearer_auth(&secret).send().await.unwrap();
+        assert_eq!(r.status(), 401, "its tokens went with it");
+        // The session that acted in it is back in the operator's own tenant.
+        let (_, _, home) = get(&ops, &s, "/console/").await;
+        assert!(home.contains(&format!("{}/tenants/default/scim/v2", s.base_url)), "{home}");
+        let (_, _, page) = get(&ops, &s, "/console/tenants").await;
+        assert!(!page.contains("<code>acme</code>"), "{page}");
     }
 }
 

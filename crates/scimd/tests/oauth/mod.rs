@@ -15,12 +15,12 @@ fn json_lines(s: &str) -> Vec<Value> {
 }
 
 fn admin_create(dir: &Path, tenant: &str, email: &str, password: &str) -> std::process::Output {
-    admin_with_password(dir, "create", tenant, email, password)
+    admin_with_password(&db_url(dir), "create", tenant, email, password)
 }
 
 /// `scimd admin create|reset-password … --password-stdin` with `password` on stdin.
-fn admin_with_password(
-    dir: &Path,
+pub(super) fn admin_with_password(
+    database: &str,
     command: &str,
     tenant: &str,
     email: &str,
@@ -29,7 +29,7 @@ fn admin_with_password(
     let mut child = Command::new(BIN)
         .args([
             "--database",
-            &db_url(dir),
+            database,
             "admin",
             command,
             "--tenant",
@@ -68,11 +68,11 @@ fn admin_list_reset_password_and_delete() {
     assert!(!stdout(&o).contains("argon2"), "never the hash");
     assert!(json_lines(&stdout(&scimd(dir.path(), &["admin", "list", "--tenant", "other"]))).is_empty());
 
-    let o = admin_with_password(dir.path(), "reset-password", "acme", "IT@acme.example", "short");
+    let o = admin_with_password(&db_url(dir.path()), "reset-password", "acme", "IT@acme.example", "short");
     assert!(!o.status.success());
     assert!(stderr(&o).contains("at least 12 characters"), "{}", stderr(&o));
     let o = admin_with_password(
-        dir.path(),
+        &db_url(dir.path()),
         "reset-password",
         "acme",
         "IT@acme.example",
@@ -80,7 +80,7 @@ fn admin_list_reset_password_and_delete() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let o = admin_with_password(
-        dir.path(),
+        &db_url(dir.path()),
         "reset-password",
         "other",
         "it@acme.example",
@@ -231,6 +231,71 @@ fn field(html: &str, name: &str) -> String {
     html[at..at + html[at..].find('"').unwrap()].replace("&amp;", "&")
 }
 
+/// Okta's authorization-code connection: the admin signs in on the authorization page and
+/// approves, and Okta exchanges the code; the token response (with a refresh token).
+pub(super) async fn okta_connects(
+    base: &str,
+    okta: &Value,
+    redirect: &str,
+    email: &str,
+    password: &str,
+) -> Value {
+    let c = client();
+    let b = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap();
+    let okta_id = okta["client_id"].as_str().unwrap();
+    let auth = format!(
+        "{base}/oauth2/authorize?response_type=code&client_id={okta_id}&redirect_uri={redirect}&state=okta-state"
+    );
+    let html = b.get(&auth).send().await.unwrap().text().await.unwrap();
+    let r = b
+        .post(format!("{base}/oauth2/authorize"))
+        .form(&[
+            ("response_type", "code"),
+            ("client_id", okta_id),
+            ("redirect_uri", redirect),
+            ("state", "okta-state"),
+            ("csrf", &field(&html, "csrf")),
+            ("action", "login"),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let html = b.get(&auth).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Approve access"), "{html}");
+    let r = b
+        .post(format!("{base}/oauth2/authorize"))
+        .form(&[
+            ("response_type", "code"),
+            ("client_id", okta_id),
+            ("redirect_uri", redirect),
+            ("state", "okta-state"),
+            ("csrf", &field(&html, "csrf")),
+            ("action", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let r = c
+        .post(format!("{base}/oauth2/token"))
+        .basic_auth(okta_id, okta["client_secret"].as_str())
+        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", redirect)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn entra_and_okta_connect_to_the_binary() {
     let dir = tempfile::tempdir().unwrap();
@@ -282,59 +347,8 @@ async fn entra_and_okta_connect_to_the_binary() {
     assert_eq!(r.status(), 200);
 
     // Okta: the admin signs in and approves; Okta exchanges the code.
-    let b = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .build()
-        .unwrap();
     let okta_id = okta["client_id"].as_str().unwrap();
-    let auth = format!(
-        "{base}/oauth2/authorize?response_type=code&client_id={okta_id}&redirect_uri={redirect}&state=okta-state"
-    );
-    let html = b.get(&auth).send().await.unwrap().text().await.unwrap();
-    let r = b
-        .post(format!("{base}/oauth2/authorize"))
-        .form(&[
-            ("response_type", "code"),
-            ("client_id", okta_id),
-            ("redirect_uri", redirect),
-            ("state", "okta-state"),
-            ("csrf", &field(&html, "csrf")),
-            ("action", "login"),
-            ("email", "it@acme.example"),
-            ("password", "correct horse battery"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    let html = b.get(&auth).send().await.unwrap().text().await.unwrap();
-    assert!(html.contains("Approve access"), "{html}");
-    let r = b
-        .post(format!("{base}/oauth2/authorize"))
-        .form(&[
-            ("response_type", "code"),
-            ("client_id", okta_id),
-            ("redirect_uri", redirect),
-            ("state", "okta-state"),
-            ("csrf", &field(&html, "csrf")),
-            ("action", "approve"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
-    let r = c
-        .post(format!("{base}/oauth2/token"))
-        .basic_auth(okta_id, okta["client_secret"].as_str())
-        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", redirect)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let t: Value = r.json().await.unwrap();
+    let t = okta_connects(&base, &okta, redirect, "it@acme.example", "correct horse battery").await;
     let r = c
         .post(format!("{base}/oauth2/token"))
         .basic_auth(okta_id, okta["client_secret"].as_str())
