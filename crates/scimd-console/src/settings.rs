@@ -85,6 +85,13 @@ fn page(who: &SignedIn, settings: &TenantSettings) -> SettingsPage {
             current: value_of(&v, "unknown_members"),
         },
         Setting {
+            name: "groups",
+            title: "Groups",
+            sentence: "Whether the tenant provisions groups. Off, /Groups answers 404 and disappears from /ResourceTypes and /Schemas, and users show no groups: for applications that do not model groups (then also turn off “Provision Groups” in the identity provider). Groups stored before are kept, unseen, and return when it is turned on again.",
+            choices: vec![c("on", "Provisioned"), c("off", "Off")],
+            current: value_of(&v, "groups"),
+        },
+        Setting {
             name: "strict",
             title: "RFC-strict mode",
             sentence: "A PATCH filter that matches nothing is 400 noTarget and unknown attributes are refused, as RFC 7644 reads to the letter. Leave off for Entra ID, which creates elements through filters and sends stray attributes.",
@@ -142,6 +149,7 @@ pub(crate) async fn save(
         "require_if_match": form.get("require_if_match").is_some(),
         "reprovision": form.get("reprovision").unwrap_or(""),
         "unknown_members": form.get("unknown_members").unwrap_or(""),
+        "groups": form.get("groups").unwrap_or(""),
         "rate_limit": rate_limit,
     });
     let settings: TenantSettings = match serde_json::from_value(wanted) {

@@ -42,6 +42,22 @@ pub struct TenantSettings {
     /// Requests per second per credential before 429 with `Retry-After` (Entra retries on 429);
     /// `None` is the server's default ([`DEFAULT_RATE_LIMIT`]), `Some(0)` no limit.
     pub rate_limit: Option<u32>,
+    /// Whether the tenant provisions Groups at all.
+    pub groups: Groups,
+}
+
+/// Whether a tenant has the Group resource type (RFC 7643 §6 lets a service provider choose the
+/// resource types it serves). Applications that do not model groups turn it off, and tell the
+/// identity provider not to push them (Twilio's Entra guide: "disable Provision Groups").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Groups {
+    /// `/Groups` is served and listed in `/ResourceTypes` and `/Schemas`.
+    #[default]
+    On,
+    /// `/Groups` is 404 and absent from discovery; users show no `groups` and cannot be filtered
+    /// by them. Groups stored before are kept, unseen, and come back when it is turned on.
+    Off,
 }
 
 /// A domain a tenant claims (verified domains, docs/operations.md `scimd domain`): users' userNames and

@@ -411,6 +411,10 @@ pub struct TenantSetArgs {
     /// Requests per second per credential before 429 (0: unlimited; "default": the server's).
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<String>,
+    /// Whether the tenant provisions Groups: on (default), or off (/Groups is 404 and gone from
+    /// /ResourceTypes and /Schemas, for applications that do not model groups).
+    #[arg(long, value_name = "ON|OFF", value_parser = ["on", "off"])]
+    pub groups: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -612,6 +616,9 @@ async fn tenant_set(store: &dyn Store, args: TenantSetArgs) -> Result<(), CliErr
                     .map_err(|_| CliError::Usage(format!("--rate-limit {n:?}: a number, or default")))?,
             ),
         };
+    }
+    if let Some(v) = args.groups {
+        settings.groups = if v == "off" { scimd_store::Groups::Off } else { scimd_store::Groups::On };
     }
     let updated = store.update_tenant_settings(tenant.id, &settings).await?;
     out(settings_json(&updated.settings)?)?;

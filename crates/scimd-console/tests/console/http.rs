@@ -343,15 +343,15 @@ backend_tests! {
         assert!(page.contains("Re-provisioning") && page.contains("Okta re-creates users"), "{page}");
         let (status, headers, _) = post(&b, &s, "/console/settings", &[
             ("csrf", &csrf), ("patch_response", "body"), ("reprovision", "reactivate"),
-            ("unknown_members", "refuse"), ("strict", "true"), ("rate_limit", "50"),
+            ("unknown_members", "refuse"), ("strict", "true"), ("rate_limit", "50"), ("groups", "off"),
         ]).await;
         assert_eq!(status, 303);
         assert_eq!(headers["location"], "/console/settings?saved=1");
         let admin = s.token(&["admin"]).await;
         let got: serde_json::Value = s.client.get(s.url("/admin/v1/tenants/default/settings")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
-        assert_eq!(got, json!({"strict": true, "patch_response": "body", "require_if_match": false, "reprovision": "reactivate", "unknown_members": "refuse", "rate_limit": 50}));
+        assert_eq!(got, json!({"strict": true, "patch_response": "body", "require_if_match": false, "reprovision": "reactivate", "unknown_members": "refuse", "rate_limit": 50, "groups": "off"}));
         // A value no setting has is refused and changes nothing.
-        let (status, _, page) = post(&b, &s, "/console/settings", &[("csrf", &csrf), ("patch_response", "sometimes"), ("reprovision", "reject"), ("unknown_members", "skip")]).await;
+        let (status, _, page) = post(&b, &s, "/console/settings", &[("csrf", &csrf), ("patch_response", "sometimes"), ("reprovision", "reject"), ("unknown_members", "skip"), ("groups", "on")]).await;
         assert_eq!(status, 400, "{page}");
         let (status, _, _) = post(&b, &s, "/console/settings", &[("patch_response", "auto"), ("reprovision", "reject"), ("unknown_members", "skip")]).await;
         assert_eq!(status, 403, "no CSRF token");

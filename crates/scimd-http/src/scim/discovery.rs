@@ -75,68 +75,79 @@ async fn service_provider_config(
     Ok(scim_json(StatusCode::OK, &spc.to_json(&base(&state, &headers, &uri))))
 }
 
-fn resource_types_json(base: &str) -> Vec<Value> {
-    served_resource_types().into_iter().map(|rt| resource_type_json(rt, base)).collect()
+fn resource_types_json(p: &Principal, base: &str) -> Vec<Value> {
+    served_resource_types(p).into_iter().map(|rt| resource_type_json(rt, base)).collect()
 }
 
 async fn resource_types(
     State(state): State<AppState>,
-    _p: Principal,
+    p: Principal,
     headers: HeaderMap,
     uri: OriginalUri,
 ) -> Result<Response, ApiError> {
-    Ok(scim_json(StatusCode::OK, &list(resource_types_json(&base(&state, &headers, &uri)))))
+    Ok(scim_json(StatusCode::OK, &list(resource_types_json(&p, &base(&state, &headers, &uri)))))
 }
 
 async fn resource_type(
     State(state): State<AppState>,
-    _p: Principal,
+    p: Principal,
     Path(params): Path<Vec<(String, String)>>,
     headers: HeaderMap,
     uri: OriginalUri,
 ) -> Result<Response, ApiError> {
     let name = params.into_iter().find(|(k, _)| k == "name").map(|(_, v)| v).unwrap_or_default();
     let base = base(&state, &headers, &uri);
-    let found = served_resource_types()
+    let found = served_resource_types(&p)
         .into_iter()
         .find(|rt| rt.id.eq_ignore_ascii_case(&name))
         .ok_or_else(|| ScimError::not_found(format!("no resource type {name:?}")))?;
     Ok(scim_json(StatusCode::OK, &resource_type_json(found, &base)))
 }
 
-/// The resource types this server serves: the ones its SCIM handlers validate against.
-fn served_resource_types() -> [&'static scimd_schema::ResourceType; 2] {
-    [
-        &service::schema_of(ResourceKind::User).resource_type,
-        &service::schema_of(ResourceKind::Group).resource_type,
-    ]
+/// The resource types this server serves the tenant (RFC 7643 §6): the ones its SCIM handlers
+/// validate against, Group only while the tenant's Groups are on.
+fn served_resource_types(p: &Principal) -> Vec<&'static scimd_schema::ResourceType> {
+    [ResourceKind::User, ResourceKind::Group]
+        .into_iter()
+        .filter(|k| super::served(p, *k))
+        .map(|k| &service::schema_of(k).resource_type)
+        .collect()
 }
 
-fn served_schemas() -> Vec<scimd_schema::Schema> {
-    builtin::builtin_schemas()
+/// The schemas of those resource types (RFC 7643 §7). With the tenant's Groups off, Group's is
+/// left out, and so is the User attribute `groups`, which no response then carries.
+fn served_schemas(p: &Principal) -> Vec<scimd_schema::Schema> {
+    let mut all = builtin::builtin_schemas();
+    if !super::served(p, ResourceKind::Group) {
+        all.retain(|s| !s.id.eq_ignore_ascii_case(urn::GROUP));
+        for s in all.iter_mut().filter(|s| s.id.eq_ignore_ascii_case(urn::USER)) {
+            s.attributes.retain(|a| !a.name.eq_ignore_ascii_case("groups"));
+        }
+    }
+    all
 }
 
 async fn schemas(
     State(state): State<AppState>,
-    _p: Principal,
+    p: Principal,
     headers: HeaderMap,
     uri: OriginalUri,
 ) -> Result<Response, ApiError> {
     let base = base(&state, &headers, &uri);
-    let all = served_schemas().iter().map(|s| schema_json(s, &base)).collect();
+    let all = served_schemas(&p).iter().map(|s| schema_json(s, &base)).collect();
     Ok(scim_json(StatusCode::OK, &list(all)))
 }
 
 async fn schema(
     State(state): State<AppState>,
-    _p: Principal,
+    p: Principal,
     Path(params): Path<Vec<(String, String)>>,
     headers: HeaderMap,
     uri: OriginalUri,
 ) -> Result<Response, ApiError> {
     let id = params.into_iter().find(|(k, _)| k == "urn").map(|(_, v)| v).unwrap_or_default();
     let base = base(&state, &headers, &uri);
-    let found = served_schemas()
+    let found = served_schemas(&p)
         .into_iter()
         .find(|s| s.id.eq_ignore_ascii_case(&id))
         .ok_or_else(|| ScimError::not_found(format!("no schema {id:?}")))?;

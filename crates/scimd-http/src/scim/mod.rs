@@ -112,6 +112,24 @@ fn check_precondition(principal: &Principal, pre: Option<&Precondition>) -> Resu
     Ok(())
 }
 
+/// Whether the tenant serves resources of `kind` (tenant setting `groups`): RFC 7643 §6 lets a
+/// service provider choose its resource types, and one it does not serve is 404 (RFC 7644 §3.12).
+pub(crate) fn served(principal: &Principal, kind: ResourceKind) -> bool {
+    kind == ResourceKind::User || principal.tenant.settings.groups == scimd_store::Groups::On
+}
+
+/// The resource type is served to this tenant, and the credential may do `op` on it.
+fn allow(principal: &Principal, kind: ResourceKind, op: Op) -> Result<(), ApiError> {
+    if !served(principal, kind) {
+        return Err(ScimError::not_found(format!(
+            "tenant {:?} does not provision Groups (its setting groups is off)",
+            principal.tenant.slug
+        ))
+        .into());
+    }
+    principal.require(scope(kind, op))
+}
+
 fn scope(kind: ResourceKind, op: Op) -> Scope {
     match (kind, op) {
         (ResourceKind::User, Op::Read) => Scope::UsersRead,
@@ -178,7 +196,7 @@ async fn list(
     uri: OriginalUri,
     query: Vec<(String, String)>,
 ) -> Result<Response, ApiError> {
-    principal.require(scope(kind, Op::Read))?;
+    allow(&principal, kind, Op::Read)?;
     let params = ListParams::from_query(&state.config, &query)?;
     let body = service::list(&ctx(&state, &principal, &headers, &uri), kind, &params).await?;
     Ok(scim_bytes(StatusCode::OK, body))
@@ -192,7 +210,7 @@ async fn search(
     uri: OriginalUri,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    principal.require(scope(kind, Op::Read))?;
+    allow(&principal, kind, Op::Read)?;
     let params = ListParams::from_search_request(&state.config, &json_body(&body)?)?;
     let body = service::list(&ctx(&state, &principal, &headers, &uri), kind, &params).await?;
     Ok(scim_bytes(StatusCode::OK, body))
@@ -207,7 +225,7 @@ async fn create(
     query: Vec<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    principal.require(scope(kind, Op::Create))?;
+    allow(&principal, kind, Op::Create)?;
     let body = json_body(&body)?;
     let p = ProjectionParams::from_query(&query);
     let r = service::create(&ctx(&state, &principal, &headers, &uri), kind, body, &p).await?;
@@ -223,7 +241,7 @@ async fn read(
     uri: OriginalUri,
     query: Vec<(String, String)>,
 ) -> Result<Response, ApiError> {
-    principal.require(scope(kind, Op::Read))?;
+    allow(&principal, kind, Op::Read)?;
     let p = ProjectionParams::from_query(&query);
     let r = service::get(&ctx(&state, &principal, &headers, &uri), kind, &id, &p).await?;
     // RFC 7644 §3.14 / RFC 9110 §13.1.2: If-None-Match naming the current version → 304.
@@ -254,7 +272,7 @@ async fn write(
     query: Vec<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    principal.require(scope(kind, Op::Update))?;
+    allow(&principal, kind, Op::Update)?;
     let body = json_body(&body)?;
     let p = ProjectionParams::from_query(&query);
     let pre = precondition(&headers, header::IF_MATCH);
@@ -298,7 +316,7 @@ async fn remove(
     headers: HeaderMap,
     uri: OriginalUri,
 ) -> Result<Response, ApiError> {
-    principal.require(scope(kind, Op::Delete))?;
+    allow(&principal, kind, Op::Delete)?;
     let pre = precondition(&headers, header::IF_MATCH);
     check_precondition(&principal, pre.as_ref())?;
     service::delete(&ctx(&state, &principal, &headers, &uri), kind, &id, pre.as_ref()).await?;
@@ -415,7 +433,7 @@ async fn search_root(
 ) -> Result<Response, ApiError> {
     let readable: Vec<ResourceKind> = [ResourceKind::User, ResourceKind::Group]
         .into_iter()
-        .filter(|k| principal.require(scope(*k, Op::Read)).is_ok())
+        .filter(|k| allow(&principal, *k, Op::Read).is_ok())
         .collect();
     if readable.is_empty() {
         principal.require(Scope::UsersRead)?;

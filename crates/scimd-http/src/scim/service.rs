@@ -59,9 +59,46 @@ pub(crate) struct Ctx<'a> {
     pub limits: Limits,
 }
 
-fn wants_members(rs: &ResourceSchema, p: &ProjectionParams) -> Result<bool, ScimError> {
-    let proj = render::projection(rs, p)?;
-    Ok(proj.wants(rs, "members") || proj.wants(rs, "groups"))
+fn wants_members(ctx: &Ctx<'_>, rs: &ResourceSchema, p: &ProjectionParams) -> Result<bool, ScimError> {
+    Ok(members_wanted(ctx, rs, &render::projection(rs, p)?))
+}
+
+/// Whether the response shows membership rows: a group's `members`, or a user's `groups` — never
+/// while the tenant's Groups are off, when groups stored earlier are not to be seen.
+fn members_wanted(ctx: &Ctx<'_>, rs: &ResourceSchema, proj: &scimd_schema::projection::Projection) -> bool {
+    proj.wants(rs, "members") || (groups_on(ctx) && proj.wants(rs, "groups"))
+}
+
+fn groups_on(ctx: &Ctx<'_>) -> bool {
+    ctx.settings.groups == scimd_store::Groups::On
+}
+
+/// With the tenant's Groups off, a user's groups are not its to filter by either: 400
+/// `invalidFilter` (RFC 7644 §3.4.2.2), as for an attribute the resource type does not have.
+fn check_filter(
+    ctx: &Ctx<'_>,
+    rs: &ResourceSchema,
+    filter: Option<&scimd_filter::Filter>,
+) -> Result<(), ApiError> {
+    fn names_groups(rs: &ResourceSchema, f: &scimd_filter::Filter) -> bool {
+        use scimd_filter::Filter as F;
+        let is_groups = |a: &scimd_filter::AttrPath| {
+            rs.resolve_path(a).is_ok_and(|r| r.is_core && r.attr.name.eq_ignore_ascii_case("groups"))
+        };
+        match f {
+            F::Present { attr, .. } | F::Compare { attr, .. } | F::ValuePath { attr, .. } => is_groups(attr),
+            F::And(a, b, _) | F::Or(a, b, _) => names_groups(rs, a) || names_groups(rs, b),
+            F::Not(a, _) => names_groups(rs, a),
+        }
+    }
+    if groups_on(ctx) || !filter.is_some_and(|f| names_groups(rs, f)) {
+        return Ok(());
+    }
+    Err(ScimError::new(
+        scimd_schema::ScimType::InvalidFilter,
+        "this tenant does not provision Groups (its setting groups is off): users cannot be filtered by groups",
+    )
+    .into())
 }
 
 fn rendered(
@@ -71,6 +108,13 @@ fn rendered(
     p: &ProjectionParams,
 ) -> Result<Rendered, ApiError> {
     let proj = render::projection(rs, p)?;
+    let hidden;
+    let res = if !groups_on(ctx) && res.groups.as_ref().is_some_and(|g| !g.is_empty()) {
+        hidden = StoredResource { groups: None, ..res.clone() };
+        &hidden
+    } else {
+        res
+    };
     Ok(Rendered {
         body: serde_json::to_vec(&render::render(rs, res, &ctx.base, &proj)).map_err(render::internal)?,
         version: res.version,
@@ -195,7 +239,7 @@ pub(crate) async fn create(
         // POST (8 % of the server's CPU under POST /Users).
         stored.groups = Some(Vec::new());
     } else {
-        stored = reread(ctx, kind, stored, wants_members(rs, p)?).await?;
+        stored = reread(ctx, kind, stored, wants_members(ctx, rs, p)?).await?;
     }
     rendered(ctx, rs, &stored, p)
 }
@@ -317,7 +361,7 @@ pub(crate) async fn get(
     p: &ProjectionParams,
 ) -> Result<Rendered, ApiError> {
     let rs = schema_of(kind);
-    let with_members = wants_members(rs, p)?;
+    let with_members = wants_members(ctx, rs, p)?;
     let stored =
         ctx.store.get(ctx.tenant, kind, id, with_members).await?.ok_or_else(|| not_found(kind, id))?;
     let proj = render::projection(rs, p)?;
@@ -546,7 +590,7 @@ async fn written(
         let location = format!("{}/{}/{}", ctx.base, kind.endpoint(), stored.id);
         return Ok(Rendered { body: Vec::new(), version: stored.version, location });
     }
-    let stored = reread(ctx, kind, stored, !fresh || wants_members(rs, p)?).await?;
+    let stored = reread(ctx, kind, stored, !fresh || wants_members(ctx, rs, p)?).await?;
     rendered(ctx, rs, &stored, p)
 }
 
@@ -649,12 +693,13 @@ pub(crate) async fn list(
 ) -> Result<Vec<u8>, ApiError> {
     let rs = schema_of(kind);
     let proj = render::projection(rs, &params.projection)?;
+    check_filter(ctx, rs, params.filter.as_ref())?;
     let query = ListQuery {
         filter: params.filter.clone(),
         sort_by: params.sort_by.clone(),
         sort_order: params.sort_order,
         paging: params.paging.clone(),
-        with_members: proj.wants(rs, "members") || proj.wants(rs, "groups"),
+        with_members: members_wanted(ctx, rs, &proj),
     };
     let page = ctx.store.list(ctx.tenant, kind, rs, &query).await?;
     let whole = proj.keeps_documents_whole(rs);
@@ -696,6 +741,7 @@ pub(crate) async fn search_all(
             last_error = Some(e);
             continue;
         }
+        check_filter(ctx, rs, params.filter.as_ref())?;
         any_valid = true;
         let proj = render::projection(rs, &params.projection)?;
         let query = ListQuery {
@@ -703,7 +749,7 @@ pub(crate) async fn search_all(
             sort_by: params.sort_by.clone().filter(|s| rs.resolve_path(s).is_ok()),
             sort_order: params.sort_order,
             paging: Paging::Index { start_index: offset + 1, count: remaining },
-            with_members: proj.wants(rs, "members") || proj.wants(rs, "groups"),
+            with_members: members_wanted(ctx, rs, &proj),
         };
         let page = ctx.store.list(ctx.tenant, kind, rs, &query).await?;
         total += page.total_results;

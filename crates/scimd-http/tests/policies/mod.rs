@@ -9,6 +9,7 @@ use scimd_testkit::{TestServer, backend_tests};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
 /// Changes the settings named in `settings` (an RFC 7396 merge patch), leaving the others.
 async fn set(s: &TestServer, settings: Value) {
@@ -353,4 +354,93 @@ async fn operators_list_and_create_tenants_through_the_admin_api(backend) {
     let slugs: Vec<&str> = r.body["tenants"].as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap()).collect();
     assert_eq!(slugs, ["acme", "default"]);
 }
+}
+
+backend_tests! {
+/// Tenant setting `groups: off` (RFC 7643 §6: the service provider chooses its resource types):
+/// every Groups endpoint is 404, discovery leaves Group out, and users show no groups and cannot
+/// be filtered by them in any spelling; groups stored before come back when it is turned on.
+async fn a_tenant_without_groups(backend) {
+    let s = TestServer::start_with(backend).await;
+    let uid = s.post("/scim/v2/Users", &json!({"schemas": [USER], "userName": "ada@example.com"})).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let group = json!({"schemas": [GROUP], "displayName": "staff", "members": [{"value": uid}]});
+    let gid = s.post("/scim/v2/Groups", &group).await.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.get(&format!("/scim/v2/Users/{uid}")).await.body["groups"][0]["value"], gid.as_str());
+
+    set(&s, json!({"groups": "off"})).await;
+    let add = json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": uid}]}]});
+    let search = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]});
+    let group_url = format!("/scim/v2/Groups/{gid}");
+    for r in [
+        s.get("/scim/v2/Groups").await,
+        s.post("/scim/v2/Groups", &group).await,
+        s.post("/scim/v2/Groups/.search", &search).await,
+        s.get(&group_url).await,
+        s.put(&group_url, &group).await,
+        s.patch(&group_url, &add).await,
+        s.delete(&group_url).await,
+        s.get("/scim/v2/ResourceTypes/Group").await,
+        s.get(&format!("/scim/v2/Schemas/{GROUP}")).await,
+    ] {
+        assert_eq!(r.status, 404, "{}", r.body);
+        assert_eq!(r.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error", "{}", r.body);
+    }
+    assert!(s.get("/scim/v2/Groups").await.body["detail"].as_str().unwrap().contains("does not provision Groups"));
+    let types = s.get("/scim/v2/ResourceTypes").await.body;
+    assert_eq!((&types["totalResults"], &types["Resources"][0]["id"]), (&json!(1), &json!("User")), "{types}");
+    let schemas = s.get("/scim/v2/Schemas").await.body;
+    let ids: Vec<&str> = schemas["Resources"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert!(!ids.contains(&GROUP) && ids.contains(&USER), "{ids:?}");
+    let user_schema = s.get(&format!("/scim/v2/Schemas/{USER}")).await.body;
+    let attrs: Vec<&str> = user_schema["attributes"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert!(attrs.contains(&"userName") && !attrs.contains(&"groups"), "{attrs:?}");
+
+    // The user's groups are not shown, however the request asks...
+    for path in [format!("/scim/v2/Users/{uid}"), format!("/scim/v2/Users/{uid}?attributes=groups"), "/scim/v2/Users".into()] {
+        let body = s.get(&path).await.body;
+        assert!(!body.to_string().contains(&gid), "{path}: {body}");
+    }
+    let r = s.patch(&format!("/scim/v2/Users/{uid}"), &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "displayName", "value": "Ada"}]})).await;
+    assert!(r.status == 200 && !r.body.to_string().contains(&gid), "{}", r.body);
+    let r = s.post("/scim/v2/.search", &search).await;
+    assert_eq!(r.body["totalResults"], 1, "only the user: {}", r.body);
+    // ...nor filtered on, in any spelling the parser accepts.
+    for filter in [
+        format!("groups.value eq \"{gid}\""),
+        format!("GROUPS eq \"{gid}\""),
+        format!("{USER}:groups.value eq \"{gid}\""),
+        format!("userName pr and not (groups[value eq \"{gid}\"])"),
+        "userName eq \"x\" or groups pr".to_owned(),
+    ] {
+        let q = url_escape(&filter);
+        let r = s.get(&format!("/scim/v2/Users?filter={q}")).await;
+        assert_eq!((r.status.as_u16(), r.body["scimType"].as_str()), (400, Some("invalidFilter")), "{filter}: {}", r.body);
+        let r = s.post("/scim/v2/Users/.search", &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": filter})).await;
+        assert_eq!(r.status, 400, "{filter}: {}", r.body);
+    }
+    assert_eq!(s.get("/scim/v2/Users?filter=userName%20pr").await.body["totalResults"], 1);
+
+    // Back on: the group and the membership were kept.
+    set(&s, json!({"groups": "on"})).await;
+    let g = s.get(&group_url).await;
+    assert_eq!((g.status.as_u16(), &g.body["members"][0]["value"]), (200, &json!(uid)), "{}", g.body);
+    assert_eq!(s.get(&format!("/scim/v2/Users/{uid}")).await.body["groups"][0]["value"], gid.as_str());
+    assert_eq!(s.get("/scim/v2/ResourceTypes").await.body["totalResults"], 2);
+}
+}
+
+/// A filter as a query parameter (RFC 3986 §2.1 percent-encoding of what is not unreserved).
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

@@ -1,4 +1,5 @@
-//! `scimd tenant delete` and `DELETE /admin/v1/tenants/{slug}` on both backends: after the
+//! `scimd tenant set --groups` through the binary, and `scimd tenant delete` and
+//! `DELETE /admin/v1/tenants/{slug}` on both backends: after the
 //! deletion every table holds exactly the rows it held before the tenant existed — its users,
 //! groups, memberships, events, deliveries, credentials, OAuth grants and codes, admins and
 //! sessions, domains and provisioning log all gone — while the other tenant is untouched.
@@ -303,4 +304,33 @@ async fn tenant_delete_through_the_admin_api_on_postgres() {
     }
     let db = TestDatabase::create().await;
     every_row_of_the_tenant_goes(&db.url, None, true).await;
+}
+
+#[tokio::test]
+async fn tenant_set_turns_groups_off_and_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("scimd.db").display());
+    ok(&database, &["tenant", "create", "acme"]);
+    let token = ok(&database, &["token", "create", "--tenant", "acme"]).trim().to_owned();
+    let shown: Value = serde_json::from_str(&ok(&database, &["tenant", "show", "acme"])).unwrap();
+    assert_eq!(shown["groups"], "on", "{shown}");
+    let set: Value =
+        serde_json::from_str(&ok(&database, &["tenant", "set", "acme", "--groups", "off"])).unwrap();
+    assert_eq!(
+        (&set["groups"], &set["strict"]),
+        (&json!("off"), &json!(false)),
+        "only groups changed: {set}"
+    );
+    let o = scimd_on(&database, &["tenant", "set", "acme", "--groups", "maybe"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+    let mut server = Server::start_on(&database, &[]);
+    let base = format!("http://{}", server.addr());
+    let (status, body) = scim(&base, "acme", &token, reqwest::Method::GET, "/Groups", None).await;
+    assert_eq!(status, 404, "{body}");
+    ok(&database, &["tenant", "set", "acme", "--groups", "on"]);
+    let (status, body) = scim(&base, "acme", &token, reqwest::Method::GET, "/Groups", None).await;
+    assert_eq!(status, 200, "the next request sees the setting: {body}");
+    let (exit, log_lines, _) = server.terminate();
+    assert!(exit.success(), "{log_lines:#?}");
 }
