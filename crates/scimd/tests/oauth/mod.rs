@@ -231,6 +231,21 @@ fn field(html: &str, name: &str) -> String {
     html[at..at + html[at..].find('"').unwrap()].replace("&amp;", "&")
 }
 
+/// Entra's connection: an access token for the client credentials of `client_json` (what
+/// `scimd client create --grant client_credentials` printed).
+pub(super) async fn entra_token(base: &str, client_json: &Value) -> String {
+    let r = client()
+        .post(format!("{base}/oauth2/token"))
+        .basic_auth(client_json["client_id"].as_str().unwrap(), client_json["client_secret"].as_str())
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
 /// Okta's authorization-code connection: the admin signs in on the authorization page and
 /// approves, and Okta exchanges the code; the token response (with a refresh token).
 pub(super) async fn okta_connects(
@@ -330,17 +345,8 @@ async fn entra_and_okta_connect_to_the_binary() {
 
     // Entra: client credentials, then the SCIM URL.
     let r = c
-        .post(format!("{base}/oauth2/token"))
-        .basic_auth(entra["client_id"].as_str().unwrap(), entra["client_secret"].as_str())
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let t: Value = r.json().await.unwrap();
-    let r = c
         .get(format!("{base}/tenants/acme/scim/v2/Users?aadOptscim062020"))
-        .bearer_auth(t["access_token"].as_str().unwrap())
+        .bearer_auth(entra_token(&base, &entra).await)
         .send()
         .await
         .unwrap();
