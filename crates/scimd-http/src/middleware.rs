@@ -85,7 +85,11 @@ pub(crate) async fn scim_request_checks(State(state): State<AppState>, req: Requ
     resp
 }
 
-fn too_large(max: usize) -> Response {
+/// RFC 9110 §15.5.14 413 Content Too Large for a body over the configured limit, declared so
+/// (`Content-Length`, here) or found so while reading it (the provisioning log, which reads write
+/// bodies first). A chunked body that no log reads is cut by axum's `DefaultBodyLimit`, whose
+/// plain-text rejection [`scim_error_bodies`] turns into a SCIM 413 as well.
+pub(crate) fn too_large(max: usize) -> Response {
     ApiError::from(ScimError::status(
         413,
         format!("the request body is larger than the limit of {max} bytes"),

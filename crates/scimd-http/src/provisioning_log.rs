@@ -14,18 +14,16 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse as _, Response};
+use axum::response::Response;
 use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-use scimd_schema::ScimError;
 use scimd_schema::writes::{self, WriteRequest};
 use scimd_store::{Clock, LogEntry, LogStore, ResourceKind};
 
 use crate::AppState;
 use crate::auth::{CredentialKind, Principal};
-use crate::error::ApiError;
 
 /// Records queued but not yet written before new ones are dropped. With [`MAX_BODY`] and
 /// [`MAX_RESPONSE_BODY`] this bounds the queue's memory to about 12 MiB however far the log store
@@ -457,11 +455,7 @@ pub(crate) async fn record(State(state): State<AppState>, req: Request, next: Ne
     parts.extensions.insert(slot.clone());
     let resp = if too_large {
         // Over the limit (413), answered here since the body has been consumed; recorded as such.
-        ApiError::from(ScimError::status(
-            413,
-            format!("the request body is larger than the limit of {} bytes", state.config.max_body_bytes),
-        ))
-        .into_response()
+        crate::middleware::too_large(state.config.max_body_bytes)
     } else {
         next.run(Request::from_parts(parts, body)).await
     };
