@@ -190,7 +190,7 @@ impl<'a> ValueFilter<'a> {
     /// Whether one value (one element of the multi-valued attribute) satisfies the filter.
     #[must_use]
     pub fn matches_element(&self, element: &Value) -> bool {
-        eval(&self.0, Scope::Element(element))
+        eval(&self.0, Subject::Element(element))
     }
 
     /// The checked tree; its targets are sub-attributes of the filtered attribute.
@@ -507,8 +507,10 @@ pub(crate) fn is_present(v: &Value) -> bool {
     }
 }
 
+/// What a filter is tested against (the SQL compiler has the same notion, `sql::compile`'s
+/// `Subject`).
 #[derive(Clone, Copy)]
-enum Scope<'v> {
+enum Subject<'v> {
     /// A whole document.
     Doc(&'v Value),
     /// One value of the attribute a value filter is on.
@@ -519,27 +521,27 @@ impl CheckedFilter<'_> {
     /// Whether the document satisfies the filter.
     #[must_use]
     pub fn matches(&self, doc: &Value) -> bool {
-        eval(self, Scope::Doc(doc))
+        eval(self, Subject::Doc(doc))
     }
 }
 
-/// Calls `f` on every value the target reads in `scope` until it returns true.
-fn any_value(target: &Target<'_>, scope: Scope<'_>, f: &mut dyn FnMut(&Value) -> bool) -> bool {
+/// Calls `f` on every value the target reads in `subject` until it returns true.
+fn any_value(target: &Target<'_>, subject: Subject<'_>, f: &mut dyn FnMut(&Value) -> bool) -> bool {
     fn each(v: &Value, f: &mut dyn FnMut(&Value) -> bool) -> bool {
         match v {
             Value::Array(items) => items.iter().any(&mut *f),
             other => f(other),
         }
     }
-    match scope {
-        Scope::Element(elem) => {
+    match subject {
+        Subject::Element(elem) => {
             let Some(sub) = target.sub else { return false };
             match elem.as_object().and_then(|o| get_ci(o, &sub.name)) {
                 Some(v) => each(v, f),
                 None => false,
             }
         }
-        Scope::Doc(doc) => {
+        Subject::Doc(doc) => {
             let Some(v) = attribute_value(doc, &target.resolved) else { return false };
             match target.sub {
                 None => each(v, f),
@@ -554,27 +556,27 @@ fn any_value(target: &Target<'_>, scope: Scope<'_>, f: &mut dyn FnMut(&Value) ->
     }
 }
 
-fn eval(f: &CheckedFilter<'_>, scope: Scope<'_>) -> bool {
+fn eval(f: &CheckedFilter<'_>, subject: Subject<'_>) -> bool {
     match f {
-        CheckedFilter::And(parts) => parts.iter().all(|p| eval(p, scope)),
-        CheckedFilter::Or(parts) => parts.iter().any(|p| eval(p, scope)),
-        CheckedFilter::Not(inner) => !eval(inner, scope),
-        CheckedFilter::Present(target) => any_value(target, scope, &mut is_present),
+        CheckedFilter::And(parts) => parts.iter().all(|p| eval(p, subject)),
+        CheckedFilter::Or(parts) => parts.iter().any(|p| eval(p, subject)),
+        CheckedFilter::Not(inner) => !eval(inner, subject),
+        CheckedFilter::Present(target) => any_value(target, subject, &mut is_present),
         CheckedFilter::Compare { target, op, operand } => {
             let def = target.compared();
             // `ne` is `not (eq)`: see the module docs.
             let (op, negate) = if *op == CompareOp::Ne { (CompareOp::Eq, true) } else { (*op, false) };
-            let hit = any_value(target, scope, &mut |v| compare(def, op, operand, v));
+            let hit = any_value(target, subject, &mut |v| compare(def, op, operand, v));
             hit != negate
         }
-        CheckedFilter::ValuePath { target, filter } => match scope {
-            Scope::Doc(doc) => match attribute_value(doc, &target.resolved) {
-                Some(Value::Array(items)) => items.iter().any(|e| eval(filter, Scope::Element(e))),
-                Some(single @ Value::Object(_)) => eval(filter, Scope::Element(single)),
+        CheckedFilter::ValuePath { target, filter } => match subject {
+            Subject::Doc(doc) => match attribute_value(doc, &target.resolved) {
+                Some(Value::Array(items)) => items.iter().any(|e| eval(filter, Subject::Element(e))),
+                Some(single @ Value::Object(_)) => eval(filter, Subject::Element(single)),
                 _ => false,
             },
             // Rejected by the checker.
-            Scope::Element(_) => false,
+            Subject::Element(_) => false,
         },
     }
 }

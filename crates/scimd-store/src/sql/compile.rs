@@ -44,7 +44,7 @@ pub fn compile_filter(
     let mut fragment = SqlBuilder::new(out.dialect());
     Compiler { dialect: out.dialect(), kind, aliases: 0 }.filter(
         &checked,
-        &Scope::Resource,
+        &Subject::Resource,
         &mut fragment,
     )?;
     out.append(&fragment);
@@ -78,7 +78,7 @@ pub fn list_condition(
 /// expression over one membership row `m` of the table `members`, appended to `out`: the store
 /// deletes `FROM members AS m WHERE <group> AND (<this>)` in one statement. The filter is checked
 /// as the value filter of Group `members` it is, so it accepts and refuses exactly what
-/// `members[…]` in a list filter does, with the same semantics (the compiler's row scope).
+/// `members[…]` in a list filter does, with the same semantics (the compiler's row subject).
 ///
 /// # Errors
 ///
@@ -98,7 +98,7 @@ pub fn compile_member_filter(filter: &Filter, out: &mut SqlBuilder) -> Result<()
     let mut fragment = SqlBuilder::new(out.dialect());
     Compiler { dialect: out.dialect(), kind: ResourceKind::Group, aliases: 0 }.filter(
         inner,
-        &Scope::Row(Rows::GroupMembers),
+        &Subject::Row(Rows::GroupMembers),
         &mut fragment,
     )?;
     out.append(&fragment);
@@ -546,10 +546,10 @@ impl Rows {
     }
 }
 
-/// Where the filter stands: the whole resource, or one value of the attribute a value filter
-/// (`emails[…]`) is on.
+/// What a filter is tested against: the whole resource, or one value of the attribute a value
+/// filter (`emails[…]`) is on. (Not an OAuth scope: those are `scimd_oauth::Scope`.)
 #[derive(Clone, Debug)]
-enum Scope {
+enum Subject {
     Resource,
     /// One value held as JSON: `base` holds JSON, the value is at `keys` below it (empty for the
     /// element of a `json_each`; the attribute's keys for a singular complex attribute).
@@ -576,7 +576,7 @@ enum Loc {
     Json { base: String, arrays: Vec<Vec<Key>>, leaf: Vec<Key> },
     /// Membership rows; the expression is the row field.
     Rows { rows: Rows, field: &'static str },
-    /// One field of the membership row the scope stands on.
+    /// One field of the membership row the subject stands on.
     RowField { field: &'static str, nullable: bool },
 }
 
@@ -607,24 +607,26 @@ impl Compiler {
     fn filter(
         &mut self,
         f: &CheckedFilter<'_>,
-        scope: &Scope,
+        subject: &Subject,
         out: &mut SqlBuilder,
     ) -> Result<(), ScimError> {
         match f {
-            CheckedFilter::And(parts) => self.chain(parts, " AND ", "TRUE", scope, out),
-            CheckedFilter::Or(parts) => self.chain(parts, " OR ", "FALSE", scope, out),
+            CheckedFilter::And(parts) => self.chain(parts, " AND ", "TRUE", subject, out),
+            CheckedFilter::Or(parts) => self.chain(parts, " OR ", "FALSE", subject, out),
             CheckedFilter::Not(inner) => {
                 out.push("NOT (");
-                self.filter(inner, scope, out)?;
+                self.filter(inner, subject, out)?;
                 out.push(")");
                 Ok(())
             }
             CheckedFilter::Present(target) => {
-                let loc = self.locate(target, scope)?;
+                let loc = self.locate(target, subject)?;
                 self.emit(&loc, Test::Present, out)
             }
-            CheckedFilter::Compare { target, op, operand } => self.compare(target, *op, operand, scope, out),
-            CheckedFilter::ValuePath { target, filter } => self.value_path(target, filter, scope, out),
+            CheckedFilter::Compare { target, op, operand } => {
+                self.compare(target, *op, operand, subject, out)
+            }
+            CheckedFilter::ValuePath { target, filter } => self.value_path(target, filter, subject, out),
         }
     }
 
@@ -633,7 +635,7 @@ impl Compiler {
         parts: &[CheckedFilter<'_>],
         op: &str,
         empty: &str,
-        scope: &Scope,
+        subject: &Subject,
         out: &mut SqlBuilder,
     ) -> Result<(), ScimError> {
         if parts.is_empty() {
@@ -645,7 +647,7 @@ impl Compiler {
             if i > 0 {
                 out.push(op);
             }
-            self.filter(part, scope, out)?;
+            self.filter(part, subject, out)?;
         }
         out.push(")");
         Ok(())
@@ -656,24 +658,24 @@ impl Compiler {
         target: &Target<'_>,
         op: CompareOp,
         operand: &Operand,
-        scope: &Scope,
+        subject: &Subject,
         out: &mut SqlBuilder,
     ) -> Result<(), ScimError> {
         if op == CompareOp::Ne {
             // RFC 7644 leaves `ne` on absent and multi-valued attributes open; scimd defines it as
             // `not (eq)` (scimd_schema::filter_eval), so it matches resources without the attribute.
             out.push("NOT (");
-            self.compare(target, CompareOp::Eq, operand, scope, out)?;
+            self.compare(target, CompareOp::Eq, operand, subject, out)?;
             out.push(")");
             return Ok(());
         }
-        if matches!(scope, Scope::Resource)
+        if matches!(subject, Subject::Resource)
             && let Some(indexed) = self.indexed_value(target, op, operand)
         {
             self.index_lookup(indexed, out);
             return Ok(());
         }
-        let loc = self.locate(target, scope)?;
+        let loc = self.locate(target, subject)?;
         self.emit(&loc, Test::Compare(op, operand), out)
     }
 
@@ -731,22 +733,22 @@ impl Compiler {
         &mut self,
         target: &Target<'_>,
         filter: &CheckedFilter<'_>,
-        scope: &Scope,
+        subject: &Subject,
         out: &mut SqlBuilder,
     ) -> Result<(), ScimError> {
-        if !matches!(scope, Scope::Resource) {
+        if !matches!(subject, Subject::Resource) {
             // check_filter refuses nested value filters; this is the same answer should it ever not.
             return Err(ScimError::invalid_filter("a value filter cannot hold another value filter"));
         }
         let r = &target.resolved;
         if r.is_core && r.attr.name == "meta" {
             // `meta` is always there and its sub-attributes are columns.
-            return self.filter(filter, &Scope::Meta, out);
+            return self.filter(filter, &Subject::Meta, out);
         }
         if r.attr.stored_as_rows {
             let rows = Rows::of(self.kind, r.attr)?;
             out.push("EXISTS (SELECT 1 FROM members m WHERE ").push(rows.correlation()).push(" AND ");
-            self.filter(filter, &Scope::Row(rows), out)?;
+            self.filter(filter, &Subject::Row(rows), out)?;
             out.push(")");
             return Ok(());
         }
@@ -773,7 +775,7 @@ impl Compiler {
             out.push(" WHERE ");
             self.filter(
                 filter,
-                &Scope::Json { base: element_base(self.dialect, &e), keys: Vec::new() },
+                &Subject::Json { base: element_base(self.dialect, &e), keys: Vec::new() },
                 out,
             )?;
             out.push(")");
@@ -796,19 +798,19 @@ impl Compiler {
                 }
             }
             out.push(" = 'object', FALSE) AND ");
-            self.filter(filter, &Scope::Json { base: "r.search".to_owned(), keys }, out)?;
+            self.filter(filter, &Subject::Json { base: "r.search".to_owned(), keys }, out)?;
             out.push(")");
         }
         Ok(())
     }
 
-    /// Where `target`'s values are read in `scope`.
-    fn locate(&self, target: &Target<'_>, scope: &Scope) -> Result<Loc, ScimError> {
+    /// Where `target`'s values are read in `subject`.
+    fn locate(&self, target: &Target<'_>, subject: &Subject) -> Result<Loc, ScimError> {
         let r = &target.resolved;
         let missing_sub =
             || ScimError::invalid_filter(format!("\"{}\" needs a sub-attribute here", r.attr.name));
-        match scope {
-            Scope::Resource => {
+        match subject {
+            Subject::Resource => {
                 if r.is_core {
                     if let Some(col) = column_for(self.kind, r.attr, target.sub)? {
                         return Ok(Loc::Column(col));
@@ -835,7 +837,7 @@ impl Compiler {
                 }
                 Ok(Loc::Json { base: "r.search".to_owned(), arrays, leaf })
             }
-            Scope::Json { base, keys } => {
+            Subject::Json { base, keys } => {
                 let sub = target.sub.ok_or_else(missing_sub)?;
                 let mut leaf = keys.clone();
                 leaf.push(Key::Name(sub.name.clone()));
@@ -845,7 +847,7 @@ impl Compiler {
                 }
                 Ok(Loc::Json { base: base.clone(), arrays, leaf })
             }
-            Scope::Meta => {
+            Subject::Meta => {
                 let sub = target.sub.ok_or_else(missing_sub)?;
                 match column_for(self.kind, r.attr, Some(sub))? {
                     Some(col) => Ok(Loc::Column(col)),
@@ -854,7 +856,7 @@ impl Compiler {
                     }
                 }
             }
-            Scope::Row(rows) => {
+            Subject::Row(rows) => {
                 let (field, nullable) = rows.field(Some(target.sub.ok_or_else(missing_sub)?))?;
                 Ok(Loc::RowField { field, nullable })
             }
