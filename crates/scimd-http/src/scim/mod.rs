@@ -12,7 +12,7 @@ mod service;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -33,17 +33,70 @@ pub(crate) use service::schema_of;
 /// The SCIM router; the caller nests it under both URL prefixes.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/Users", get(list_users).post(create_user))
-        .route("/Users/.search", post(search_users))
-        .route("/Users/{id}", get(get_user).put(replace_user).patch(patch_user).delete(delete_user))
-        .route("/Groups", get(list_groups).post(create_group))
-        .route("/Groups/.search", post(search_groups))
-        .route("/Groups/{id}", get(get_group).put(replace_group).patch(patch_group).delete(delete_group))
+        .merge(resource_routes(ResourceKind::User))
+        .merge(resource_routes(ResourceKind::Group))
         .route("/.search", post(search_root))
         .route("/Me", any(me))
         .route("/Bulk", any(bulk))
         .merge(discovery::routes())
 }
+
+/// RFC 7644 §3.2's endpoints of one resource type: `/Users`, `/Users/.search`, `/Users/{id}`.
+fn resource_routes(kind: ResourceKind) -> Router<AppState> {
+    let base = format!("/{}", kind.endpoint());
+    Router::new()
+        .route(
+            &base,
+            get(move |r: ScimRequest| list(r, kind)).post(move |r: ScimRequest, b: Bytes| create(r, kind, b)),
+        )
+        .route(&format!("{base}/.search"), post(move |r: ScimRequest, b: Bytes| search(r, kind, b)))
+        .route(
+            &format!("{base}/{{id}}"),
+            get(move |r: ScimRequest, Path(p): IdPath| read(r, kind, path_id(p)))
+                .put(move |r: ScimRequest, Path(p): IdPath, b: Bytes| {
+                    write(r, (kind, Write::Replace), path_id(p), b)
+                })
+                .patch(move |r: ScimRequest, Path(p): IdPath, b: Bytes| {
+                    write(r, (kind, Write::Patch), path_id(p), b)
+                })
+                .delete(move |r: ScimRequest, Path(p): IdPath| remove(r, kind, path_id(p))),
+        )
+}
+
+/// What every SCIM handler needs of a request, extracted once: the authenticated principal
+/// first (so a request without credentials is 401 before anything else is looked at), then the
+/// head that locates the request (base URL, preconditions, client detection) and the query.
+struct ScimRequest {
+    state: AppState,
+    principal: Principal,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    query: Vec<(String, String)>,
+}
+
+impl axum::extract::FromRequestParts<AppState> for ScimRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        let uri = match OriginalUri::from_request_parts(parts, state).await {
+            Ok(uri) => uri,
+            Err(never) => match never {},
+        };
+        // RFC 7644 §3.4.2: the query carries filter, paging and projection parameters; a query
+        // that does not decode is a malformed request.
+        let Query(query) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ScimError::status(400, format!("the query string does not decode: {e}")))?;
+        Ok(Self { state: state.clone(), principal, headers: parts.headers.clone(), uri, query })
+    }
+}
+
+/// The path parameters of `/{id}` routes (and `{slug}` under the tenant prefix).
+type IdPath = Path<Vec<(String, String)>>;
 
 /// RFC 7644 §3.11: `/Me` is an alias for the User the credential authenticates as. scimd's
 /// credentials are clients (an identity provider's token), never users, so there is no such User:
@@ -72,9 +125,8 @@ async fn bulk(principal: Principal) -> Result<Response, ApiError> {
 /// The SCIM media type (RFC 7644 §3.1).
 pub(crate) const SCIM_JSON: &str = "application/scim+json";
 
-type Query_ = Query<Vec<(String, String)>>;
-
-fn ctx<'a>(state: &'a AppState, principal: &Principal, headers: &HeaderMap, uri: &OriginalUri) -> Ctx<'a> {
+fn ctx(r: &ScimRequest) -> Ctx<'_> {
+    let (state, principal, headers, uri) = (&r.state, &r.principal, &r.headers, &r.uri);
     Ctx {
         store: &state.store,
         clock: &state.clock,
@@ -188,71 +240,41 @@ fn resource_response(status: StatusCode, r: Rendered, with_location: bool) -> Re
     resp
 }
 
-async fn list(
-    state: AppState,
-    principal: Principal,
-    kind: ResourceKind,
-    headers: HeaderMap,
-    uri: OriginalUri,
-    query: Vec<(String, String)>,
-) -> Result<Response, ApiError> {
-    allow(&principal, kind, Op::Read)?;
-    let params = ListParams::from_query(&state.config, &query)?;
-    let body = service::list(&ctx(&state, &principal, &headers, &uri), kind, &params).await?;
+async fn list(r: ScimRequest, kind: ResourceKind) -> Result<Response, ApiError> {
+    allow(&r.principal, kind, Op::Read)?;
+    let params = ListParams::from_query(&r.state.config, &r.query)?;
+    let body = service::list(&ctx(&r), kind, &params).await?;
     Ok(scim_bytes(StatusCode::OK, body))
 }
 
-async fn search(
-    state: AppState,
-    principal: Principal,
-    kind: ResourceKind,
-    headers: HeaderMap,
-    uri: OriginalUri,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    allow(&principal, kind, Op::Read)?;
-    let params = ListParams::from_search_request(&state.config, &json_body(&body)?)?;
-    let body = service::list(&ctx(&state, &principal, &headers, &uri), kind, &params).await?;
+async fn search(r: ScimRequest, kind: ResourceKind, body: Bytes) -> Result<Response, ApiError> {
+    allow(&r.principal, kind, Op::Read)?;
+    let params = ListParams::from_search_request(&r.state.config, &json_body(&body)?)?;
+    let body = service::list(&ctx(&r), kind, &params).await?;
     Ok(scim_bytes(StatusCode::OK, body))
 }
 
-async fn create(
-    state: AppState,
-    principal: Principal,
-    kind: ResourceKind,
-    headers: HeaderMap,
-    uri: OriginalUri,
-    query: Vec<(String, String)>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    allow(&principal, kind, Op::Create)?;
+async fn create(r: ScimRequest, kind: ResourceKind, body: Bytes) -> Result<Response, ApiError> {
+    allow(&r.principal, kind, Op::Create)?;
     let body = json_body(&body)?;
-    let p = ProjectionParams::from_query(&query);
-    let r = service::create(&ctx(&state, &principal, &headers, &uri), kind, body, &p).await?;
-    Ok(resource_response(StatusCode::CREATED, r, true))
+    let p = ProjectionParams::from_query(&r.query);
+    let created = service::create(&ctx(&r), kind, body, &p).await?;
+    Ok(resource_response(StatusCode::CREATED, created, true))
 }
 
-async fn read(
-    state: AppState,
-    principal: Principal,
-    kind: ResourceKind,
-    id: String,
-    headers: HeaderMap,
-    uri: OriginalUri,
-    query: Vec<(String, String)>,
-) -> Result<Response, ApiError> {
-    allow(&principal, kind, Op::Read)?;
-    let p = ProjectionParams::from_query(&query);
-    let r = service::get(&ctx(&state, &principal, &headers, &uri), kind, &id, &p).await?;
+async fn read(r: ScimRequest, kind: ResourceKind, id: String) -> Result<Response, ApiError> {
+    allow(&r.principal, kind, Op::Read)?;
+    let p = ProjectionParams::from_query(&r.query);
+    let found = service::get(&ctx(&r), kind, &id, &p).await?;
     // RFC 7644 §3.14 / RFC 9110 §13.1.2: If-None-Match naming the current version → 304.
-    if precondition(&headers, header::IF_NONE_MATCH).is_some_and(|p| p.matches(r.version)) {
+    if precondition(&r.headers, header::IF_NONE_MATCH).is_some_and(|p| p.matches(found.version)) {
         let mut resp = StatusCode::NOT_MODIFIED.into_response();
-        if let Ok(tag) = HeaderValue::from_str(&render::etag(r.version)) {
+        if let Ok(tag) = HeaderValue::from_str(&render::etag(found.version)) {
             resp.headers_mut().insert(header::ETAG, tag);
         }
         return Ok(resp);
     }
-    Ok(resource_response(StatusCode::OK, r, false))
+    Ok(resource_response(StatusCode::OK, found, false))
 }
 
 /// PUT (RFC 7644 §3.5.1) or PATCH (§3.5.2).
@@ -262,39 +284,35 @@ enum Write {
     Patch,
 }
 
-/// `(headers, uri)` travel together: they locate the request (base URL, preconditions).
 async fn write(
-    state: AppState,
-    principal: Principal,
+    r: ScimRequest,
     (kind, how): (ResourceKind, Write),
     id: String,
-    (headers, uri): (HeaderMap, OriginalUri),
-    query: Vec<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    allow(&principal, kind, Op::Update)?;
+    allow(&r.principal, kind, Op::Update)?;
     let body = json_body(&body)?;
-    let p = ProjectionParams::from_query(&query);
-    let pre = precondition(&headers, header::IF_MATCH);
-    check_precondition(&principal, pre.as_ref())?;
-    let ctx = ctx(&state, &principal, &headers, &uri);
+    let p = ProjectionParams::from_query(&r.query);
+    let pre = precondition(&r.headers, header::IF_MATCH);
+    check_precondition(&r.principal, pre.as_ref())?;
+    let ctx = ctx(&r);
     let answer = match how {
-        Write::Patch => patch_answer(principal.tenant.settings.patch_response, kind),
+        Write::Patch => patch_answer(r.principal.tenant.settings.patch_response, kind),
         Write::Replace => Answer::Body,
     };
-    let r = match how {
+    let written = match how {
         Write::Replace => service::replace(&ctx, kind, &id, body, pre.as_ref(), &p).await?,
         Write::Patch => service::modify(&ctx, kind, &id, body, pre.as_ref(), (&p, answer)).await?,
     };
     if answer == Answer::NoContent {
         // RFC 7644 §3.5.2 allows 204; the ETag still tells the new version.
         let mut resp = StatusCode::NO_CONTENT.into_response();
-        if let Ok(tag) = HeaderValue::from_str(&render::etag(r.version)) {
+        if let Ok(tag) = HeaderValue::from_str(&render::etag(written.version)) {
             resp.headers_mut().insert(header::ETAG, tag);
         }
         return Ok(resp);
     }
-    Ok(resource_response(StatusCode::OK, r, false))
+    Ok(resource_response(StatusCode::OK, written, false))
 }
 
 /// The tenant policy `patch_response`: by default (`auto`) a Group PATCH answers 204, so a member
@@ -308,93 +326,12 @@ fn patch_answer(policy: PatchResponse, kind: ResourceKind) -> Answer {
     }
 }
 
-async fn remove(
-    state: AppState,
-    principal: Principal,
-    kind: ResourceKind,
-    id: String,
-    headers: HeaderMap,
-    uri: OriginalUri,
-) -> Result<Response, ApiError> {
-    allow(&principal, kind, Op::Delete)?;
-    let pre = precondition(&headers, header::IF_MATCH);
-    check_precondition(&principal, pre.as_ref())?;
-    service::delete(&ctx(&state, &principal, &headers, &uri), kind, &id, pre.as_ref()).await?;
+async fn remove(r: ScimRequest, kind: ResourceKind, id: String) -> Result<Response, ApiError> {
+    allow(&r.principal, kind, Op::Delete)?;
+    let pre = precondition(&r.headers, header::IF_MATCH);
+    check_precondition(&r.principal, pre.as_ref())?;
+    service::delete(&ctx(&r), kind, &id, pre.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-macro_rules! resource_handlers {
-    ($kind:expr, $list:ident, $search:ident, $create:ident, $get:ident, $replace:ident, $patch:ident, $delete:ident) => {
-        async fn $list(
-            State(s): State<AppState>,
-            p: Principal,
-            h: HeaderMap,
-            u: OriginalUri,
-            Query(q): Query_,
-        ) -> Result<Response, ApiError> {
-            list(s, p, $kind, h, u, q).await
-        }
-        async fn $search(
-            State(s): State<AppState>,
-            p: Principal,
-            h: HeaderMap,
-            u: OriginalUri,
-            b: Bytes,
-        ) -> Result<Response, ApiError> {
-            search(s, p, $kind, h, u, b).await
-        }
-        async fn $create(
-            State(s): State<AppState>,
-            p: Principal,
-            h: HeaderMap,
-            u: OriginalUri,
-            Query(q): Query_,
-            b: Bytes,
-        ) -> Result<Response, ApiError> {
-            create(s, p, $kind, h, u, q, b).await
-        }
-        async fn $get(
-            State(s): State<AppState>,
-            p: Principal,
-            Path(id): Path<Vec<(String, String)>>,
-            h: HeaderMap,
-            u: OriginalUri,
-            Query(q): Query_,
-        ) -> Result<Response, ApiError> {
-            read(s, p, $kind, path_id(id), h, u, q).await
-        }
-        async fn $replace(
-            State(s): State<AppState>,
-            p: Principal,
-            Path(id): Path<Vec<(String, String)>>,
-            h: HeaderMap,
-            u: OriginalUri,
-            Query(q): Query_,
-            b: Bytes,
-        ) -> Result<Response, ApiError> {
-            write(s, p, ($kind, Write::Replace), path_id(id), (h, u), q, b).await
-        }
-        async fn $patch(
-            State(s): State<AppState>,
-            p: Principal,
-            Path(id): Path<Vec<(String, String)>>,
-            h: HeaderMap,
-            u: OriginalUri,
-            Query(q): Query_,
-            b: Bytes,
-        ) -> Result<Response, ApiError> {
-            write(s, p, ($kind, Write::Patch), path_id(id), (h, u), q, b).await
-        }
-        async fn $delete(
-            State(s): State<AppState>,
-            p: Principal,
-            Path(id): Path<Vec<(String, String)>>,
-            h: HeaderMap,
-            u: OriginalUri,
-        ) -> Result<Response, ApiError> {
-            remove(s, p, $kind, path_id(id), h, u).await
-        }
-    };
 }
 
 /// The `{id}` segment; the tenant prefix may add a `{slug}` parameter, which is the auth layer's.
@@ -402,43 +339,16 @@ fn path_id(params: Vec<(String, String)>) -> String {
     params.into_iter().find(|(k, _)| k == "id").map(|(_, v)| v).unwrap_or_default()
 }
 
-resource_handlers!(
-    ResourceKind::User,
-    list_users,
-    search_users,
-    create_user,
-    get_user,
-    replace_user,
-    patch_user,
-    delete_user
-);
-resource_handlers!(
-    ResourceKind::Group,
-    list_groups,
-    search_groups,
-    create_group,
-    get_group,
-    replace_group,
-    patch_group,
-    delete_group
-);
-
 /// RFC 7644 §3.4.3: a search at the server root covers every type the credential may read.
-async fn search_root(
-    State(state): State<AppState>,
-    principal: Principal,
-    headers: HeaderMap,
-    uri: OriginalUri,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+async fn search_root(r: ScimRequest, body: Bytes) -> Result<Response, ApiError> {
     let readable: Vec<ResourceKind> = [ResourceKind::User, ResourceKind::Group]
         .into_iter()
-        .filter(|k| allow(&principal, *k, Op::Read).is_ok())
+        .filter(|k| allow(&r.principal, *k, Op::Read).is_ok())
         .collect();
     if readable.is_empty() {
-        principal.require(Scope::UsersRead)?;
+        r.principal.require(Scope::UsersRead)?;
     }
-    let params = ListParams::from_search_request(&state.config, &json_body(&body)?)?;
-    let body = service::search_all(&ctx(&state, &principal, &headers, &uri), &params, &readable).await?;
+    let params = ListParams::from_search_request(&r.state.config, &json_body(&body)?)?;
+    let body = service::search_all(&ctx(&r), &params, &readable).await?;
     Ok(scim_bytes(StatusCode::OK, body))
 }
