@@ -111,8 +111,9 @@ async fn delete_tenant(State(state): State<AppState>, p: Principal) -> Result<Re
     Ok(axum::Json(deleted).into_response())
 }
 
-/// [`delete_tenant_everywhere`] in a serving process: between the two, the provisioning log's
-/// queue is written out, so the tenant's requests answered just before leave no record behind.
+/// [`delete_tenant_everywhere`] in a serving process: between the store and the log, the
+/// provisioning log's queue is written out, so the tenant's requests answered just before leave
+/// no record behind.
 ///
 /// # Errors
 /// As [`delete_tenant_everywhere`].
@@ -120,31 +121,33 @@ pub async fn delete_tenant_serving(
     state: &AppState,
     tenant: &scimd_store::Tenant,
 ) -> Result<Value, StoreError> {
-    let mut deleted = delete_tenant_everywhere(&*state.store, None, tenant).await?;
+    let mut deletion = state.store.delete_tenant(tenant.id).await?;
     if let Some(log) = &state.log {
         log.flush().await;
-        deleted["deleted"]["log"] = json!(log.store().delete_tenant(tenant.id).await?);
+        deletion.rows.insert("log", log.store().delete_tenant(tenant.id).await?);
     }
-    Ok(deleted)
+    Ok(deletion_json(tenant, &deletion))
 }
 
-/// Deletes `tenant` from the store ([`scimd_store::TenantStore::delete_tenant`]) and then its
-/// provisioning log, and says what went: `{"slug", "id", "deleted": {table: rows}}`. The CLI's
-/// `scimd tenant delete` and the console call this too.
+/// Deletes `tenant` from the store ([`scimd_store::TenantStore::delete_tenant`]) and then from
+/// the provisioning log, and says what went: `{"slug", "id", "deleted": {table: rows}}`. What
+/// `scimd tenant delete` runs, beside no serving process's log queue.
 ///
 /// # Errors
 /// The store's; a tenant deleted meanwhile is [`StoreError::NotFound`]. A deletion that fails
 /// part way leaves a smaller tenant; deleting it again finishes.
 pub async fn delete_tenant_everywhere(
     store: &dyn scimd_store::Store,
-    log: Option<&dyn scimd_store::LogStore>,
+    log: &dyn scimd_store::LogStore,
     tenant: &scimd_store::Tenant,
 ) -> Result<Value, StoreError> {
     let mut deletion = store.delete_tenant(tenant.id).await?;
-    if let Some(log) = log {
-        deletion.rows.insert("log", log.delete_tenant(tenant.id).await?);
-    }
-    Ok(json!({"slug": tenant.slug, "id": tenant.id, "deleted": deletion.rows}))
+    deletion.rows.insert("log", log.delete_tenant(tenant.id).await?);
+    Ok(deletion_json(tenant, &deletion))
+}
+
+fn deletion_json(tenant: &scimd_store::Tenant, deletion: &scimd_store::TenantDeletion) -> Value {
+    json!({"slug": tenant.slug, "id": tenant.id, "deleted": deletion.rows})
 }
 
 /// How many users and groups `tenant` holds, `{"users": n, "groups": m}`: what a deletion's
@@ -154,7 +157,7 @@ pub async fn delete_tenant_everywhere(
 /// The store's.
 pub async fn resource_totals(store: &dyn scimd_store::Store, tenant: Uuid) -> Result<Value, StoreError> {
     use scimd_store::{ListQuery, Paging, ResourceKind};
-    let count = |kind, schema| async move {
+    let count = |kind| async move {
         let q = ListQuery {
             filter: None,
             sort_by: None,
@@ -163,10 +166,10 @@ pub async fn resource_totals(store: &dyn scimd_store::Store, tenant: Uuid) -> Re
             paging: Paging::Index { start_index: 1, count: 0 },
             with_members: false,
         };
-        store.list(tenant, kind, &schema, &q).await.map(|page| page.total_results)
+        store.list(tenant, kind, crate::scim::schema_of(kind), &q).await.map(|page| page.total_results)
     };
-    let users = count(ResourceKind::User, scimd_schema::ResourceSchema::user()).await?;
-    let groups = count(ResourceKind::Group, scimd_schema::ResourceSchema::group()).await?;
+    let users = count(ResourceKind::User).await?;
+    let groups = count(ResourceKind::Group).await?;
     Ok(json!({"users": users, "groups": groups}))
 }
 

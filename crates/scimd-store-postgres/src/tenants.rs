@@ -7,9 +7,7 @@ use uuid::Uuid;
 
 use scimd_schema::ScimError;
 use scimd_store::sql::Dialect;
-use scimd_store::tenants::{
-    DELETION_BATCH, TenantDeletion, delete_tenant_row, deletion_steps, until_empty, valid_slug,
-};
+use scimd_store::tenants::{TenantDeletion, delete_in_batches, valid_slug};
 use scimd_store::{DomainRecord, Result, StoreError, Tenant, TenantSettings, TenantStore};
 
 use crate::{PgStore, map_err, time_from_db, time_to_db};
@@ -173,32 +171,18 @@ impl TenantStore for PgStore {
 
     async fn delete_tenant(&self, id: Uuid) -> Result<TenantDeletion> {
         let tenant = id.to_string();
-        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM tenants WHERE id = $1")
-            .bind(&tenant)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let mut deletion = TenantDeletion::default();
         // Each batch is one statement, so its own short transaction: no lock of the tenant's is
         // held across batches, and other replicas' writes go on beside it.
-        for step in deletion_steps(Dialect::Postgres) {
-            let n = until_empty(|| async {
-                let done =
-                    sqlx::query(&step.sql).bind(&tenant).bind(DELETION_BATCH).execute(&self.pool).await;
-                Ok(done.map_err(map_err)?.rows_affected())
-            })
-            .await?;
-            deletion.rows.insert(step.table, n);
-        }
-        let done = sqlx::query(&delete_tenant_row(Dialect::Postgres))
-            .bind(&tenant)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        deletion.rows.insert("tenants", done.rows_affected());
-        Ok(deletion)
+        delete_in_batches(Dialect::Postgres, |sql, limit| {
+            let tenant = tenant.clone();
+            async move {
+                let mut q = sqlx::query(&sql).bind(tenant);
+                if let Some(limit) = limit {
+                    q = q.bind(limit);
+                }
+                Ok(q.execute(&self.pool).await.map_err(map_err)?.rows_affected())
+            }
+        })
+        .await
     }
 }

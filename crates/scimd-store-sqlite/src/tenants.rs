@@ -6,9 +6,7 @@ use uuid::Uuid;
 
 use scimd_schema::ScimError;
 use scimd_store::sql::Dialect;
-use scimd_store::tenants::{
-    DELETION_BATCH, TenantDeletion, delete_tenant_row, deletion_steps, until_empty, valid_slug,
-};
+use scimd_store::tenants::{TenantDeletion, delete_in_batches, valid_slug};
 use scimd_store::{DomainRecord, Result, StoreError, Tenant, TenantSettings, TenantStore};
 
 use crate::pool::{time_from_db, time_to_db};
@@ -197,41 +195,22 @@ impl TenantStore for SqliteStore {
 
     async fn delete_tenant(&self, id: Uuid) -> Result<TenantDeletion> {
         let tenant = id.to_string();
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tenants WHERE id = ?1")
-            .bind(&tenant)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_err)?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let mut deletion = TenantDeletion::default();
         // One short write transaction per batch on sqlx's writer: the group-commit writer takes
         // SQLite's write lock between them, so other tenants' writes wait at most one batch.
-        for step in deletion_steps(Dialect::Sqlite) {
-            let n = until_empty(|| async {
+        delete_in_batches(Dialect::Sqlite, |sql, limit| {
+            let tenant = tenant.clone();
+            async move {
                 let mut tx = self.write_tx().await?;
-                let done = sqlx::query(&step.sql)
-                    .bind(&tenant)
-                    .bind(DELETION_BATCH)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
+                let mut q = sqlx::query(&sql).bind(tenant);
+                if let Some(limit) = limit {
+                    q = q.bind(limit);
+                }
+                let done = q.execute(&mut *tx).await.map_err(map_err)?;
                 tx.commit().await.map_err(map_err)?;
                 Ok(done.rows_affected())
-            })
-            .await?;
-            deletion.rows.insert(step.table, n);
-        }
-        let mut tx = self.write_tx().await?;
-        let done = sqlx::query(&delete_tenant_row(Dialect::Sqlite))
-            .bind(&tenant)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        deletion.rows.insert("tenants", done.rows_affected());
-        Ok(deletion)
+            }
+        })
+        .await
     }
 }
 

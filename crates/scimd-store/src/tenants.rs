@@ -48,7 +48,7 @@ pub trait TenantStore: Send + Sync {
     /// How many tenants exist (`serve` bootstraps tenant `default` when there are none).
     async fn tenant_count(&self) -> Result<u64>;
 
-    /// Deletes the tenant and every row of it ([`deletion_steps`]): credentials first, so its
+    /// Deletes the tenant and every row of it ([`delete_in_batches`]): credentials first, so its
     /// clients are refused from the first step on, then its data in transactions of at most
     /// [`DELETION_BATCH`] rows, so that deleting a tenant of a million users never holds the
     /// write lock (SQLite) or a long transaction (PostgreSQL) other tenants' writes wait for.
@@ -96,20 +96,19 @@ const DELETION_TABLES: &[(&str, &str)] = &[
 
 /// One step of a tenant's deletion ([`TenantStore::delete_tenant`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeletionStep {
+struct DeletionStep {
     /// The table it empties.
-    pub table: &'static str,
+    table: &'static str,
     /// Deletes at most one batch of the tenant's rows: binds the tenant id (first placeholder)
     /// and [`DELETION_BATCH`] (second). Run it until it deletes nothing.
-    pub sql: String,
+    sql: String,
 }
 
 /// The statements that delete a tenant's rows, in the order to run them, for `dialect`'s
 /// placeholders; after them, `DELETE FROM tenants WHERE id = <first placeholder>`
 /// ([`delete_tenant_row`]). Both backends run these same statements: what a deletion removes is
 /// decided here once.
-#[must_use]
-pub fn deletion_steps(dialect: Dialect) -> Vec<DeletionStep> {
+fn deletion_steps(dialect: Dialect) -> Vec<DeletionStep> {
     DELETION_TABLES
         .iter()
         .map(|&(table, key)| DeletionStep { table, sql: batch_delete(dialect, table, key) })
@@ -131,9 +130,35 @@ pub fn batch_delete(dialect: Dialect, table: &str, key: &str) -> String {
 }
 
 /// The last statement of a tenant's deletion: the `tenants` row, binding the tenant id.
-#[must_use]
-pub fn delete_tenant_row(dialect: Dialect) -> String {
+fn delete_tenant_row(dialect: Dialect) -> String {
     format!("DELETE FROM tenants WHERE id = {}", placeholders(dialect).0)
+}
+
+/// [`TenantStore::delete_tenant`] for a backend that can run one statement in one short
+/// transaction: `run(sql, limit)` binds the tenant id to the first placeholder and, when given,
+/// the batch size to the second, and returns the rows it deleted. Both backends delete through
+/// this, so what a deletion removes, in what order and in what batches is decided once.
+///
+/// # Errors
+/// `NotFound` when no tenant row was left to delete (none existed, or a concurrent deletion won);
+/// otherwise the first failed statement's, the batches before it staying committed.
+pub async fn delete_in_batches<R, Fut>(dialect: Dialect, mut run: R) -> Result<TenantDeletion>
+where
+    R: FnMut(String, Option<i64>) -> Fut,
+    Fut: std::future::Future<Output = Result<u64>>,
+{
+    let mut deletion = TenantDeletion::default();
+    for step in deletion_steps(dialect) {
+        let n = until_empty(|| run(step.sql.clone(), Some(DELETION_BATCH))).await?;
+        deletion.rows.insert(step.table, n);
+    }
+    match run(delete_tenant_row(dialect), None).await? {
+        0 => Err(crate::StoreError::NotFound),
+        n => {
+            deletion.rows.insert("tenants", n);
+            Ok(deletion)
+        }
+    }
 }
 
 /// Runs `batch` (one transaction deleting at most [`DELETION_BATCH`] rows, returning how many)

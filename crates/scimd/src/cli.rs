@@ -538,7 +538,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 )));
             }
             let log = crate::database::open_log(&settings.database, &settings.postgres).await?;
-            out(scimd_http::delete_tenant_everywhere(&*store, Some(&*log), &tenant).await?)?;
+            out(scimd_http::delete_tenant_everywhere(&*store, &*log, &tenant).await?)?;
             Ok(())
         }
         Command::Tenant(TenantCommand::Show { slug }) => {

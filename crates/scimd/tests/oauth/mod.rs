@@ -231,6 +231,16 @@ fn field(html: &str, name: &str) -> String {
     html[at..at + html[at..].find('"').unwrap()].replace("&amp;", "&")
 }
 
+/// `scimd client create --grant authorization_code` for Okta: the client as printed, secret
+/// included.
+pub(super) fn okta_client(database: &str, tenant: &str, redirect: &str) -> Value {
+    let args =
+        ["client", "create", "--tenant", tenant, "--grant", "authorization_code", "--redirect-uri", redirect];
+    let o = super::scimd_on(database, &[&args[..], &["--name", "Okta"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(stdout(&o).trim()).unwrap()
+}
+
 /// Entra's connection: an access token for the client credentials of `client_json` (what
 /// `scimd client create --grant client_credentials` printed).
 pub(super) async fn entra_token(base: &str, client_json: &Value) -> String {
@@ -321,22 +331,7 @@ async fn entra_and_okta_connect_to_the_binary() {
     );
     let entra: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     let redirect = "http://127.0.0.1:9/callback";
-    let o = scimd(
-        dir.path(),
-        &[
-            "client",
-            "create",
-            "--tenant",
-            "acme",
-            "--grant",
-            "authorization_code",
-            "--redirect-uri",
-            redirect,
-            "--name",
-            "Okta",
-        ],
-    );
-    let okta: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let okta = okta_client(&db_url(dir.path()), "acme", redirect);
     assert!(admin_create(dir.path(), "acme", "it@acme.example", "correct horse battery").status.success());
 
     let mut server = Server::start(dir.path());

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use scimd_testkit::pg::{self, TestDatabase};
 use scimd_testkit::tables::row_counts;
 
-use super::oauth::{admin_with_password, entra_token, okta_connects};
+use super::oauth::{admin_with_password, entra_token, okta_client, okta_connects};
 use super::{PATIENCE, Server, client, scimd_on, stderr, stdout};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -119,20 +119,7 @@ async fn every_row_of_the_tenant_goes(database: &str, log: Option<&str>, through
     ))
     .unwrap();
     let redirect = "http://127.0.0.1:9/callback";
-    let okta: Value = serde_json::from_str(&ok(
-        database,
-        &[
-            "client",
-            "create",
-            "--tenant",
-            "acme",
-            "--grant",
-            "authorization_code",
-            "--redirect-uri",
-            redirect,
-        ],
-    ))
-    .unwrap();
+    let okta = okta_client(database, "acme", redirect);
     let o = admin_with_password(database, "create", "acme", "it@acme.example", "correct horse battery");
     assert!(o.status.success(), "{}", stderr(&o));
     ok(database, &["domain", "add", "--tenant", "acme", "acme.example"]);
